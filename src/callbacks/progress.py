@@ -1,0 +1,56 @@
+"""Progress for logs that are not a terminal: one plain line per interval instead of redrawn frames."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import ProgressBar, RichProgressBar
+
+
+class LogLineProgressBar(ProgressBar):
+    """Prints ``epoch 3 [120/563] train/loss=0.041 ...`` lines; hand-written because Rich and tqdm redraw
+    a single line with carriage returns, which CI logs and ``nohup`` files keep as one unreadable line.
+
+    Args:
+        every_n_batches: Print a line every this many training batches (and always at epoch end).
+    """
+
+    def __init__(self, every_n_batches: int = 100):
+        super().__init__()
+        self.every_n_batches = every_n_batches
+        self._enabled = True
+        self._start = 0.0
+
+    def disable(self) -> None:
+        self._enabled = False
+
+    def enable(self) -> None:
+        self._enabled = True
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        if (batch_idx + 1) % self.every_n_batches == 0:
+            self._print(trainer, pl_module, f"[{batch_idx + 1}/{self.total_train_batches}]")
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.sanity_checking and trainer.state.fn == "fit":
+            self._print(trainer, pl_module, f"done in {time.perf_counter() - self._start:.1f}s")
+
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._print(trainer, pl_module, "test done")
+
+    def _print(self, trainer: pl.Trainer, pl_module: pl.LightningModule, where: str) -> None:
+        if not self._enabled or not trainer.is_global_zero:
+            return
+        metrics = self.get_metrics(trainer, pl_module)
+        shown = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items() if k != "v_num")
+        print(f"epoch {trainer.current_epoch} {where} {shown}", file=sys.stdout, flush=True)
+
+
+def progress_bar_for(stream=sys.stdout) -> ProgressBar:
+    """RichProgressBar in an interactive terminal, plain log lines otherwise."""
+    return RichProgressBar() if stream.isatty() else LogLineProgressBar()

@@ -1,0 +1,92 @@
+"""Draw the seed's pictures into TensorBoard during training and as PNGs when fit ends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pytorch_lightning as pl
+import torch
+from matplotlib.figure import Figure
+from pytorch_lightning.loggers import TensorBoardLogger
+
+from src.atomic import atomic_write
+from src.callbacks.figures import confusion_figure, learning_curves_figure, misclassified_figure
+
+
+class ValidationFigures(pl.Callback):
+    """Owns the figures: confusion matrices (every validation epoch and after test), a grid of
+    misclassified validation digits, and at the end of fit ``learning_curves.png`` and
+    ``confusion_matrix.png`` in the run folder. Draws on rank 0 only and never during the sanity check.
+
+    It reads what the LightningModule computed (``pl_module.confusion``, logged metrics, the ``preds``
+    that ``validation_step`` returns); it computes no metric itself.
+
+    Args:
+        max_misclassified: How many misclassified validation digits the grid shows.
+    """
+
+    def __init__(self, max_misclassified: int = 32):
+        self.max_misclassified = max_misclassified
+        self.history: list[dict[str, float]] = []
+        self._wrong: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        self._n_wrong = 0
+
+    def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._wrong, self._n_wrong = [], 0
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero or self._n_wrong >= self.max_misclassified:
+            return
+        images, labels = batch
+        wrong = torch.nonzero(outputs["preds"] != labels).flatten()[: self.max_misclassified - self._n_wrong]
+        if len(wrong):
+            self._wrong.append((images[wrong].cpu(), labels[wrong].cpu(), outputs["preds"][wrong].cpu()))
+            self._n_wrong += len(wrong)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        step = trainer.current_epoch
+        self._log_figure(trainer, "val/confusion_matrix", confusion_figure(pl_module.confusion["val"], "validation"), step)
+        if self._wrong:
+            images, true, pred = (torch.cat(parts) for parts in zip(*self._wrong, strict=True))
+            self._log_figure(trainer, "val/misclassified", misclassified_figure(images, true, pred), step)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        row = {"epoch": float(trainer.current_epoch)}
+        for key, value in trainer.callback_metrics.items():
+            if key.split("/")[-1] in ("loss", "acc"):
+                row[key] = float(value)
+        self.history.append(row)
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.is_global_zero or trainer.log_dir is None or not self.history:
+            return
+        run_dir = Path(trainer.log_dir)
+        self._save_png(learning_curves_figure(self.history), run_dir / "learning_curves.png")
+        if "val" in pl_module.confusion:
+            self._save_png(confusion_figure(pl_module.confusion["val"], "validation"), run_dir / "confusion_matrix.png")
+
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.is_global_zero and "test" in pl_module.confusion:
+            self._log_figure(trainer, "test/confusion_matrix", confusion_figure(pl_module.confusion["test"], "test"), 0)
+
+    def state_dict(self) -> dict:
+        return {"history": self.history}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.history = list(state_dict.get("history", []))
+
+    @staticmethod
+    def _log_figure(trainer: pl.Trainer, tag: str, figure: Figure, step: int) -> None:
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                logger.experiment.add_figure(tag, figure, global_step=step, close=False)
+        plt.close(figure)
+
+    @staticmethod
+    def _save_png(figure: Figure, path: Path) -> None:
+        with atomic_write(path, "wb") as handle:
+            figure.savefig(handle, format="png", dpi=110)
+        plt.close(figure)

@@ -1,0 +1,50 @@
+"""Checkpoint files that are never half-written and never unpickle code."""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from pytorch_lightning.plugins.io import TorchCheckpointIO
+
+from src.atomic import atomic_write
+from src.errors import UserInputError
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Saves through a temp file renamed over the target (a kill mid-write keeps the old ``last.ckpt``)
+    and loads with ``weights_only=True``, turning an unreadable file into one message naming it."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
+        with atomic_write(path, "wb") as handle:
+            torch.save(checkpoint, handle)
+
+    def load_checkpoint(self, path, map_location: Any | None = None, weights_only: bool | None = None) -> dict:
+        return load_checkpoint_file(path, map_location=map_location or "cpu")
+
+
+def load_checkpoint_file(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
+    """``torch.load(path, weights_only=True)`` with a clear error for missing, corrupt or unsafe files."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserInputError(f"checkpoint {path} not found; pass an existing .ckpt with --ckpt_path")
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        reason = str(err).strip().splitlines()[0]
+        raise UserInputError(
+            f"checkpoint {path} was refused: it holds objects other than tensors and plain values "
+            f"({reason}); only load checkpoints you trust, or re-save them with this project"
+        ) from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserInputError(
+            f"checkpoint {path} is truncated or corrupted ({reason}); pass another checkpoint with "
+            "--ckpt_path (e.g. a best-epoch file beside it)"
+        ) from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise UserInputError(f"checkpoint {path} is not a Lightning checkpoint (no state_dict)")
+    return checkpoint

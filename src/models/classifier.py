@@ -1,0 +1,127 @@
+"""The LightningModule: loss, metrics, logging and optimisation around any image network."""
+
+from __future__ import annotations
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
+from torch import nn
+from torchmetrics import MaxMetric, MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
+
+from src.models.seed_cnn import SeedCNN
+
+
+class DigitClassifier(pl.LightningModule):
+    """Owns cross-entropy, the accuracy/confusion metrics, what is logged, and the optimiser/scheduler.
+
+    It does not own layers (``network``, chosen in YAML by class path), data, or figures (callbacks draw
+    them from ``confusion`` and from what ``validation_step`` returns).
+
+    Args:
+        network: Any ``nn.Module`` mapping ``[B, 1, 28, 28]`` floats in [0, 1] to ``[B, num_classes]`` logits.
+        optimizer: Optimiser factory from YAML (``optimizer: {class_path: torch.optim.Adam, ...}``).
+        scheduler: LR scheduler factory from YAML; one whose ``total_steps`` is left empty (OneCycleLR)
+            gets the Trainer's ``estimated_stepping_batches``.
+        scheduler_interval: ``epoch`` or ``step`` (per-step schedules such as OneCycleLR).
+        scheduler_monitor: Metric a plain torch ReduceLROnPlateau watches (Lightning's has its own ``monitor``).
+        channels_last: Run the network in channels_last memory format (faster convolutions on CPU and GPU).
+        label_smoothing: Cross-entropy label smoothing (0 = the seed's plain cross-entropy).
+    """
+
+    def __init__(
+        self,
+        network: nn.Module | None = None,
+        optimizer: OptimizerCallable = torch.optim.Adam,
+        scheduler: LRSchedulerCallable | None = None,
+        scheduler_interval: str = "epoch",
+        scheduler_monitor: str = "val/acc",
+        channels_last: bool = True,
+        label_smoothing: float = 0.0,
+        num_classes: int = 10,
+    ):
+        super().__init__()
+        # Through the CLI these are the parsed YAML (class paths and plain values), so checkpoints
+        # stay loadable with weights_only=True and rebuild the same network.
+        self.save_hyperparameters()
+        self.network = network if network is not None else SeedCNN(num_classes=num_classes)
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        if channels_last:
+            self.network.to(memory_format=torch.channels_last)
+        accuracy = MetricCollection({"acc": MulticlassAccuracy(num_classes, average="micro")})
+        self.train_metrics = accuracy.clone(prefix="train/")
+        self.val_metrics = accuracy.clone(prefix="val/")
+        self.test_metrics = accuracy.clone(prefix="test/")
+        self.val_acc_best = MaxMetric()
+        self.val_confusion = MulticlassConfusionMatrix(num_classes)
+        self.test_confusion = MulticlassConfusionMatrix(num_classes)
+        self.confusion: dict[str, torch.Tensor] = {}  # last computed matrix per stage, for callbacks
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.hparams.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return self.network(images)
+
+    def model_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        images, labels = batch
+        logits = self(images)
+        loss = F.cross_entropy(logits.float(), labels, label_smoothing=self.hparams.label_smoothing)
+        return loss, logits.argmax(dim=1)
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        loss, preds = self.model_step(batch)
+        self.train_metrics.update(preds, batch[1])
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
+        self.log_dict(self.train_metrics, on_step=False, on_epoch=True, prog_bar=True)
+        return loss
+
+    def on_train_epoch_start(self) -> None:
+        # Lightning's epoch-level log_dict computes and resets the metric; this covers a resumed epoch.
+        self.train_metrics.reset()
+
+    def validation_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        loss, preds = self.model_step(batch)
+        self.val_metrics.update(preds, batch[1])
+        self.val_confusion.update(preds, batch[1])
+        self.log("val/loss", loss, on_epoch=True, prog_bar=True, sync_dist=True)
+        self.log_dict(self.val_metrics, on_epoch=True, prog_bar=True)
+        return {"preds": preds}
+
+    def on_validation_epoch_end(self) -> None:
+        self.confusion["val"] = self.val_confusion.compute()
+        self.val_confusion.reset()
+        if not self.trainer.sanity_checking:
+            self.val_acc_best.update(self.val_metrics["acc"].compute())
+            self.log("val/acc_best", self.val_acc_best.compute(), sync_dist=False)
+
+    def test_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        loss, preds = self.model_step(batch)
+        self.test_metrics.update(preds, batch[1])
+        self.test_confusion.update(preds, batch[1])
+        self.log("test/loss", loss, on_epoch=True, sync_dist=True)
+        self.log_dict(self.test_metrics, on_epoch=True)
+        return {"preds": preds}
+
+    def on_test_epoch_end(self) -> None:
+        self.confusion["test"] = self.test_confusion.compute()
+        self.test_confusion.reset()
+
+    def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
+        """Class probabilities ``[B, num_classes]`` (float32) for a batch of images."""
+        return self(batch).float().softmax(dim=1)
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        overrides = {}
+        if getattr(self.scheduler_factory, "keywords", {}).get("total_steps", 0) is None and not (
+            self.scheduler_factory.keywords.get("epochs")
+        ):
+            overrides["total_steps"] = int(self.trainer.estimated_stepping_batches)
+        scheduler = self.scheduler_factory(optimizer, **overrides)
+        config = {"scheduler": scheduler, "interval": self.hparams.scheduler_interval}
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            config["monitor"] = getattr(scheduler, "monitor", self.hparams.scheduler_monitor)
+        return {"optimizer": optimizer, "lr_scheduler": config}
