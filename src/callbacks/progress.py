@@ -34,7 +34,8 @@ class LogLineProgressBar(ProgressBar):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         if (batch_idx + 1) % self.every_n_batches == 0:
-            self._print(trainer, pl_module, f"[{batch_idx + 1}/{self.total_train_batches}]")
+            elapsed = time.perf_counter() - self._start
+            self._print(trainer, pl_module, f"[{batch_idx + 1}/{self.total_train_batches}] {elapsed:.1f}s")
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.sanity_checking and trainer.state.fn == "fit":
