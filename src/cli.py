@@ -10,16 +10,16 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.utilities import rank_zero_info
 
 from src.callbacks.progress import progress_bar_for
-from src.checkpoint_io import AtomicCheckpointIO
 from src.data.datamodule import DigitCSVDataModule
 from src.errors import UserInputError
 from src.models.classifier import DigitClassifier
 from src.precision import fastest_precision
+from src.resume import find_last_checkpoint
 
 
 class DigitCLI(LightningCLI):
-    """LightningCLI with this project's defaults: precision picked for the hardware, atomic checkpoints,
-    a progress display that suits the terminal. Everything else comes from YAML."""
+    """LightningCLI with this project's defaults: precision picked for the hardware, `--ckpt_path last` that
+    finds the newest run of the experiment, a progress display that suits the terminal. The rest is YAML."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.set_defaults({"trainer.precision": fastest_precision()})
@@ -27,18 +27,36 @@ class DigitCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
         rank_zero_info(f"precision: {config.trainer.precision} (default for this machine: {fastest_precision()})")
+        if self.subcommand == "fit" and config.get("ckpt_path") == "last":
+            self._resume_last_run(config)
+
+    @staticmethod
+    def _resume_last_run(config) -> None:
+        """Point ``--ckpt_path last`` at the newest last.ckpt of the experiment; keep logging into its run folder."""
+        logger = config.trainer.logger
+        init_args = getattr(logger, "init_args", None)
+        if init_args is None or "save_dir" not in init_args:
+            return  # no file logger: Lightning's own "last" lookup applies
+        found = find_last_checkpoint(init_args.save_dir, init_args.get("name") or "lightning_logs")
+        if found is None:
+            rank_zero_info("no last.ckpt found for this experiment: starting a new run")
+            return
+        version, path = found
+        rank_zero_info(f"resuming from {path}")
+        config.ckpt_path = str(path)
+        if "version" in init_args:
+            init_args.version = version
 
 
-def main(args: list[str] | None = None) -> None:
+def main(args: list[str] | None = None) -> DigitCLI:
     """Run the CLI; a user mistake ends with one message and exit code 2 (``DIGITS_DEBUG=1`` shows the traceback)."""
     try:
-        DigitCLI(
+        return DigitCLI(
             DigitClassifier,
             DigitCSVDataModule,
             save_config_kwargs={"overwrite": True},
             trainer_defaults={
                 "callbacks": [progress_bar_for(sys.stdout), RichModelSummary(max_depth=1)],
-                "plugins": [AtomicCheckpointIO()],
             },
             args=args,
         )

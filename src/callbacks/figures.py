@@ -20,7 +20,9 @@ def confusion_figure(matrix: torch.Tensor, title: str) -> Figure:
     for true in range(matrix.shape[0]):
         for pred in range(matrix.shape[1]):
             count = int(matrix[true, pred])
-            ax.text(pred, true, count, ha="center", va="center", fontsize=7, color="white" if count > limit else "black")
+            ax.text(
+                pred, true, count, ha="center", va="center", fontsize=7, color="white" if count > limit else "black"
+            )
     ax.set(xlabel="predicted", ylabel="true", title=title, xticks=range(matrix.shape[1]), yticks=range(matrix.shape[0]))
     fig.tight_layout()
     return fig

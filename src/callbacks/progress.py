@@ -48,7 +48,9 @@ class LogLineProgressBar(ProgressBar):
         if not self._enabled or not trainer.is_global_zero:
             return
         metrics = self.get_metrics(trainer, pl_module)
-        shown = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items() if k != "v_num")
+        shown = " ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items() if k != "v_num"
+        )
         print(f"epoch {trainer.current_epoch} {where} {shown}", file=sys.stdout, flush=True)
 
 

@@ -48,7 +48,9 @@ class ValidationFigures(pl.Callback):
         if trainer.sanity_checking or not trainer.is_global_zero:
             return
         step = trainer.current_epoch
-        self._log_figure(trainer, "val/confusion_matrix", confusion_figure(pl_module.confusion["val"], "validation"), step)
+        self._log_figure(
+            trainer, "val/confusion_matrix", confusion_figure(pl_module.confusion["val"], "validation"), step
+        )
         if self._wrong:
             images, true, pred = (torch.cat(parts) for parts in zip(*self._wrong, strict=True))
             self._log_figure(trainer, "val/misclassified", misclassified_figure(images, true, pred), step)
@@ -61,9 +63,10 @@ class ValidationFigures(pl.Callback):
         self.history.append(row)
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not trainer.is_global_zero or trainer.log_dir is None or not self.history:
+        log_dir = trainer.log_dir  # a collective call under DDP: every rank must make it
+        if not trainer.is_global_zero or log_dir is None or not self.history:
             return
-        run_dir = Path(trainer.log_dir)
+        run_dir = Path(log_dir)
         self._save_png(learning_curves_figure(self.history), run_dir / "learning_curves.png")
         if "val" in pl_module.confusion:
             self._save_png(confusion_figure(pl_module.confusion["val"], "validation"), run_dir / "confusion_matrix.png")

@@ -5,12 +5,15 @@ from __future__ import annotations
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from jsonargparse.typing import NonNegativeInt
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 from torchmetrics import MaxMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
+from src.data.augmentation import BatchRandomAffine
 from src.models.seed_cnn import SeedCNN
+from src.models.tta import averaged_probabilities, draw_views
 
 
 class DigitClassifier(pl.LightningModule):
@@ -28,6 +31,10 @@ class DigitClassifier(pl.LightningModule):
         scheduler_monitor: Metric a plain torch ReduceLROnPlateau watches (Lightning's has its own ``monitor``).
         channels_last: Run the network in channels_last memory format (faster convolutions on CPU and GPU).
         label_smoothing: Cross-entropy label smoothing (0 = the seed's plain cross-entropy).
+        tta_views: Predict only: average the softmax of the plain image with this many augmented views
+            (0 = plain prediction). Ranges are the DataModule's training ones (``data.rotation`` ...; set
+            them for a predict run only with ``--data.rotation 5``); see ``src.models.tta``.
+        tta_seed: Predict only: seed of the views (the same views for every image, batch size and rank).
     """
 
     def __init__(
@@ -40,6 +47,8 @@ class DigitClassifier(pl.LightningModule):
         channels_last: bool = True,
         label_smoothing: float = 0.0,
         num_classes: int = 10,
+        tta_views: NonNegativeInt = 0,
+        tta_seed: int = 0,
     ):
         super().__init__()
         # Through the CLI these are the parsed YAML (class paths and plain values), so checkpoints
@@ -93,7 +102,7 @@ class DigitClassifier(pl.LightningModule):
         self.val_confusion.reset()
         if not self.trainer.sanity_checking:
             self.val_acc_best.update(self.val_metrics["acc"].compute())
-            self.log("val/acc_best", self.val_acc_best.compute(), sync_dist=False)
+            self.log("val/acc_best", self.val_acc_best.compute(), sync_dist=True)  # equal on all ranks already
 
     def test_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
         loss, preds = self.model_step(batch)
@@ -107,9 +116,17 @@ class DigitClassifier(pl.LightningModule):
         self.confusion["test"] = self.test_confusion.compute()
         self.test_confusion.reset()
 
-    def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
-        """Class probabilities ``[B, num_classes]`` (float32) for a batch of images."""
-        return self(batch).float().softmax(dim=1)
+    def predict_step(self, batch, batch_idx: int = 0) -> torch.Tensor:
+        """Class probabilities ``[B, num_classes]`` (float32), averaged over ``tta_views`` extra views if any."""
+        return averaged_probabilities(self, batch, self.tta_inverse_maps())
+
+    def tta_inverse_maps(self) -> torch.Tensor:
+        """``[tta_views, 2, 3]`` fixed views drawn from the attached DataModule's augmentation ranges."""
+        if not self.hparams.tta_views:
+            return torch.empty(0, 2, 3)
+        augment = getattr(getattr(self._trainer, "datamodule", None), "augment", None)
+        augment = augment if isinstance(augment, BatchRandomAffine) else BatchRandomAffine()
+        return draw_views(augment, self.hparams.tta_views, self.hparams.tta_seed)
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(self.parameters())

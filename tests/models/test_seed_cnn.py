@@ -1,0 +1,18 @@
+import torch
+
+from src.models.seed_cnn import SeedCNN
+
+
+def test_parameter_count_matches_the_seed_keras_summary():
+    # Keras prints 742,858 total because it also counts the 896 BatchNorm running statistics.
+    network = SeedCNN()
+    trainable = sum(p.numel() for p in network.parameters() if p.requires_grad)
+    running_stats = sum(b.numel() for name, b in network.named_buffers() if "running" in name)
+    assert trainable == 741_962
+    assert trainable + running_stats == 742_858
+
+
+def test_maps_a_batch_of_digits_to_ten_logits():
+    logits = SeedCNN().eval()(torch.rand(5, 1, 28, 28))
+    assert logits.shape == (5, 10)
+    assert torch.isfinite(logits).all()
