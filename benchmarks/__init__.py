@@ -1,0 +1,1 @@
+"""Speed benchmarks: ``python -m benchmarks.speed`` (what ``make bench`` runs) writes ``benchmarks/speed.json``."""

@@ -1,0 +1,85 @@
+"""The ceiling: a bare training loop of the seed CNN (no Lightning, no data pipeline, no augmentation)."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from src.models.seed_cnn import SeedCNN
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way to run the network: memory format and autocast dtype."""
+
+    channels_last: bool
+    bf16: bool
+
+
+VARIANTS = {
+    "fp32": Variant(channels_last=False, bf16=False),
+    "fp32_cl": Variant(channels_last=True, bf16=False),
+    "bf16": Variant(channels_last=False, bf16=True),
+    "bf16_cl": Variant(channels_last=True, bf16=True),
+}
+
+
+def variant_for(precision: str, channels_last: bool) -> str:
+    """The VARIANTS key a Trainer ``precision`` value and a channels_last flag correspond to."""
+    return ("bf16" if precision.startswith("bf16") else "fp32") + ("_cl" if channels_last else "")
+
+
+class BareLoop:
+    """SeedCNN + Adam + cross-entropy on a fixed pool of random batches already in memory."""
+
+    def __init__(self, variant: Variant, batch_size: int, n_batches: int = 8, seed: int = 0):
+        generator = torch.Generator().manual_seed(seed)
+        self.variant = variant
+        self.batch_size = batch_size
+        torch.manual_seed(seed)
+        self.network = SeedCNN()
+        memory_format = torch.channels_last if variant.channels_last else torch.contiguous_format
+        self.network.to(memory_format=memory_format).train()
+        self.optimizer = torch.optim.Adam(self.network.parameters(), lr=1e-3)
+        self.batches = [
+            (
+                torch.rand(batch_size, 1, 28, 28, generator=generator).contiguous(memory_format=memory_format),
+                torch.randint(0, 10, (batch_size,), generator=generator),
+            )
+            for _ in range(n_batches)
+        ]
+
+    def steps(self, n: int) -> None:
+        for i in range(n):
+            images, labels = self.batches[i % len(self.batches)]
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.variant.bf16):
+                logits = self.network(images)
+            loss = F.cross_entropy(logits.float(), labels)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+
+    def window_img_s(self, n_steps: int) -> float:
+        start = time.perf_counter()
+        self.steps(n_steps)
+        return n_steps * self.batch_size / (time.perf_counter() - start)
+
+
+def measure_bare_loops(batch_size: int, warmup_steps: int, windows: int, steps_per_window: int) -> dict:
+    """Median images/s per variant over ``windows`` windows, taken round-robin across the variants so
+    that a burst of load from elsewhere hits every variant alike rather than skewing one ratio."""
+    loops = {name: BareLoop(variant, batch_size) for name, variant in VARIANTS.items()}
+    for loop in loops.values():
+        loop.steps(warmup_steps)
+    rates: dict[str, list[float]] = {name: [] for name in loops}
+    for _ in range(windows):
+        for name, loop in loops.items():
+            rates[name].append(loop.window_img_s(steps_per_window))
+    return {
+        "img_s": {name: statistics.median(values) for name, values in rates.items()},
+        "windows_img_s": rates,
+    }

@@ -1,0 +1,58 @@
+"""``python -m benchmarks.speed --quick``: the command ``make bench`` runs, on tiny synthetic data."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from src.precision import fastest_precision
+
+ROOT = Path(__file__).resolve().parents[1]
+RATES = ["trainer_epoch_img_s", "predict_img_s", "csv_read_s", "baseline_img_s", "baseline_predict_img_s"]
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, dict, Path]:
+    """One quick benchmark run from an empty working folder, writing its JSON into another folder."""
+    cwd = tmp_path_factory.mktemp("cwd")
+    output = tmp_path_factory.mktemp("out") / "speed.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "benchmarks.speed", "--quick", "true", "--output", str(output)]
+    command += ["--train_config", str(ROOT / "configs" / "mnist.yaml")]
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done, json.loads(output.read_text()), cwd
+
+
+@pytest.mark.slow
+def test_quick_run_writes_every_figure_as_a_positive_number(quick_run):
+    _, results, _ = quick_run
+    assert set(results["bare_loop_img_s"]) == {"fp32", "fp32_cl", "bf16", "bf16_cl"}
+    assert all(rate > 0 for rate in results["bare_loop_img_s"].values())
+    for key in RATES:
+        assert results[key] > 0, key
+    assert results["default_precision"] == fastest_precision()
+    assert results["quick"] is True
+    assert results["machine"]["torch_threads"] >= 1
+
+
+@pytest.mark.slow
+def test_trainer_epoch_counts_every_image_once(quick_run):
+    _, results, _ = quick_run
+    per_epoch = results["trainer_images_per_epoch"]
+    assert per_epoch["train"] + per_epoch["val"] == results["train_csv_rows"]
+    assert per_epoch["val"] > 0  # validation is part of the timed epoch
+
+
+@pytest.mark.slow
+def test_quick_run_prints_the_table_and_leaves_no_logs_or_checkpoints(quick_run):
+    done, results, cwd = quick_run
+    for row in ("fp32 + channels_last", "bf16 autocast + channels_last", "Trainer epoch", "predict", "baseline"):
+        assert row in done.stdout
+    assert "QUICK" in done.stdout  # nobody mistakes quick numbers for speeds
+    assert list(cwd.iterdir()) == []

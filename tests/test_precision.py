@@ -1,0 +1,121 @@
+"""Which precision the project picks per machine, that the CLI honours an override, and that the fast
+paths (channels_last, bf16 autocast) compute what fp32 contiguous does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from src.cli import main
+from src.models.classifier import DigitClassifier
+from src.precision import cpu_has_native_bf16, fastest_precision
+from tests.learnable_digits import learnable_images
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ["--config", str(ROOT / "configs" / "mnist.yaml"), "--config", str(ROOT / "configs" / "debug.yaml")]
+
+
+def fake_hardware(
+    monkeypatch, *, avx512_bf16: bool = False, amx: bool = False, gpu: bool = False, gpu_bf16: bool = False
+) -> None:
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpu)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: gpu_bf16)
+
+
+@pytest.mark.parametrize(
+    ("hardware", "expected"),
+    [
+        ({}, "32-true"),  # AVX2-only or older CPU: emulated bf16 would be slower than fp32
+        ({"avx512_bf16": True}, "bf16-mixed"),
+        ({"amx": True}, "bf16-mixed"),
+        ({"gpu": True, "gpu_bf16": True}, "bf16-mixed"),
+        ({"gpu": True, "gpu_bf16": False}, "16-mixed"),  # pre-Ampere GPU
+    ],
+)
+def test_bf16_is_chosen_only_where_the_hardware_runs_it(monkeypatch, hardware, expected):
+    fake_hardware(monkeypatch, **hardware)
+    assert fastest_precision() == expected
+
+
+def test_a_cpu_run_ignores_the_gpu(monkeypatch):
+    fake_hardware(monkeypatch, gpu=True, gpu_bf16=True)
+    assert fastest_precision("cpu") == "32-true"
+
+
+def test_torch_without_the_cpu_probes_falls_back_to_fp32(monkeypatch):
+    fake_hardware(monkeypatch)
+    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported")
+    assert not cpu_has_native_bf16()
+    assert fastest_precision() == "32-true"
+
+
+def printed_precision(capsys, monkeypatch, *extra: str) -> str:
+    args = ["fit", *CONFIGS, *extra, "--print_config"]
+    monkeypatch.setattr("sys.argv", ["python -m src.cli"])  # LightningCLI warns if it sees pytest's argv
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code in (0, None)
+    return yaml.safe_load(capsys.readouterr().out)["trainer"]["precision"]
+
+
+def test_cli_default_precision_is_the_machines_fastest(capsys, monkeypatch):
+    assert printed_precision(capsys, monkeypatch) == fastest_precision()
+
+
+@pytest.mark.parametrize(("native_bf16", "expected"), [(True, "bf16-mixed"), (False, "32-true")])
+def test_cli_default_follows_the_hardware(capsys, monkeypatch, native_bf16, expected):
+    fake_hardware(monkeypatch, avx512_bf16=native_bf16)
+    assert printed_precision(capsys, monkeypatch) == expected
+
+
+@pytest.mark.parametrize("override", ["32-true", "bf16-mixed"])
+def test_cli_precision_override_is_respected(capsys, monkeypatch, override):
+    assert printed_precision(capsys, monkeypatch, "--trainer.precision", override) == override
+
+
+@pytest.fixture(scope="module")
+def digit_batch() -> torch.Tensor:
+    """64 structured images in [0, 1] (a bright block whose place encodes the class, plus noise)."""
+    labels = torch.arange(64) % 10
+    pixels = torch.from_numpy(learnable_images(labels.numpy(), seed=0)).float().div(255)
+    return pixels.reshape(64, 1, 28, 28)
+
+
+def twin_classifiers() -> tuple[DigitClassifier, DigitClassifier]:
+    torch.manual_seed(0)
+    contiguous = DigitClassifier(channels_last=False).eval()
+    channels_last = DigitClassifier(channels_last=True).eval()
+    channels_last.load_state_dict(contiguous.state_dict())
+    return contiguous, channels_last
+
+
+def test_channels_last_gives_the_same_logits_as_contiguous(digit_batch):
+    contiguous, channels_last = twin_classifiers()
+    second_conv = 4  # the first has one input channel, for which both layouts coincide
+    assert channels_last.network[second_conv].weight.is_contiguous(memory_format=torch.channels_last)
+    assert not contiguous.network[second_conv].weight.is_contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        torch.testing.assert_close(channels_last(digit_batch), contiguous(digit_batch), atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_bf16_autocast_stays_close_to_fp32_and_picks_the_same_digits(digit_batch, channels_last):
+    torch.manual_seed(0)
+    model = DigitClassifier(channels_last=channels_last).eval()
+    with torch.inference_mode():
+        fp32 = model(digit_batch)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            bf16 = model(digit_batch)
+    assert bf16.dtype == torch.bfloat16
+    # bf16 keeps 8 bits of mantissa (~0.4% per rounding), compounded over five layers: allow 5% of the
+    # logits' range, relative because an untrained network's logits are small.
+    scale = fp32.abs().max().item()
+    assert scale > 0
+    torch.testing.assert_close(bf16.float(), fp32, atol=0.05 * scale, rtol=0)
+    agreement = (bf16.argmax(dim=1) == fp32.argmax(dim=1)).float().mean().item()
+    assert agreement >= 0.9
