@@ -1,0 +1,217 @@
+"""Read a Kaggle digit-recognizer CSV into uint8 tensors, refusing anything malformed.
+
+One pandas parse per file; validation is vectorised over the parsed frame, and the first violation
+in file order raises :class:`DigitCSVError` naming the file, the 1-based line (header = line 1) and
+the column. UTF-8 with or without BOM, LF or CRLF, plain or gzip-compressed are all accepted.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from src.errors import UserInputError
+
+N_PIXELS = 784
+_PIXEL_NAME = re.compile(r"pixel(\d+)")
+_C_ERROR_LINE = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+_C_ERROR_QUOTE = re.compile(r"EOF inside string starting at row (\d+)")
+
+
+class DigitCSVError(UserInputError, ValueError):
+    """A CSV the project cannot use; its message says where and what was expected."""
+
+    def __init__(self, path: Path | str, problem: str, line: int | None = None, column: str | None = None):
+        self.path, self.line, self.column, self.problem = str(path), line, column, problem
+        where = self.path
+        if line is not None:
+            where += f", line {line}"
+        if column is not None:
+            where += f", column {column}"
+        super().__init__(f"{where}: {problem}")
+
+
+@dataclass(frozen=True)
+class DigitTable:
+    """Images as uint8 ``[N, 1, 28, 28]`` and labels as int64 ``[N]`` (None when the file has none)."""
+
+    images: torch.Tensor
+    labels: torch.Tensor | None
+
+
+def read_digit_csv(path: Path | str, require_label: bool) -> DigitTable:
+    """Parse ``train.csv``/``test.csv`` (optionally ``.gz``): ``[label,]pixel0..pixel783`` in any column order."""
+    path = Path(path)
+    if not path.is_file():
+        raise DigitCSVError(path, "file not found; expected a Kaggle digit-recognizer CSV")
+    raw = _read_bytes(path)
+    if not raw.strip():
+        raise DigitCSVError(path, "file is empty; expected a header line '[label,]pixel0,...,pixel783'", line=1)
+    raw = raw.rstrip(b"\r\n") + b"\n"  # trailing blank lines are not rows
+    header_line, _, rest = _decode(path, raw).partition("\n")
+    header = _fields(path, header_line, 1)
+    label_col, pixel_cols = _check_header(path, header, require_label)
+    if not rest:
+        raise DigitCSVError(path, "no data rows after the header; expected at least one image", line=2)
+    # pandas silently turns a first row with extra fields into an index column: check that row here.
+    _check_width(path, _fields(path, rest.partition("\n")[0], 2), len(header), line=2)
+    values = _validated(path, raw, _parse(path, raw, len(header)), header)
+    labels = None if label_col is None else torch.from_numpy(values[:, header.index(label_col)].copy())
+    pixels = values.astype(np.uint8)[:, [header.index(name) for name in pixel_cols]]  # all in 0..255 now
+    return DigitTable(images=torch.from_numpy(pixels).reshape(-1, 1, 28, 28), labels=labels)
+
+
+def _read_bytes(path: Path) -> bytes:
+    data = path.read_bytes()
+    if data[:2] == b"\x1f\x8b":  # gzip magic, whatever the suffix
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, gzip.BadGzipFile) as err:
+            raise DigitCSVError(path, f"corrupt gzip data ({err}); expected a complete .gz file") from None
+    return data
+
+
+def _decode(path: Path, raw: bytes) -> str:
+    """The whole file as text, or an error locating the first byte that is not UTF-8 or is NUL."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line, col = _locate(raw, err.start)
+        raise DigitCSVError(
+            path, f"byte 0x{raw[err.start]:02x} is not UTF-8 text; expected a plain-text CSV", line, f"{col}"
+        ) from None
+    if "\x00" in text:
+        line, col = _locate(raw, raw.index(b"\x00"))
+        raise DigitCSVError(path, "NUL byte found; expected a plain-text CSV, not binary data", line, f"{col}")
+    if raw.count(b"\r") != raw.count(b"\r\n"):  # pandas would start a new row there, csv would not
+        line, col = _locate(raw, re.search(rb"\r(?!\n)", raw).start())
+        raise DigitCSVError(path, "carriage return inside a line; expected LF or CRLF line endings", line, f"{col}")
+    return text
+
+
+def _locate(raw: bytes, offset: int) -> tuple[int, int]:
+    """1-based line and field number of the byte at ``offset``."""
+    line_start = raw.rfind(b"\n", 0, offset) + 1
+    return raw.count(b"\n", 0, offset) + 1, raw.count(b",", line_start, offset) + 1
+
+
+def _fields(path: Path, line: str, number: int) -> list[str]:
+    try:
+        return next(csv.reader([line.rstrip("\r")]), [])
+    except csv.Error as err:
+        raise DigitCSVError(path, f"unreadable line ({err}); expected comma-separated integers", number) from None
+
+
+def _check_header(path: Path, header: list[str], require_label: bool) -> tuple[str | None, list[str]]:
+    seen: set[str] = set()
+    for i, name in enumerate(header, start=1):
+        if name in seen:
+            raise DigitCSVError(path, f"duplicated column name {name!r}; expected unique names", 1, f"{i}")
+        seen.add(name)
+        if name != "label" and not _PIXEL_NAME.fullmatch(name):
+            raise DigitCSVError(path, f"unexpected column name {name!r}; expected 'label' or 'pixel<K>'", 1, f"{i}")
+    if require_label and "label" not in seen:
+        raise DigitCSVError(path, "no 'label' column; expected 'label' followed by 784 pixel columns", 1)
+    pixel_cols = sorted(seen - {"label"}, key=lambda n: int(n[5:]))
+    indices = [int(n[5:]) for n in pixel_cols]
+    if len(pixel_cols) != N_PIXELS or indices not in (list(range(784)), list(range(1, 785))):
+        raise DigitCSVError(
+            path,
+            f"found {len(pixel_cols)} pixel columns; expected 784 named pixel0..pixel783 (or pixel1..pixel784)",
+            1,
+        )
+    return ("label" if "label" in seen else None), pixel_cols
+
+
+def _check_width(path: Path, fields: list[str], width: int, line: int) -> None:
+    if not fields:
+        raise DigitCSVError(path, f"empty line; expected {width} comma-separated fields like the header", line)
+    if len(fields) != width:
+        column = f"{min(len(fields), width) + 1}"
+        raise DigitCSVError(path, f"row has {len(fields)} fields; expected {width} like the header", line, column)
+
+
+def _parse(path: Path, raw: bytes, width: int) -> pd.DataFrame:
+    try:
+        return pd.read_csv(
+            io.BytesIO(raw),
+            encoding="utf-8-sig",
+            skip_blank_lines=False,
+            keep_default_na=False,  # 'NA', 'nan', 'None' ... are text to refuse, not missing cells
+            na_values=[""],
+            low_memory=False,
+        )
+    except pd.errors.ParserError as err:
+        if found := _C_ERROR_LINE.search(str(err)):
+            expected, line, saw = found.groups()
+            column = f"{int(expected) + 1}"
+            raise DigitCSVError(
+                path, f"row has {saw} fields; expected {expected} like the header", int(line), column
+            ) from None
+        if found := _C_ERROR_QUOTE.search(str(err)):  # pandas counts rows from 0 = header
+            raise DigitCSVError(
+                path, "a quote is never closed; expected plain integers", int(found.group(1)) + 1
+            ) from None
+        raise DigitCSVError(path, f"unreadable CSV ({err}); expected {width} comma-separated fields") from None
+
+
+def _validated(path: Path, raw: bytes, frame: pd.DataFrame, header: list[str]) -> np.ndarray:
+    """The frame as int64 in header order, or an error at the first bad cell in file order."""
+    if frame.shape[1] != len(header):  # pandas read the header differently (odd quoting)
+        raise DigitCSVError(path, f"header has {frame.shape[1]} columns for pandas; expected {len(header)}", 1)
+    low = np.array([0] * len(header))
+    high = np.array([9 if name == "label" else 255 for name in header])
+    if all(dtype.kind in "iu" for dtype in frame.dtypes):
+        values = frame.to_numpy(np.int64)
+        if (values.min(0) >= low).all() and (values.max(0) <= high).all():
+            return values
+        bad = (values < low) | (values > high)
+    else:  # slow path only for files that are already wrong or written as floats
+        numeric = np.column_stack([_as_float(frame.iloc[:, i]) for i in range(len(header))])
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(numeric) | (numeric != np.round(numeric)) | (numeric < low) | (numeric > high)
+        if not bad.any():
+            return numeric.astype(np.int64)
+    row, col = (int(i) for i in np.argwhere(bad)[0])
+    line, name, cell = row + 2, header[col], frame.iat[row, col]
+    if pd.isna(cell):  # a short row shows up as missing cells at its end
+        record = raw.split(b"\n", line)[line - 1].decode("utf-8-sig")
+        _check_width(path, _fields(path, record, line), len(header), line)
+    found = "a missing cell" if pd.isna(cell) else f"{str(cell)!r}"
+    expected = f"expected an integer {low[col]}..{high[col]}"
+    raise DigitCSVError(path, f"found {found}; {expected}", line, f"{col + 1} ({name})")
+
+
+def _as_float(column: pd.Series) -> np.ndarray:
+    """Numbers stay numbers; text (and pandas' True/False) goes through ``to_numeric``, NaN where it fails."""
+    if column.dtype.kind in "iuf":
+        return column.to_numpy(np.float64)
+    return pd.to_numeric(column.astype(str), errors="coerce").to_numpy(np.float64)
+
+
+def read_test_labels(path: Path | str, n_images: int) -> torch.Tensor:
+    """Labels of a ``test_labels.csv`` (``ImageId,Label``, ImageId 1..n in test.csv order) as int64 ``[n]``."""
+    path = Path(path)
+    expected = f"expected columns ImageId,Label and {n_images} rows with ImageId 1..{n_images} and Label 0..9"
+    try:
+        frame = pd.read_csv(path)
+    except ValueError as err:  # pandas' ParserError, EmptyDataError and UnicodeDecodeError all are
+        raise DigitCSVError(path, f"unreadable ({err}); {expected}") from None
+    if list(frame.columns) != ["ImageId", "Label"] or len(frame) != n_images:
+        columns = ",".join(map(str, frame.columns))
+        raise DigitCSVError(path, f"found columns {columns} and {len(frame)} rows; {expected}")
+    ids, labels = (pd.to_numeric(frame[name], errors="coerce").to_numpy(np.float64) for name in frame.columns)
+    bad = (ids != np.arange(1, n_images + 1)) | ~np.isin(labels, np.arange(10))
+    if bad.any():
+        row = int(np.argmax(bad))
+        found = f"ImageId {str(frame.iat[row, 0])!r}, Label {str(frame.iat[row, 1])!r}"
+        raise DigitCSVError(path, f"found {found}; {expected}", line=row + 2)
+    return torch.from_numpy(labels.astype(np.int64))
