@@ -16,6 +16,7 @@ class Budget:
     steps_per_window: int = 30
     predict_batches_per_window: int = 9
     trainer_epochs: int = 3
+    fp32_trainer_epochs: int = 2  # the 32-true comparison run; fewer, as its epochs are the slowest
     csv_repeats: int = 3
     batch_size: int = 64
     predict_batch_size: int = 1024
@@ -28,6 +29,7 @@ QUICK = Budget(
     steps_per_window=1,
     predict_batches_per_window=1,
     trainer_epochs=1,
+    fp32_trainer_epochs=1,
     csv_repeats=1,
     batch_size=16,
     predict_batch_size=64,

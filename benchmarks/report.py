@@ -41,7 +41,13 @@ def format_table(r: dict) -> str:
     for name, rate in r["trainer_epoch_img_s_by_precision"].items():
         if name != r["default_precision"]:
             note = f"default is x{ratios['trainer_epoch_default_vs_fp32']:.2f} of this"
-            rows.append((f"  {name} (--trainer.precision override)", f"{rate:,.0f}", note))
+            rows.append(
+                (
+                    f"  {name} (--trainer.precision), {_plural(reps['fp32_trainer_epochs'], 'epoch')}",
+                    f"{rate:,.0f}",
+                    note,
+                )
+            )
     rows += [
         (
             f"predict (eval, inference_mode, {r['default_precision']}, batch {reps['predict_batch_size']})",
@@ -73,11 +79,18 @@ def format_table(r: dict) -> str:
     ]
     width = max(len(row[0]) for row in rows)
     machine = r["machine"]
-    header = (
-        f"{machine['cpu_model']}, {machine['torch_threads']} torch threads, torch {machine['torch_version']}; "
-        f"medians of {reps['windows']} windows x {reps['steps_per_window']} steps ({reps['trainer_epochs']} epochs, "
-        f"{reps['csv_repeats']} CSV reads); load {r['load_average_before'][0]:.2f} -> {r['load_average_after'][0]:.2f}"
-        + ("  [QUICK: tiny synthetic data, numbers are not speeds]" if r["quick"] else "")
+    repeats = (
+        f"medians of {reps['windows']} windows x {reps['steps_per_window']} steps, "
+        f"{_plural(reps['trainer_epochs'], 'epoch')}, {_plural(reps['csv_repeats'], 'CSV read')}"
     )
+    load = f"load {r['load_average_before'][0]:.2f} -> {r['load_average_after'][0]:.2f}"
+    header = f"{machine['cpu_model']}, {machine['torch_threads']} torch threads, torch {machine['torch_version']}; "
+    header += f"{repeats}; {load}"
+    if r["quick"]:
+        header += "  [QUICK: tiny synthetic data, numbers are not speeds]"
     lines = [header] + [f"{name:<{width}}  {value:>9}  {note}".rstrip() for name, value, note in rows]
     return "\n".join(lines)
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"

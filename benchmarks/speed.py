@@ -57,7 +57,11 @@ def measure(data_dir: Path, train_config: Path, work: Path, budget: Budget, comp
     if compare_fp32 and precision != "32-true":
         with timed(sections, "trainer_fp32"):
             trainer_runs["32-true"] = measure_trainer_epochs(
-                train_config, data_dir, work / "fit-fp32", budget.trainer_epochs, ["--trainer.precision", "32-true"]
+                train_config,
+                data_dir,
+                work / "fit-fp32",
+                budget.fp32_trainer_epochs,
+                ["--trainer.precision", "32-true"],
             )
     with timed(sections, "predict"):
         test_images = read_digit_csv(test_csv, require_label=False).images
