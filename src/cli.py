@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 from pytorch_lightning.callbacks import RichModelSummary
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.utilities import rank_zero_info
 
 from src.callbacks.progress import progress_bar_for
+from src.checkpoint_io import load_checkpoint_file
 from src.data.datamodule import DigitCSVDataModule
 from src.errors import UserInputError
+from src.models.checkpoints import check_checkpoint_fits
 from src.models.classifier import DigitClassifier
+from src.models.ensemble import CheckpointEnsemble
 from src.precision import fastest_precision
 from src.resume import find_last_checkpoint
+
+ENSEMBLE_CLASS_PATH = f"{CheckpointEnsemble.__module__}.{CheckpointEnsemble.__qualname__}"
 
 
 class DigitCLI(LightningCLI):
@@ -29,6 +35,40 @@ class DigitCLI(LightningCLI):
         rank_zero_info(f"precision: {config.trainer.precision} (default for this machine: {fastest_precision()})")
         if self.subcommand == "fit" and config.get("ckpt_path") == "last":
             self._resume_last_run(config)
+
+    def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
+        super().parse_arguments(parser, args)
+        self._check_weights_source()  # before LightningCLI reads the --ckpt_path hparams with a bare torch.load
+
+    def after_instantiate_classes(self) -> None:
+        super().after_instantiate_classes()
+        if self._ckpt_file():  # one message instead of Lightning's key-by-key strict-load traceback
+            check_checkpoint_fits(self.model, self._ckpt_file())
+
+    def _check_weights_source(self) -> None:
+        """Trained weights come from one place: a readable --ckpt_path, or an ensemble's own checkpoints."""
+        subcommand = self.config.get("subcommand")
+        if not subcommand:
+            return
+        config = self.config[subcommand]
+        ensemble = getattr(config.model.network, "class_path", None) == ENSEMBLE_CLASS_PATH
+        if ensemble and config.get("ckpt_path"):
+            raise UserInputError(
+                "an ensemble loads its members from model.network.checkpoints; drop --ckpt_path (LightningCLI "
+                "would replace the ensemble by the network saved in that checkpoint)"
+            )
+        if subcommand == "predict" and not ensemble and not config.get("ckpt_path"):
+            raise UserInputError(
+                "predict needs trained weights: pass --ckpt_path <file.ckpt>, or an ensemble "
+                "(--config configs/ensemble.yaml)"
+            )
+        if self._ckpt_file():
+            load_checkpoint_file(self._ckpt_file())
+
+    def _ckpt_file(self) -> Path | None:
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        return Path(ckpt_path) if ckpt_path and Path(ckpt_path).is_file() else None
 
     @staticmethod
     def _resume_last_run(config) -> None:

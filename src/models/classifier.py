@@ -52,8 +52,11 @@ class DigitClassifier(pl.LightningModule):
     ):
         super().__init__()
         # Through the CLI these are the parsed YAML (class paths and plain values), so checkpoints
-        # stay loadable with weights_only=True and rebuild the same network.
-        self.save_hyperparameters()
+        # stay loadable with weights_only=True and rebuild the same network. Predict-time settings stay
+        # out: LightningCLI overwrites the model config with a --ckpt_path's hparams, so a saved
+        # tta_views: 0 would silently undo --model.tta_views.
+        self.save_hyperparameters(ignore=["tta_views", "tta_seed"])
+        self.tta_views, self.tta_seed = tta_views, tta_seed
         self.network = network if network is not None else SeedCNN(num_classes=num_classes)
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         if channels_last:
@@ -122,11 +125,11 @@ class DigitClassifier(pl.LightningModule):
 
     def tta_inverse_maps(self) -> torch.Tensor:
         """``[tta_views, 2, 3]`` fixed views drawn from the attached DataModule's augmentation ranges."""
-        if not self.hparams.tta_views:
+        if not self.tta_views:
             return torch.empty(0, 2, 3)
         augment = getattr(getattr(self._trainer, "datamodule", None), "augment", None)
         augment = augment if isinstance(augment, BatchRandomAffine) else BatchRandomAffine()
-        return draw_views(augment, self.hparams.tta_views, self.hparams.tta_seed)
+        return draw_views(augment, self.tta_views, self.tta_seed)
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(self.parameters())

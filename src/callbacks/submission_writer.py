@@ -1,0 +1,122 @@
+"""Turn the class probabilities of ``predict`` into Kaggle's ``submission.csv`` (and optionally the probabilities)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+import torch.distributed as dist
+from pytorch_lightning.callbacks import BasePredictionWriter
+from pytorch_lightning.utilities import rank_zero_info
+
+from src.atomic import atomic_write
+from src.errors import UserInputError
+
+SUBMISSION_HEADER = "ImageId,Label"
+
+
+class SubmissionWriter(BasePredictionWriter):
+    """Owns the submission files: ``ImageId,Label`` with ImageId 1..N in ``test.csv`` row order.
+
+    At the end of ``predict`` it collects the ``[B, num_classes]`` probabilities that ``predict_step``
+    returned and the dataset indices Lightning recorded for them, from every process under DDP
+    (Lightning's predict sampler hands each rank an interleaved share), puts them back in row order,
+    drops any duplicated index and checks every row was predicted exactly once. Rank 0 then writes
+    each file atomically (temp file + rename in the target folder, created if missing), so a failed
+    or interrupted run leaves the previous file, never a partial one.
+
+    It does not compute predictions (the LightningModule does) nor score them (``python -m src.score``).
+
+    Args:
+        output: Path of the submission CSV.
+        probabilities_output: Optional second CSV ``ImageId,p0..p9`` with the averaged class probabilities
+            (input for later ensembling or calibration); None writes none.
+        decimals: Decimals of the probabilities in ``probabilities_output``.
+    """
+
+    def __init__(
+        self,
+        output: str = "submissions/submission.csv",
+        probabilities_output: str | None = None,
+        decimals: int = 6,
+    ):
+        super().__init__(write_interval="epoch")
+        self.output = Path(output)
+        self.probabilities_output = None if probabilities_output is None else Path(probabilities_output)
+        self.decimals = decimals
+
+    def write_on_epoch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        predictions: Sequence[torch.Tensor],
+        batch_indices: Sequence[Sequence[Sequence[int]]],
+    ) -> None:
+        if len(batch_indices) != 1:
+            raise RuntimeError(f"SubmissionWriter writes one test set; predict ran {len(batch_indices)} dataloaders")
+        n_rows = len(trainer.predict_dataloaders.dataset)
+        probabilities = rows_in_dataset_order(*gather_to_all_ranks(predictions, batch_indices[0]), n_rows)
+        if not np.isfinite(probabilities).all():
+            bad = int((~np.isfinite(probabilities)).any(axis=1).sum())
+            raise UserInputError(
+                f"the model gave NaN/inf probabilities for {bad} rows (a diverged checkpoint?); nothing written"
+            )
+        if not trainer.is_global_zero:
+            return
+        if self.probabilities_output is not None:
+            write_probabilities(self.probabilities_output, probabilities, self.decimals)
+        write_submission(self.output, probabilities.argmax(axis=1))
+        rank_zero_info(f"wrote {self.output} ({n_rows} rows)")
+
+
+def gather_to_all_ranks(
+    predictions: Sequence[torch.Tensor], batch_indices: Sequence[Sequence[int]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """This process's ``(probabilities [n, C], dataset indices [n])``, concatenated with every other rank's."""
+    if len(predictions) != len(batch_indices) or not predictions:
+        raise RuntimeError(
+            "SubmissionWriter needs one probability tensor and its dataset indices per predict batch; "
+            "use it with a single DataLoader and a predict_step returning a tensor"
+        )
+    local = (
+        torch.cat([p.float().cpu() for p in predictions]).numpy(),
+        np.concatenate([np.asarray(i, dtype=np.int64) for i in batch_indices]),
+    )
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return local
+    shares: list[tuple[np.ndarray, np.ndarray] | None] = [None] * dist.get_world_size()
+    dist.all_gather_object(shares, local)  # ranks may hold different counts, so objects, not tensors
+    return np.concatenate([s[0] for s in shares]), np.concatenate([s[1] for s in shares])
+
+
+def rows_in_dataset_order(probabilities: np.ndarray, indices: np.ndarray, n_rows: int) -> np.ndarray:
+    """Probabilities sorted by dataset index with duplicates (a sampler's padding) dropped; all ``n_rows`` required."""
+    if len(probabilities) != len(indices):
+        raise RuntimeError(f"{len(probabilities)} predictions for {len(indices)} dataset indices")
+    unique, first = np.unique(indices, return_index=True)
+    if len(unique) != n_rows or unique[0] != 0 or unique[-1] != n_rows - 1:
+        raise UserInputError(
+            f"predict covered {len(unique)} of the {n_rows} test rows (limit_predict_batches or "
+            "fast_dev_run set?); a submission needs every row, so none was written"
+        )
+    return probabilities[first]
+
+
+def write_submission(path: Path | str, labels: np.ndarray) -> None:
+    """``ImageId,Label`` rows, ImageId from 1, written atomically."""
+    lines = [SUBMISSION_HEADER, *(f"{i},{int(label)}" for i, label in enumerate(labels, start=1))]
+    with atomic_write(path, newline="") as handle:
+        handle.write("\n".join(lines) + "\n")
+
+
+def write_probabilities(path: Path | str, probabilities: np.ndarray, decimals: int = 6) -> None:
+    """``ImageId,p0..p{C-1}`` rows, written atomically."""
+    header = ",".join(["ImageId", *(f"p{c}" for c in range(probabilities.shape[1]))])
+    lines = [header]
+    for image_id, row in enumerate(probabilities, start=1):
+        lines.append(f"{image_id}," + ",".join(f"{p:.{decimals}f}" for p in row))
+    with atomic_write(path, newline="") as handle:
+        handle.write("\n".join(lines) + "\n")

@@ -1,0 +1,49 @@
+"""Checkpoint ensembles: several trained networks (seeds or architectures) whose softmax is averaged.
+
+The ensemble is a ``network`` like any other, so validate, test and predict (with TTA) all work with it.
+Every member's weights come from its own checkpoint file, so the CLI refuses ``--ckpt_path`` with it::
+
+    python -m src.cli predict --config configs/mnist.yaml --config configs/predict.yaml \\
+        --config configs/ensemble.yaml            # lists the checkpoints under model.network
+    python -m src.cli predict --config configs/mnist.yaml --config configs/predict.yaml \\
+        --model.network src.models.ensemble.CheckpointEnsemble \\
+        --model.network.checkpoints '[runs/a.ckpt, runs/b.ckpt]'
+
+Each member is rebuilt from the ``network: {class_path, init_args}`` its checkpoint saved, so members may
+differ in architecture; files are read with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from src.errors import UserInputError
+from src.models.checkpoints import network_from_checkpoint
+
+
+class CheckpointEnsemble(nn.Module):
+    """Owns the member networks; returns ``log(mean softmax)``, so a softmax of its output is the mean probability.
+
+    Returning log-probabilities keeps the ``network`` contract (images -> logits): the LightningModule's
+    accuracy, loss and ``predict_step`` need no ensemble-specific code. It owns no training: fitting it
+    would train all members jointly, which is not what an ensemble of finished runs is for.
+
+    Args:
+        checkpoints: Paths of the members' ``.ckpt`` files (at least one).
+    """
+
+    def __init__(self, checkpoints: list[str]):
+        super().__init__()
+        if not checkpoints:
+            raise UserInputError("CheckpointEnsemble needs at least one checkpoint in network.checkpoints")
+        self.checkpoints = list(checkpoints)
+        self.members = nn.ModuleList(network_from_checkpoint(path) for path in self.checkpoints)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        probabilities = [member(images).float().softmax(dim=1) for member in self.members]
+        widths = {p.shape[1] for p in probabilities}
+        if len(widths) != 1:
+            raise UserInputError(f"ensemble members predict different numbers of classes: {sorted(widths)}")
+        mean = torch.stack(probabilities).mean(dim=0)
+        return mean.clamp_min(torch.finfo(mean.dtype).tiny).log()

@@ -1,0 +1,189 @@
+"""``python -m src.cli predict`` with the predict preset: the submission, TTA, ensembles, errors and DDP."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
+
+from src.callbacks.submission_writer import SubmissionWriter
+from src.cli import main
+from src.models.seed_cnn import SeedCNN
+from src.score import main as score_main
+from tests.encoded_digits import READER, SEED_CNN, EncodedDigitReader, save_checkpoint, write_encoded_csvs
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE, PREDICT, ENSEMBLE = (str(ROOT / "configs" / f"{name}.yaml") for name in ("mnist", "predict", "ensemble"))
+DIGITS = np.random.default_rng(0).integers(0, 10, size=23)  # odd: two DDP ranks get 12 and 11 rows
+
+
+@pytest.fixture(autouse=True)
+def no_pytest_argv(monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["src.cli"])  # main(args) runs as if typed; pytest's own flags are not CLI args
+
+
+@pytest.fixture
+def encoded(tmp_path: Path) -> Path:
+    return write_encoded_csvs(tmp_path / "data", DIGITS)
+
+
+@pytest.fixture
+def reader_ckpt(tmp_path: Path) -> Path:
+    return save_checkpoint(tmp_path / "reader.ckpt", EncodedDigitReader(), READER)
+
+
+def predict_args(data_dir: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "predict", "--config", RECIPE, "--config", PREDICT,
+        "--data.data_dir", str(data_dir),
+        "--data.eval_batch_size", "5",
+        "--trainer.default_root_dir", str(out.parent),
+        "--trainer.callbacks.output", str(out),
+        *extra,
+    ]  # fmt: skip
+
+
+def submitted_labels(path: Path) -> list[int]:
+    lines = path.read_text().splitlines()
+    assert lines[0] == "ImageId,Label"
+    assert [int(line.split(",")[0]) for line in lines[1:]] == list(range(1, len(lines)))
+    return [int(line.split(",")[1]) for line in lines[1:]]
+
+
+def test_predict_writes_the_submission_in_file_order_and_keeps_the_recipe_callbacks(tmp_path, encoded, reader_ckpt):
+    out = tmp_path / "new" / "folder" / "submission.csv"
+    cli = main(predict_args(encoded, out, "--ckpt_path", str(reader_ckpt)))
+    assert submitted_labels(out) == DIGITS.tolist()
+    kinds = {type(callback) for callback in cli.trainer.callbacks}
+    assert {SubmissionWriter, ModelCheckpoint} <= kinds  # the preset appends the writer, it replaces nothing
+
+
+def test_test_accuracy_equals_the_score_of_the_submission(tmp_path, capsys, reader_ckpt):
+    labels = DIGITS.copy()
+    labels[::4] = (labels[::4] + 1) % 10  # 6 of 23 rows mislabelled: accuracy 17/23
+    data_dir = write_encoded_csvs(tmp_path / "data", DIGITS, labels)
+    out = tmp_path / "sub" / "submission.csv"
+    main(predict_args(data_dir, out, "--ckpt_path", str(reader_ckpt)))
+    tested = main(["test", "--config", RECIPE, "--data.data_dir", str(data_dir), "--trainer.logger", "false",
+                   "--trainer.default_root_dir", str(tmp_path), "--ckpt_path", str(reader_ckpt)])  # fmt: skip
+    scored = score_main(["--submission", str(out), "--labels", str(data_dir / "test_labels.csv")])
+    assert scored.accuracy == pytest.approx(17 / 23)
+    assert float(tested.trainer.callback_metrics["test/acc"]) == pytest.approx(scored.accuracy)
+
+
+def test_tta_views_from_the_command_line_survive_the_checkpoint_hparams(tmp_path):
+    data_dir = write_encoded_csvs(tmp_path / "data", DIGITS)
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(tmp_path / "cnn.ckpt", SeedCNN(), SEED_CNN, {"dropout": 0.3, "num_classes": 10})
+    plain, tta = tmp_path / "plain" / "s.csv", tmp_path / "tta" / "s.csv"
+    probabilities = ("--trainer.callbacks.probabilities_output",)
+    main(predict_args(data_dir, plain, "--ckpt_path", str(ckpt), *probabilities, str(plain.with_name("p.csv"))))
+    cli = main(predict_args(data_dir, tta, "--ckpt_path", str(ckpt), "--model.tta_views", "3",
+                            *probabilities, str(tta.with_name("p.csv"))))  # fmt: skip
+    assert cli.model.tta_views == 3
+    assert plain.with_name("p.csv").read_text() != tta.with_name("p.csv").read_text()
+
+
+def test_ensemble_preset_averages_the_listed_checkpoints(tmp_path, encoded):
+    weak, strong = EncodedDigitReader(), EncodedDigitReader()
+    weak.scale.data.fill_(1.0)
+    paths = [save_checkpoint(tmp_path / f"{name}.ckpt", net, READER) for name, net in (("w", weak), ("s", strong))]
+    out = tmp_path / "sub" / "submission.csv"
+    probabilities = tmp_path / "sub" / "probabilities.csv"
+    main(predict_args(encoded, out, "--config", ENSEMBLE, "--model.network.checkpoints", f"[{paths[0]}, {paths[1]}]",
+                      "--trainer.callbacks.probabilities_output", str(probabilities)))  # fmt: skip
+    assert submitted_labels(out) == DIGITS.tolist()
+    written = np.loadtxt(probabilities, delimiter=",", skiprows=1)[:, 1:]
+    images = torch.zeros(len(DIGITS), 1, 28, 28)
+    images[torch.arange(len(DIGITS)), 0, 0, torch.as_tensor(DIGITS)] = 1.0
+    expected = (weak(images).softmax(1) + strong(images).softmax(1)) / 2
+    np.testing.assert_allclose(written, expected.detach().numpy(), atol=1e-6)
+
+
+def corrupt(path: Path) -> Path:
+    path.write_bytes(path.read_bytes()[:300])
+    return path
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("missing checkpoint", "not found"),
+        ("truncated checkpoint", "truncated or corrupted"),
+        ("checkpoint of another architecture", "another architecture"),
+        ("test.csv with the wrong columns", "pixel columns"),
+    ],
+)
+def test_errors_exit_2_with_one_message_and_leave_the_old_submission(
+    tmp_path, capsys, encoded, reader_ckpt, case, message
+):
+    ckpt = reader_ckpt
+    if case == "missing checkpoint":
+        ckpt = tmp_path / "nowhere.ckpt"
+    elif case == "truncated checkpoint":
+        ckpt = corrupt(reader_ckpt)
+    elif case == "checkpoint of another architecture":  # saved without hparams, so the configured SeedCNN loads it
+        checkpoint = torch.load(reader_ckpt, weights_only=True)
+        del checkpoint["hyper_parameters"]
+        torch.save(checkpoint, ckpt)
+    else:
+        lines = (encoded / "test.csv").read_text().splitlines()
+        (encoded / "test.csv").write_text("\n".join(",".join(line.split(",")[:-1]) for line in lines) + "\n")
+    out = tmp_path / "sub" / "submission.csv"
+    out.parent.mkdir()
+    out.write_text("old submission\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(predict_args(encoded, out, "--ckpt_path", str(ckpt)))
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("error: ") and message in error
+    assert out.read_text() == "old submission\n"
+    assert sorted(p.name for p in out.parent.iterdir() if p.suffix == ".csv") == ["submission.csv"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ((), "predict needs trained weights"),
+        (("--config", ENSEMBLE, "--ckpt_path", "{ckpt}"), "drop --ckpt_path"),
+    ],
+)
+def test_predict_refuses_untrained_or_doubly_given_weights(tmp_path, capsys, encoded, reader_ckpt, extra, message):
+    out = tmp_path / "sub" / "submission.csv"
+    with pytest.raises(SystemExit):
+        main(predict_args(encoded, out, *(arg.format(ckpt=reader_ckpt) for arg in extra)))
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "src.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True)
+
+
+@pytest.mark.slow
+def test_ddp_on_two_processes_writes_the_same_bytes_as_one(tmp_path, encoded, reader_ckpt):
+    files = {}
+    for devices, strategy in (("1", "auto"), ("2", "ddp")):
+        out = tmp_path / devices / "submission.csv"
+        done = run_cli(*predict_args(encoded, out, "--ckpt_path", str(reader_ckpt))[0:],
+                       "--trainer.accelerator", "cpu", "--trainer.devices", devices, "--trainer.strategy", strategy,
+                       "--trainer.callbacks.probabilities_output", str(out.with_name("p.csv")))  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        files[devices] = (out.read_bytes(), out.with_name("p.csv").read_bytes())
+    assert files["2"] == files["1"]
+    assert submitted_labels(tmp_path / "2" / "submission.csv") == DIGITS.tolist()
+
+
+@pytest.mark.slow
+def test_a_user_error_is_exit_code_2_in_a_real_process(tmp_path, encoded):
+    done = run_cli(*predict_args(encoded, tmp_path / "s.csv", "--ckpt_path", str(tmp_path / "none.ckpt")))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith("error: checkpoint")
+    assert not (tmp_path / "s.csv").exists()
