@@ -87,6 +87,7 @@ def test_tta_views_from_the_command_line_survive_the_checkpoint_hparams(tmp_path
     cli = main(predict_args(data_dir, tta, "--ckpt_path", str(ckpt), "--model.tta_views", "3",
                             *probabilities, str(tta.with_name("p.csv"))))  # fmt: skip
     assert cli.model.tta_views == 3
+    assert "tta_views" not in cli.model.hparams  # so a checkpoint never carries a value that would override it
     assert plain.with_name("p.csv").read_text() != tta.with_name("p.csv").read_text()
 
 

@@ -24,7 +24,7 @@ class SubmissionWriter(BasePredictionWriter):
     At the end of ``predict`` it collects the ``[B, num_classes]`` probabilities that ``predict_step``
     returned and the dataset indices Lightning recorded for them, from every process under DDP
     (Lightning's predict sampler hands each rank an interleaved share), puts them back in row order,
-    drops any duplicated index and checks every row was predicted exactly once. Rank 0 then writes
+    drops duplicated indices (a padding sampler's repeats) and checks every row was predicted. Rank 0 writes
     each file atomically (temp file + rename in the target folder, created if missing), so a failed
     or interrupted run leaves the previous file, never a partial one.
 
