@@ -34,10 +34,16 @@ def load_checkpoint_file(path: str | Path, map_location: Any = "cpu") -> dict[st
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        reason = str(err).strip().splitlines()[0]
+        # torch names the refused global ("Unsupported global: ..." or "... unsupported GLOBAL ...").
+        unsafe = [line.strip() for line in str(err).splitlines() if "global" in line.lower()]
+        if unsafe:
+            raise UserInputError(
+                f"checkpoint {path} was refused: it holds objects other than tensors and plain values "
+                f"({unsafe[0]}); load only checkpoints you trust, or re-save them with this project"
+            ) from None
         raise UserInputError(
-            f"checkpoint {path} was refused: it holds objects other than tensors and plain values "
-            f"({reason}); only load checkpoints you trust, or re-save them with this project"
+            f"checkpoint {path} is truncated or corrupted (not a readable torch file); pass another checkpoint "
+            "with --ckpt_path (e.g. a best-epoch file beside it)"
         ) from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

@@ -1,0 +1,41 @@
+"""A stronger network of the same size class: stacked 3x3 convs with strided 5x5 convs instead of pooling."""
+
+from __future__ import annotations
+
+from torch import nn
+
+
+def conv_relu_bn(
+    in_channels: int, out_channels: int, kernel: int, stride: int = 1, padding: int = 0
+) -> list[nn.Module]:
+    """Conv -> ReLU -> BatchNorm, the Keras ``Conv2D(activation='relu')`` + ``BatchNormalization()`` order."""
+    return [
+        nn.Conv2d(in_channels, out_channels, kernel, stride, padding),
+        nn.ReLU(inplace=True),
+        nn.BatchNorm2d(out_channels),
+    ]
+
+
+class StridedCNN(nn.Sequential):
+    """Layers only: 1x28x28 in [0, 1] -> 10 logits. The single CNN of Chris Deotte's Kaggle study
+    "How to choose CNN Architecture MNIST" (about 0.9963 alone, 0.99757 as an ensemble of 15):
+
+    [32C3-32C3-32C5S2] - Dropout - [64C3-64C3-64C5S2] - Dropout - 128C4 - Flatten - Dropout - Dense(10),
+    each conv followed by ReLU and BatchNorm; 326,410 trainable parameters.
+    """
+
+    def __init__(self, dropout: float = 0.4, num_classes: int = 10):
+        super().__init__(
+            *conv_relu_bn(1, 32, 3),  # 26x26
+            *conv_relu_bn(32, 32, 3),  # 24x24
+            *conv_relu_bn(32, 32, 5, stride=2, padding=2),  # 12x12
+            nn.Dropout(dropout),
+            *conv_relu_bn(32, 64, 3),  # 10x10
+            *conv_relu_bn(64, 64, 3),  # 8x8
+            *conv_relu_bn(64, 64, 5, stride=2, padding=2),  # 4x4
+            nn.Dropout(dropout),
+            *conv_relu_bn(64, 128, 4),  # 1x1
+            nn.Flatten(),
+            nn.Dropout(dropout),
+            nn.Linear(128, num_classes),
+        )

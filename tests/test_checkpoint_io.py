@@ -1,0 +1,72 @@
+"""Checkpoints: never half-written, never unpickling code, unreadable ones named clearly."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from src.checkpoint_io import AtomicCheckpointIO, load_checkpoint_file
+from src.errors import UserInputError
+
+
+def checkpoint(value: float) -> dict:
+    return {"state_dict": {"w": torch.full((3,), value)}, "epoch": 1}
+
+
+def test_save_then_load_round_trips(tmp_path):
+    io = AtomicCheckpointIO()
+    io.save_checkpoint(checkpoint(1.0), tmp_path / "last.ckpt")
+    loaded = io.load_checkpoint(tmp_path / "last.ckpt")
+    assert torch.equal(loaded["state_dict"]["w"], torch.ones(3))
+
+
+def test_a_save_interrupted_mid_write_keeps_the_previous_file(tmp_path, monkeypatch):
+    io = AtomicCheckpointIO()
+    path = tmp_path / "last.ckpt"
+    io.save_checkpoint(checkpoint(1.0), path)
+    real_save = torch.save
+
+    def save_half_then_die(obj, handle, *args, **kwargs):
+        real_save(obj, handle)
+        handle.truncate(handle.tell() // 2)
+        raise KeyboardInterrupt  # what a Ctrl-C in the middle of the write looks like
+
+    monkeypatch.setattr(torch, "save", save_half_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        io.save_checkpoint(checkpoint(2.0), path)
+    assert torch.equal(load_checkpoint_file(path)["state_dict"]["w"], torch.ones(3))
+    assert os.listdir(tmp_path) == ["last.ckpt"]  # no temp file left behind
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
+def test_a_damaged_checkpoint_is_one_clear_error_naming_the_file(tmp_path, damage):
+    path = tmp_path / "last.ckpt"
+    AtomicCheckpointIO().save_checkpoint(checkpoint(1.0), path)
+    data = path.read_bytes()
+    path.write_bytes({"truncate": data[: len(data) // 2], "garbage": os.urandom(500), "empty": b""}[damage])
+    with pytest.raises(UserInputError, match="last.ckpt is truncated or corrupted.*--ckpt_path"):
+        load_checkpoint_file(path)
+
+
+def test_a_missing_checkpoint_says_so(tmp_path):
+    with pytest.raises(UserInputError, match="not found"):
+        load_checkpoint_file(tmp_path / "nope.ckpt")
+
+
+class Payload:
+    """Unpickling this would run os.system; weights_only must refuse it before it runs."""
+
+    def __reduce__(self):
+        return (os.system, (f"touch {os.environ.get('PAYLOAD_MARKER', '/tmp/payload-ran')}",))
+
+
+def test_a_checkpoint_carrying_a_pickled_callable_is_refused(tmp_path, monkeypatch):
+    marker = tmp_path / "payload-ran"
+    monkeypatch.setenv("PAYLOAD_MARKER", str(marker))
+    path = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {}, "hook": Payload()}, path)
+    with pytest.raises(UserInputError, match="refused"):
+        load_checkpoint_file(path)
+    assert not marker.exists()
