@@ -12,9 +12,9 @@ class Budget:
     each after ``warmup`` untimed steps."""
 
     warmup: int = 10
-    windows: int = 5
-    steps_per_window: int = 30
-    predict_batches_per_window: int = 9
+    windows: int = 9  # many short windows: a burst of load elsewhere spoils a few, not the median
+    steps_per_window: int = 15
+    predict_batches_per_window: int = 2
     trainer_epochs: int = 3
     fp32_trainer_epochs: int = 2  # the 32-true comparison run; fewer, as its epochs are the slowest
     csv_repeats: int = 3

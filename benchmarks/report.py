@@ -89,6 +89,9 @@ def format_table(r: dict) -> str:
     if r["quick"]:
         header += "  [QUICK: tiny synthetic data, numbers are not speeds]"
     lines = [header] + [f"{name:<{width}}  {value:>9}  {note}".rstrip() for name, value, note in rows]
+    if r["noisy_img_s"]:
+        spans = "; ".join(f"{name} {low:,.0f}-{high:,.0f}" for name, (low, high) in r["noisy_img_s"].items())
+        lines.append(f"NOISY (repeats differ > 1.5x, the CPU was busy elsewhere; rerun when idle): {spans} img/s")
     return "\n".join(lines)
 
 

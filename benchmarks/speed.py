@@ -24,7 +24,7 @@ from benchmarks.baseline import measure_baseline
 from benchmarks.budget import FULL, QUICK, Budget
 from benchmarks.inference import measure_predict
 from benchmarks.report import format_table
-from benchmarks.timing import machine_info, median_seconds, timed
+from benchmarks.timing import machine_info, median_seconds, noisy, timed
 from benchmarks.trainer_epoch import measure_trainer_epochs
 from src.atomic import atomic_write
 from src.data.csv_reader import read_digit_csv
@@ -99,6 +99,11 @@ def summarise(m: dict, budget: Budget) -> dict:
     }
     if "32-true" in trainer_runs and len(trainer_runs) > 1:
         ratios["trainer_epoch_default_vs_fp32"] = trainer["epoch_img_s"] / trainer_runs["32-true"]["epoch_img_s"]
+    series = {f"bare_{name}": rates for name, rates in m["bare"]["windows_img_s"].items()}
+    for name, run in trainer_runs.items():
+        series[f"trainer_{name}"] = [(e["train_images"] + e["val_images"]) / e["seconds"] for e in run["epochs"]]
+    series["predict"] = m["predict"]["windows_img_s"]
+    series.update({f"baseline_{name}": baseline["windows"][name] for name in ("train", "val", "predict")})
     return {
         "bare_loop_img_s": bare,
         "default_precision": m["default_precision"],
@@ -121,10 +126,12 @@ def summarise(m: dict, budget: Budget) -> dict:
         "raw": {
             "bare_loop_windows_img_s": m["bare"]["windows_img_s"],
             "trainer_epochs": {name: run["epochs"] for name, run in trainer_runs.items()},
+            "trainer_fit_wall_s": {name: run["fit_wall_s"] for name, run in trainer_runs.items()},
             "predict_windows_img_s": m["predict"]["windows_img_s"],
             "csv_read_s": m["csv_read_times"],
             "baseline_windows": baseline["windows"],
         },
+        "noisy_img_s": noisy(series),
         "section_s": m["section_s"],
     }
 

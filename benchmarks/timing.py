@@ -61,3 +61,13 @@ def timed(durations: dict[str, float], name: str) -> Iterator[None]:
         yield
     finally:
         durations[name] = durations.get(name, 0.0) + time.perf_counter() - start
+
+
+def noisy(series: dict[str, list[float]], max_spread: float = 1.5) -> dict[str, list[float]]:
+    """``[min, max]`` of every series whose repeats differ by more than ``max_spread`` times: a sign that
+    something else used the CPU meanwhile (its median may still be fine if most repeats were quiet)."""
+    return {
+        name: [min(values), max(values)]
+        for name, values in series.items()
+        if len(values) > 1 and max(values) > max_spread * min(values)
+    }

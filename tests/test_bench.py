@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.timing import noisy
 from src.precision import fastest_precision
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,6 +40,7 @@ def test_quick_run_writes_every_figure_as_a_positive_number(quick_run):
     assert results["default_precision"] == fastest_precision()
     assert results["quick"] is True
     assert results["machine"]["torch_threads"] >= 1
+    assert isinstance(results["noisy_img_s"], dict)
 
 
 @pytest.mark.slow
@@ -56,3 +58,8 @@ def test_quick_run_prints_the_table_and_leaves_no_logs_or_checkpoints(quick_run)
         assert row in done.stdout
     assert "QUICK" in done.stdout  # nobody mistakes quick numbers for speeds
     assert list(cwd.iterdir()) == []
+
+
+def test_repeats_that_disagree_are_flagged_not_hidden():
+    windows = {"bare_fp32": [92.0, 1372.0, 1280.0, 117.0, 580.0], "bare_bf16_cl": [2876.0, 2966.0, 2956.0]}
+    assert noisy(windows) == {"bare_fp32": [92.0, 1372.0]}
