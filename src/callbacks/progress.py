@@ -22,6 +22,7 @@ class LogLineProgressBar(ProgressBar):
         self.every_n_batches = every_n_batches
         self._enabled = True
         self._start = 0.0
+        self._open_epoch: int | None = None
 
     def disable(self) -> None:
         self._enabled = False
@@ -30,28 +31,38 @@ class LogLineProgressBar(ProgressBar):
         self._enabled = True
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._print_finished_epoch(trainer, pl_module)
         self._start = time.perf_counter()
+        self._open_epoch = trainer.current_epoch
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._print_finished_epoch(trainer, pl_module)
+
+    def _print_finished_epoch(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Epoch-level train metrics exist only after the on_train_epoch_end hooks: print at the next start/end.
+        if self._open_epoch is not None:
+            self._print(trainer, pl_module, f"done in {time.perf_counter() - self._start:.1f}s", self._open_epoch)
+            self._open_epoch = None
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         if (batch_idx + 1) % self.every_n_batches == 0:
             elapsed = time.perf_counter() - self._start
-            self._print(trainer, pl_module, f"[{batch_idx + 1}/{self.total_train_batches}] {elapsed:.1f}s")
-
-    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not trainer.sanity_checking and trainer.state.fn == "fit":
-            self._print(trainer, pl_module, f"done in {time.perf_counter() - self._start:.1f}s")
+            self._print(
+                trainer, pl_module, f"[{batch_idx + 1}/{self.total_train_batches}] {elapsed:.1f}s", metrics=False
+            )
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._print(trainer, pl_module, "test done")
 
-    def _print(self, trainer: pl.Trainer, pl_module: pl.LightningModule, where: str) -> None:
+    def _print(self, trainer, pl_module, where: str, epoch: int | None = None, metrics: bool = True) -> None:
         if not self._enabled or not trainer.is_global_zero:
             return
-        metrics = self.get_metrics(trainer, pl_module)
+        metrics = self.get_metrics(trainer, pl_module) if metrics else {}
         shown = " ".join(
             f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items() if k != "v_num"
         )
-        print(f"epoch {trainer.current_epoch} {where} {shown}", file=sys.stdout, flush=True)
+        epoch = trainer.current_epoch if epoch is None else epoch
+        print(f"epoch {epoch} {where} {shown}", file=sys.stdout, flush=True)
 
 
 def progress_bar_for(stream=sys.stdout) -> ProgressBar:
