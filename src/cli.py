@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from pytorch_lightning.utilities import rank_zero_info
 from src.callbacks.progress import progress_bar_for
 from src.checkpoint_io import load_checkpoint_file
 from src.data.datamodule import DigitCSVDataModule
-from src.errors import UserInputError
+from src.errors import UserInputError, exit_on_user_error
 from src.models.checkpoints import check_checkpoint_fits
 from src.models.classifier import DigitClassifier
 from src.models.ensemble import CheckpointEnsemble
@@ -90,21 +89,15 @@ class DigitCLI(LightningCLI):
 
 def main(args: list[str] | None = None) -> DigitCLI:
     """Run the CLI; a user mistake ends with one message and exit code 2 (``DIGITS_DEBUG=1`` shows the traceback)."""
-    try:
-        return DigitCLI(
+    return exit_on_user_error(
+        lambda: DigitCLI(
             DigitClassifier,
             DigitCSVDataModule,
             save_config_kwargs={"overwrite": True},
-            trainer_defaults={
-                "callbacks": [progress_bar_for(sys.stdout), RichModelSummary(max_depth=1)],
-            },
+            trainer_defaults={"callbacks": [progress_bar_for(sys.stdout), RichModelSummary(max_depth=1)]},
             args=args,
         )
-    except UserInputError as err:
-        if os.environ.get("DIGITS_DEBUG"):
-            raise
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    )
 
 
 if __name__ == "__main__":

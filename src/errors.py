@@ -1,5 +1,28 @@
-"""The one error type the CLI shows as a plain message instead of a traceback."""
+"""The one error type the commands show as a plain message instead of a traceback."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class UserInputError(Exception):
     """A mistake the user can fix (a bad CSV, a missing folder, a wrong checkpoint); the message says how."""
+
+
+def exit_on_user_error(command: Callable[[], T], also: tuple[type[BaseException], ...] = ()) -> T:
+    """Run a command; a ``UserInputError`` (or one of ``also``) ends it with one ``error:`` line and exit code 2.
+
+    ``DIGITS_DEBUG=1`` re-raises instead, to show the traceback.
+    """
+    try:
+        return command()
+    except (UserInputError, *also) as err:
+        if os.environ.get("DIGITS_DEBUG"):
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)

@@ -10,8 +10,6 @@ Kaggle's real test set has no labels: then it says so and exits with code 2 (upl
 from __future__ import annotations
 
 import csv
-import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +21,7 @@ from jsonargparse import CLI
 from src.atomic import atomic_write
 from src.callbacks.figures import confusion_figure
 from src.callbacks.submission_writer import SUBMISSION_HEADER
-from src.errors import UserInputError
+from src.errors import UserInputError, exit_on_user_error
 
 
 @dataclass(frozen=True)
@@ -116,13 +114,7 @@ def score(
 
 def main(args: list[str] | None = None) -> Score:
     """``score`` from the command line; a user mistake ends with one ``error:`` line and exit code 2."""
-    try:
-        return CLI(score, args=args)
-    except UserInputError as err:
-        if os.environ.get("DIGITS_DEBUG"):
-            raise
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    return exit_on_user_error(lambda: CLI(score, args=args))
 
 
 if __name__ == "__main__":

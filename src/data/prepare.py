@@ -17,6 +17,7 @@ import pandas as pd
 
 from src.atomic import atomic_write
 from src.data import embedded_mnist
+from src.errors import exit_on_user_error
 
 N_TRAIN = 42_000
 PIXEL_COLUMNS = [f"pixel{i}" for i in range(784)]
@@ -60,11 +61,8 @@ def _frame(name: str, pixels: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
 def main(argv: list[str] | None = None) -> int:
     from jsonargparse import CLI
 
-    try:
-        written = CLI(materialise, args=argv)
-    except (embedded_mnist.EmbeddedDataError, OSError) as err:  # e.g. a read-only or full data folder
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    # OSError too: e.g. a read-only or full data folder.
+    written = exit_on_user_error(lambda: CLI(materialise, args=argv), also=(OSError,))
     for path in written:
         print(f"wrote {path}")
     if not written:

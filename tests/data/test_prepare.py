@@ -144,7 +144,9 @@ def test_main_reports_a_broken_source_as_one_error_line(
         raise embedded_mnist.EmbeddedDataError("mnist.pkl.gz: sha256 abc does not match")
 
     monkeypatch.setattr(embedded_mnist, "load", broken)
-    assert prepare.main(["--data_dir", str(tmp_path)]) == 2
+    with pytest.raises(SystemExit) as exited:
+        prepare.main(["--data_dir", str(tmp_path)])
+    assert exited.value.code == 2
     assert capsys.readouterr().err == "error: mnist.pkl.gz: sha256 abc does not match\n"
     assert list(tmp_path.iterdir()) == []
 
