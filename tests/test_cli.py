@@ -65,6 +65,9 @@ def test_fit_learns_and_keeps_best_and_last_checkpoints(trained):
     names = sorted(path.name for path in checkpoint_dir.iterdir())
     assert "last.ckpt" in names and any(name.startswith("epoch") for name in names)
     assert "/" not in Path(cli.trainer.checkpoint_callback.best_model_path).name
+    # last.ckpt is the final epoch even when it did not improve val/acc (resume must not go back in time)
+    last = torch.load(checkpoint_dir / "last.ckpt", map_location="cpu", weights_only=True)
+    assert last["global_step"] == cli.trainer.global_step
 
 
 def test_validate_and_test_from_the_best_checkpoint(trained):

@@ -40,7 +40,7 @@ def test_fit_and_predict_need_no_network(tmp_path, no_network):
     )
     submission = tmp_path / "submission.csv"
     main(["predict", *common, "--config", str(CONFIGS / "predict.yaml"),
-          "--ckpt_path", fit.trainer.checkpoint_callback.last_model_path,
+          "--ckpt_path", fit.trainer.checkpoint_callback.best_model_path,
           "--trainer.callbacks.output", str(submission)])  # fmt: skip
     assert len(pd.read_csv(submission)) == 30
     assert no_network == []  # nothing even tried to connect
