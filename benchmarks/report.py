@@ -55,6 +55,11 @@ def format_table(r: dict) -> str:
             "img/s",
         ),
         (
+            f"predict command, whole ({r['predict_command_rows']:,} rows, start-up + CSV + submission)",
+            f"{r['predict_command_s']:.1f}",
+            "s (target < 20 s)",
+        ),
+        (
             "read train.csv (read_digit_csv)",
             f"{r['csv_read_s']:.2f}",
             f"s (target < {r['targets']['csv_read_s_max']} s)",

@@ -23,6 +23,7 @@ from benchmarks.bare_loop import measure_bare_loops, variant_for
 from benchmarks.baseline import measure_baseline
 from benchmarks.budget import FULL, QUICK, Budget
 from benchmarks.inference import measure_predict
+from benchmarks.predict_command import measure_predict_command
 from benchmarks.report import format_table
 from benchmarks.timing import machine_info, median_seconds, noisy, timed
 from benchmarks.trainer_epoch import measure_trainer_epochs
@@ -68,6 +69,9 @@ def measure(data_dir: Path, train_config: Path, work: Path, budget: Budget, comp
         predict = measure_predict(
             test_images, precision, budget.predict_batch_size, budget.windows, budget.predict_batches_per_window
         )
+    with timed(sections, "predict_command"):
+        checkpoint = next((work / "fit" / "checkpoints").glob("last*.ckpt"))
+        command = measure_predict_command(train_config, data_dir, checkpoint, work / "submission.csv")
     with timed(sections, "baseline"):
         per_epoch = trainer_runs[precision]["images_per_epoch"]
         baseline = measure_baseline(train_csv, test_csv, (per_epoch["train"], per_epoch["val"]), budget)
@@ -79,6 +83,7 @@ def measure(data_dir: Path, train_config: Path, work: Path, budget: Budget, comp
         "default_precision": precision,
         "trainer_runs": trainer_runs,
         "predict": predict,
+        "predict_command": command,
         "baseline": baseline,
         "section_s": sections,
     }
@@ -116,6 +121,8 @@ def summarise(m: dict, budget: Budget) -> dict:
         "trainer_images_per_epoch": trainer["images_per_epoch"],
         "trainer_epoch_img_s_by_precision": {name: run["epoch_img_s"] for name, run in trainer_runs.items()},
         "predict_img_s": m["predict"]["img_s"],
+        "predict_command_s": m["predict_command"]["seconds"],
+        "predict_command_rows": m["predict_command"]["rows"],
         "csv_read_s": m["csv_read_s"],
         "train_csv_rows": m["train_csv_rows"],
         "baseline_img_s": baseline["epoch_img_s"],

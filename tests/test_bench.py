@@ -14,7 +14,14 @@ from benchmarks.timing import noisy
 from src.precision import fastest_precision
 
 ROOT = Path(__file__).resolve().parents[1]
-RATES = ["trainer_epoch_img_s", "predict_img_s", "csv_read_s", "baseline_img_s", "baseline_predict_img_s"]
+RATES = [
+    "trainer_epoch_img_s",
+    "predict_img_s",
+    "predict_command_s",
+    "csv_read_s",
+    "baseline_img_s",
+    "baseline_predict_img_s",
+]
 
 
 @pytest.fixture(scope="module")

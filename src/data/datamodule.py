@@ -72,7 +72,7 @@ class DigitCSVDataModule(pl.LightningDataModule):
         split_seed: Seed of the stratified train/val split.
         train_on_all: Train on all labelled rows (val is then seen in training; use for final models).
         batch_size: Training batch size per device.
-        eval_batch_size: Batch size for val/test/predict (no gradients, so larger is faster).
+        eval_batch_size: Batch size for val/test/predict (256 is fastest on a 2-core CPU; try 1024+ on GPUs).
         num_workers: DataLoader workers; 0 is fastest here since the data is already in memory.
         pin_memory: Pin host memory (worth it on GPUs).
         rotation, zoom, shift_x, shift_y: Augmentation ranges (see ``BatchRandomAffine``); all 0 disables it.
@@ -85,7 +85,7 @@ class DigitCSVDataModule(pl.LightningDataModule):
         split_seed: int = 0,
         train_on_all: bool = False,
         batch_size: PositiveInt = 64,
-        eval_batch_size: PositiveInt = 1024,
+        eval_batch_size: PositiveInt = 256,
         num_workers: NonNegativeInt = 0,
         pin_memory: bool = False,
         rotation: NonNegativeFloat = 10.0,
