@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,3 +20,9 @@ def digit_csvs(tmp_path: Path) -> DigitCSVs:
 def digit_csv_dir(digit_csvs: DigitCSVs) -> Path:
     """The folder of ``digit_csvs``: train.csv, test.csv, test_labels.csv."""
     return digit_csvs.folder
+
+
+@pytest.fixture(autouse=True)
+def plain_argv(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests call ``main(args)`` as if typed; pytest's own flags in ``sys.argv`` are not CLI arguments."""
+    monkeypatch.setattr(sys, "argv", ["src.cli"])

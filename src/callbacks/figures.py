@@ -13,10 +13,10 @@ from matplotlib.figure import Figure  # noqa: E402
 
 def confusion_figure(matrix: torch.Tensor, title: str) -> Figure:
     """Counts per (true, predicted) class, annotated, as in the seed's heat map."""
-    matrix = matrix.cpu()
+    matrix = matrix.cpu().numpy()  # matplotlib wants arrays, not tensors
     fig, ax = plt.subplots(figsize=(6.4, 5.6))
     ax.imshow(matrix, cmap="Blues")
-    limit = matrix.max().item() / 2
+    limit = matrix.max() / 2
     for true in range(matrix.shape[0]):
         for pred in range(matrix.shape[1]):
             count = int(matrix[true, pred])
@@ -52,7 +52,7 @@ def misclassified_figure(images: torch.Tensor, true: torch.Tensor, pred: torch.T
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:
-            ax.imshow(images[i].reshape(28, 28).float().cpu(), cmap="gray_r")
+            ax.imshow(images[i].reshape(28, 28).float().cpu().numpy(), cmap="gray_r")
             ax.set_title(f"{int(true[i])}→{int(pred[i])}", fontsize=9)
     fig.tight_layout()
     return fig
