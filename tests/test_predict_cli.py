@@ -77,17 +77,17 @@ def test_test_accuracy_equals_the_score_of_the_submission(tmp_path, capsys, read
     assert float(tested.trainer.callback_metrics["test/acc"]) == pytest.approx(scored.accuracy)
 
 
-def test_tta_views_from_the_command_line_survive_the_checkpoint_hparams(tmp_path):
+def test_tta_shift_from_the_command_line_survive_the_checkpoint_hparams(tmp_path):
     data_dir = write_encoded_csvs(tmp_path / "data", DIGITS)
     torch.manual_seed(0)
     ckpt = save_checkpoint(tmp_path / "cnn.ckpt", SeedCNN(), SEED_CNN, {"dropout": 0.3, "num_classes": 10})
     plain, tta = tmp_path / "plain" / "s.csv", tmp_path / "tta" / "s.csv"
     probabilities = ("--trainer.callbacks.probabilities_output",)
     main(predict_args(data_dir, plain, "--ckpt_path", str(ckpt), *probabilities, str(plain.with_name("p.csv"))))
-    cli = main(predict_args(data_dir, tta, "--ckpt_path", str(ckpt), "--model.tta_views", "3",
+    cli = main(predict_args(data_dir, tta, "--ckpt_path", str(ckpt), "--model.tta_shift", "1",
                             *probabilities, str(tta.with_name("p.csv"))))  # fmt: skip
-    assert cli.model.tta_views == 3
-    assert "tta_views" not in cli.model.hparams  # so a checkpoint never carries a value that would override it
+    assert cli.model.tta_shift == 1
+    assert "tta_shift" not in cli.model.hparams  # so a checkpoint never carries a value that would override it
     assert plain.with_name("p.csv").read_text() != tta.with_name("p.csv").read_text()
 
 

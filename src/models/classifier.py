@@ -5,15 +5,14 @@ from __future__ import annotations
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from jsonargparse.typing import NonNegativeInt
+from jsonargparse.typing import NonNegativeFloat
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 from torchmetrics import MaxMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
-from src.data.augmentation import BatchRandomAffine
 from src.models.seed_cnn import SeedCNN
-from src.models.tta import averaged_probabilities, draw_views
+from src.models.tta import averaged_probabilities, shift_maps
 
 
 class DigitClassifier(pl.LightningModule):
@@ -31,10 +30,8 @@ class DigitClassifier(pl.LightningModule):
         scheduler_monitor: Metric a plain torch ReduceLROnPlateau watches (Lightning's has its own ``monitor``).
         channels_last: Run the network in channels_last memory format (faster convolutions on CPU and GPU).
         label_smoothing: Cross-entropy label smoothing (0 = the seed's plain cross-entropy).
-        tta_views: Predict only: average the softmax of the plain image with this many augmented views
-            (0 = plain prediction). Ranges are the DataModule's training ones (``data.rotation`` ...; set
-            them for a predict run only with ``--data.rotation 5``); see ``src.models.tta``.
-        tta_seed: Predict only: seed of the views (the same views for every image, batch size and rank).
+        tta_shift: Predict only: average the softmax of the plain image with its 4 copies moved this many
+            pixels left, right, up and down (0 = plain prediction); see ``src.models.tta``.
     """
 
     def __init__(
@@ -47,16 +44,15 @@ class DigitClassifier(pl.LightningModule):
         channels_last: bool = True,
         label_smoothing: float = 0.0,
         num_classes: int = 10,
-        tta_views: NonNegativeInt = 0,
-        tta_seed: int = 0,
+        tta_shift: NonNegativeFloat = 0.0,
     ):
         super().__init__()
         # Through the CLI these are the parsed YAML (class paths and plain values), so checkpoints
         # stay loadable with weights_only=True and rebuild the same network. Predict-time settings stay
         # out: LightningCLI overwrites the model config with a --ckpt_path's hparams, so a saved
-        # tta_views: 0 would silently undo --model.tta_views.
-        self.save_hyperparameters(ignore=["tta_views", "tta_seed"])
-        self.tta_views, self.tta_seed = tta_views, tta_seed
+        # tta_shift: 0 would silently undo --model.tta_shift.
+        self.save_hyperparameters(ignore=["tta_shift"])
+        self.tta_shift = tta_shift
         self.network = network if network is not None else SeedCNN(num_classes=num_classes)
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         if channels_last:
@@ -120,16 +116,9 @@ class DigitClassifier(pl.LightningModule):
         self.test_confusion.reset()
 
     def predict_step(self, batch, batch_idx: int = 0) -> torch.Tensor:
-        """Class probabilities ``[B, num_classes]`` (float32), averaged over ``tta_views`` extra views if any."""
-        return averaged_probabilities(self, batch, self.tta_inverse_maps())
-
-    def tta_inverse_maps(self) -> torch.Tensor:
-        """``[tta_views, 2, 3]`` fixed views drawn from the attached DataModule's augmentation ranges."""
-        if not self.tta_views:
-            return torch.empty(0, 2, 3)
-        augment = getattr(getattr(self._trainer, "datamodule", None), "augment", None)
-        augment = augment if isinstance(augment, BatchRandomAffine) else BatchRandomAffine()
-        return draw_views(augment, self.tta_views, self.tta_seed)
+        """Class probabilities ``[B, num_classes]`` (float32), averaged over shifted copies if ``tta_shift``."""
+        maps = shift_maps(self.tta_shift, *batch.shape[-2:]) if self.tta_shift else torch.empty(0, 2, 3)
+        return averaged_probabilities(self, batch, maps)
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(self.parameters())

@@ -1,4 +1,4 @@
-"""Test-time augmentation: average the class probabilities of an image and of fixed random affine views of it."""
+"""Test-time augmentation: average the class probabilities of an image and of copies shifted by a few pixels."""
 
 from __future__ import annotations
 
@@ -7,19 +7,20 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from src.data.augmentation import BatchRandomAffine
 
+def shift_maps(pixels: float, height: int = 28, width: int = 28) -> torch.Tensor:
+    """``[4, 2, 3]`` inverse affine maps that move the content right, left, down and up by ``pixels``.
 
-def draw_views(augment: BatchRandomAffine, views: int, seed: int) -> torch.Tensor:
-    """``[views, 2, 3]`` inverse affine maps drawn once from ``augment``'s ranges with their own seed.
-
-    Every image gets the same ``views`` transforms (view k is one rotation/zoom/shift for the whole test
-    set) rather than fresh draws per image: the result then depends on neither the batch size nor the
-    number of DDP processes, nor on the global RNG, so a submission is reproducible byte for byte.
+    Fixed views rather than random ones: on the held-out images, one-pixel shifts raised 10 of 12 trained
+    models while views drawn from the training ranges (rotation, zoom, 2.8-pixel shifts) lowered them
+    (README, "Test-time augmentation"). Being fixed, the result depends on neither the batch size, the
+    number of DDP processes nor any RNG, so a submission is reproducible byte for byte.
     """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return augment.sample_inverse_transforms(views, torch.device("cpu"))
+    dx, dy = 2 * pixels / width, 2 * pixels / height  # normalised coordinates span 2 units per side
+    maps = torch.tensor([[1.0, 0, 0], [0, 1, 0]]).repeat(4, 1, 1)
+    # affine_grid maps output to input coordinates, so moving the content by +d samples the input at -d
+    maps[:, :, 2] = -torch.tensor([[dx, 0], [-dx, 0], [0, dy], [0, -dy]])
+    return maps
 
 
 def warp(images: torch.Tensor, inverse_map: torch.Tensor) -> torch.Tensor:

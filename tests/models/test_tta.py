@@ -1,18 +1,18 @@
-"""Test-time augmentation: off is exactly the plain prediction; on, fixed views averaged, batch-independent."""
+"""Test-time augmentation: off is exactly the plain prediction; on, fixed shifted copies averaged, batch-independent."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
-from src.data.augmentation import BatchRandomAffine
 from src.models.classifier import DigitClassifier
 from src.models.seed_cnn import SeedCNN
-from src.models.tta import draw_views, warp
+from src.models.tta import shift_maps, warp
 
 
-def classifier(tta_views: int) -> DigitClassifier:
+def classifier(tta_shift: float) -> DigitClassifier:
     torch.manual_seed(0)
-    return DigitClassifier(network=SeedCNN(), tta_views=tta_views).eval()
+    return DigitClassifier(network=SeedCNN(), tta_shift=tta_shift).eval()
 
 
 def test_tta_off_is_exactly_the_plain_prediction():
@@ -21,28 +21,31 @@ def test_tta_off_is_exactly_the_plain_prediction():
         assert torch.equal(model.predict_step(images), model(images).float().softmax(dim=1))
 
 
-def test_tta_averages_the_plain_view_with_fixed_augmented_views():
-    model, images = classifier(3), torch.rand(4, 1, 28, 28)
-    maps = draw_views(BatchRandomAffine(), 3, seed=0)
+def test_tta_averages_the_plain_image_with_its_four_shifted_copies():
+    model, images = classifier(1), torch.rand(4, 1, 28, 28)
     with torch.inference_mode():
-        views = [images, *(warp(images, m) for m in maps)]
+        views = [images, *(warp(images, m) for m in shift_maps(1))]
         expected = torch.stack([model(v).float().softmax(dim=1) for v in views]).mean(dim=0)
         got = model.predict_step(images)
         assert not torch.allclose(got, model(images).float().softmax(dim=1))
     torch.testing.assert_close(got, expected)
 
 
+@pytest.mark.parametrize("pixels", [1, 2])
+def test_each_view_moves_the_content_by_whole_pixels_right_left_down_up(pixels: int):
+    image = torch.zeros(1, 1, 28, 28)
+    image[0, 0, 10:18, 12:16] = 1.0
+    moved = [warp(image, m) for m in shift_maps(pixels)]
+    expected = [image.roll(pixels, 3), image.roll(-pixels, 3), image.roll(pixels, 2), image.roll(-pixels, 2)]
+    for got, want in zip(moved, expected, strict=True):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=0)  # whole-pixel moves need no interpolation
+
+
 def test_tta_does_not_depend_on_the_batch_split_nor_touch_the_global_rng():
-    model, images = classifier(2), torch.rand(6, 1, 28, 28)
+    model, images = classifier(1), torch.rand(6, 1, 28, 28)
     state = torch.random.get_rng_state()
     with torch.inference_mode():
         whole = model.predict_step(images)
         halves = torch.cat([model.predict_step(images[:2]), model.predict_step(images[2:])])
     torch.testing.assert_close(whole, halves)
     assert torch.equal(torch.random.get_rng_state(), state)
-
-
-def test_views_follow_the_ranges_they_are_drawn_from():
-    identity = draw_views(BatchRandomAffine(0, 0, 0, 0), 4, seed=0)
-    assert torch.equal(identity, torch.tensor([[1.0, 0, 0], [0, 1, 0]]).expand(4, 2, 3))
-    assert not torch.equal(draw_views(BatchRandomAffine(), 4, seed=0), draw_views(BatchRandomAffine(), 4, seed=1))
