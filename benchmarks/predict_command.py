@@ -11,11 +11,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def measure_predict_command(train_config: Path, data_dir: Path, checkpoint: Path, output: Path) -> dict:
-    """Seconds for ``python -m src.cli predict --config <train_config> --config configs/predict.yaml``."""
+    """Seconds for ``python -m src.cli predict --config <train_config> --ckpt_path <checkpoint>``."""
     command = [
         sys.executable, "-m", "src.cli", "predict", "--config", str(train_config),
-        "--config", str(ROOT / "configs" / "predict.yaml"), "--ckpt_path", str(checkpoint),
-        "--data.data_dir", str(data_dir), "--trainer.callbacks.output", str(output),
+        "--ckpt_path", str(checkpoint),
+        "--data.data_dir", str(data_dir), "--submission.output", str(output),
     ]  # fmt: skip
     start = time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import pickle
 import zipfile
 from pathlib import Path
@@ -16,13 +17,26 @@ from src.errors import UserInputError
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Saves through a temp file renamed over the target (a kill mid-write keeps the old ``last.ckpt``)
-    and loads with ``weights_only=True``, turning an unreadable file into one message naming it."""
+    and loads with ``weights_only=True``, turning an unreadable file into one message naming it.
+
+    ``preload`` hands it a checkpoint the CLI has already read, so the Trainer does not read the file again.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._preloaded: tuple[Path, dict[str, Any]] | None = None
+
+    def preload(self, path: str | Path, checkpoint: dict[str, Any]) -> None:
+        self._preloaded = (Path(path).resolve(), checkpoint)
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
         with atomic_write(path, "wb") as handle:
             torch.save(checkpoint, handle)
 
     def load_checkpoint(self, path, map_location: Any | None = None, weights_only: bool | None = None) -> dict:
+        if self._preloaded is not None and self._preloaded[0] == Path(path).resolve():
+            checkpoint, self._preloaded = self._preloaded[1], None  # handed over once
+            return checkpoint
         return load_checkpoint_file(path, map_location=map_location or "cpu")
 
 
@@ -31,8 +45,13 @@ def load_checkpoint_file(path: str | Path, map_location: Any = "cpu") -> dict[st
     path = Path(path)
     if not path.is_file():
         raise UserInputError(f"checkpoint {path} not found; pass an existing .ckpt with --ckpt_path")
+    return load_checkpoint_bytes(path.read_bytes(), path, map_location)
+
+
+def load_checkpoint_bytes(raw: bytes, path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
+    """``load_checkpoint_file`` for a file already read into memory (``path`` names it in errors)."""
     try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+        checkpoint = torch.load(io.BytesIO(raw), map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         # torch names the refused global ("Unsupported global: ..." or "... unsupported GLOBAL ...").
         unsafe = [line.strip() for line in str(err).splitlines() if "global" in line.lower()]

@@ -3,13 +3,13 @@
     python -m src.score --submission submissions/submission.csv --labels data/digit-recognizer/test_labels.csv
 
 Prints the accuracy, the accuracy of every true class, the confusion matrix and the number of wrong rows,
-and saves the confusion matrix as a PNG. Both files must be ``ImageId,Label`` with ImageId 1..N in order.
+and saves the confusion matrix as a PNG (its own name, never a file another command wrote). Both files must be
+``ImageId,Label`` with ImageId 1..N in order; the embedded set's labels score only the embedded test.csv.
 Kaggle's real test set has no labels: then it says so and exits with code 2 (upload the file to Kaggle).
 """
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,11 +17,17 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from jsonargparse import CLI
+from PIL import Image
 
 from src.atomic import atomic_write
 from src.callbacks.figures import confusion_figure
-from src.callbacks.submission_writer import SUBMISSION_HEADER
+from src.data.csv_reader import read_digit_csv
+from src.data.fingerprint import fingerprint
+from src.data.label_csv import read_label_csv
+from src.data.prepare import EMBEDDED_FINGERPRINTS
 from src.errors import UserInputError, exit_on_user_error
+
+FIGURE_SOFTWARE = "src.score"  # written into the PNG, so a later run knows the file is its own
 
 
 @dataclass(frozen=True)
@@ -54,28 +60,31 @@ class Score:
         return "\n".join(lines)
 
 
-def read_label_csv(path: Path | str, what: str) -> np.ndarray:
-    """Labels of an ``ImageId,Label`` file, checking the header, ImageId 1..N in order and labels 0..9."""
-    path = Path(path)
-    with path.open(newline="") as handle:
-        rows = list(csv.reader(handle))
-    if not rows or ",".join(rows[0]).lstrip("\ufeff") != SUBMISSION_HEADER:
-        found = ",".join(rows[0]) if rows else "an empty file"
-        raise UserInputError(f"{what} {path}: header must be exactly {SUBMISSION_HEADER}, found {found!r}")
-    labels = []
-    for line, row in enumerate(rows[1:], start=2):
-        if len(row) != 2 or not row[0].strip().isdigit() or row[1].strip() not in set("0123456789"):
+def check_labels_belong(labels_path: Path, true: np.ndarray) -> None:
+    """The embedded set's labels score only its own test.csv: refuse them beside another test.csv."""
+    if fingerprint(true) != EMBEDDED_FINGERPRINTS["test_labels.csv"]:
+        return  # labels of the user's own: nothing recorded to check them against
+    test_csv = labels_path.parent / "test.csv"
+    if test_csv.is_file():
+        images = read_digit_csv(test_csv, require_label=False).images
+        if fingerprint(images) != EMBEDDED_FINGERPRINTS["test.csv"]:
             raise UserInputError(
-                f"{what} {path}, line {line}: expected '<ImageId>,<digit 0-9>', found {','.join(row)!r}"
+                f"{labels_path} holds the labels of the embedded MNIST test.csv, but {test_csv} beside it is another "
+                "file (Kaggle's own?), so a submission for it cannot be scored with them; upload it to Kaggle instead"
             )
-        if int(row[0]) != line - 1:
-            raise UserInputError(
-                f"{what} {path}, line {line}: ImageId {row[0]} out of order; expected {line - 1} (1..N)"
-            )
-        labels.append(int(row[1]))
-    if not labels:
-        raise UserInputError(f"{what} {path}: no rows after the header")
-    return np.asarray(labels, dtype=np.int64)
+
+
+def check_figure_is_ours(figure: Path) -> None:
+    """Refuse to replace a file this command did not write (a run's own confusion_matrix.png, say)."""
+    if not figure.exists():
+        return
+    try:
+        with Image.open(figure) as image:
+            ours = image.text.get("Software") == FIGURE_SOFTWARE
+    except (OSError, AttributeError):
+        ours = False
+    if not ours:
+        raise UserInputError(f"figure {figure} exists and was not written by src.score; pass another --figure path")
 
 
 def score(
@@ -88,25 +97,29 @@ def score(
     Args:
         submission: The ``ImageId,Label`` file ``predict`` wrote.
         labels: The true labels as ``ImageId,Label`` (``test_labels.csv`` beside the materialised test.csv).
-        figure: Where to save the confusion-matrix PNG; default ``confusion_matrix.png`` beside the submission.
+        figure: Where to save the confusion-matrix PNG; default ``<submission>_confusion.png`` beside the
+            submission. A file there that this command did not write is never replaced.
     """
-    if not Path(submission).is_file():
+    submission, labels = Path(submission), Path(labels)
+    if not submission.is_file():
         raise UserInputError(f"submission {submission} not found; write one with `python -m src.cli predict`")
-    if not Path(labels).is_file():
+    if not labels.is_file():
         raise UserInputError(
             f"cannot score {submission}: labels file {labels} not found. Kaggle's real test.csv comes without "
             "labels; upload the submission to Kaggle, or pass --labels for a test set you hold labels for"
         )
-    predicted = read_label_csv(submission, "submission")
-    true = read_label_csv(labels, "labels")
+    figure = Path(figure) if figure is not None else submission.with_name(f"{submission.stem}_confusion.png")
+    check_figure_is_ours(figure)
+    predicted = read_label_csv(submission)
+    true = read_label_csv(labels)
     if len(predicted) != len(true):
         raise UserInputError(f"submission {submission} has {len(predicted)} rows but {labels} has {len(true)}")
+    check_labels_belong(labels, true)
     result = Score.of(predicted, true)
     print(f"{submission} against {labels}\n{result.report()}")
-    figure = Path(figure) if figure is not None else Path(submission).with_name("confusion_matrix.png")
-    drawing = confusion_figure(torch.from_numpy(result.confusion), f"{Path(submission).name}: {result.accuracy:.4f}")
+    drawing = confusion_figure(torch.from_numpy(result.confusion), f"{submission.name}: {result.accuracy:.4f}")
     with atomic_write(figure, "wb") as handle:
-        drawing.savefig(handle, format="png", dpi=110)
+        drawing.savefig(handle, format="png", dpi=110, metadata={"Software": FIGURE_SOFTWARE})
     plt.close(drawing)
     print(f"confusion matrix saved to {figure}")
     return result

@@ -52,7 +52,9 @@ def test_help_lists_the_four_subcommands():
 
 def test_debug_preset_runs_one_batch_and_writes_nothing(tmp_path):
     data_dir = write_learnable_csvs(tmp_path / "data")
-    cli = run("fit", *cli_args(data_dir, tmp_path / "logs"), "--config", str(ROOT / "configs" / "debug.yaml"))
+    cli = run(
+        "fit", *cli_args(data_dir, tmp_path / "logs"), "--config", str(ROOT / "configs" / "presets" / "debug.yaml")
+    )
     assert cli.trainer.state.finished and cli.trainer.global_step == 1
     assert not (tmp_path / "logs").exists()
 
@@ -127,7 +129,7 @@ def test_overfit_preset_reaches_full_train_accuracy(tmp_path):
     cli = run(
         "fit",
         *cli_args(data_dir, tmp_path / "logs"),
-        "--config", str(ROOT / "configs" / "overfit.yaml"),
+        "--config", str(ROOT / "configs" / "presets" / "overfit.yaml"),
         "--trainer.max_epochs", "15",
         "--trainer.overfit_batches", "2",
     )  # fmt: skip

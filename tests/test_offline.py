@@ -39,8 +39,7 @@ def test_fit_and_predict_need_no_network(tmp_path, no_network):
         ["fit", *common, "--trainer.max_epochs", "1", "--trainer.logger.init_args.save_dir", str(tmp_path / "logs")]
     )
     submission = tmp_path / "submission.csv"
-    main(["predict", *common, "--config", str(CONFIGS / "predict.yaml"),
-          "--ckpt_path", fit.trainer.checkpoint_callback.best_model_path,
-          "--trainer.callbacks.output", str(submission)])  # fmt: skip
+    main(["predict", *common, "--ckpt_path", fit.trainer.checkpoint_callback.best_model_path,
+          "--submission.output", str(submission)])  # fmt: skip
     assert len(pd.read_csv(submission)) == 30
     assert no_network == []  # nothing even tried to connect

@@ -7,15 +7,14 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 from src.cli import main
 from src.models.classifier import DigitClassifier
 from src.precision import cpu_has_native_bf16, fastest_precision
-from tests.learnable_digits import learnable_images
+from tests.learnable_digits import learnable_images, write_learnable_csvs
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = ["--config", str(ROOT / "configs" / "mnist.yaml"), "--config", str(ROOT / "configs" / "debug.yaml")]
+CONFIGS = ["--config", str(ROOT / "configs" / "presets" / "debug.yaml")]
 
 
 def fake_hardware(
@@ -54,28 +53,37 @@ def test_torch_without_the_cpu_probes_falls_back_to_fp32(monkeypatch):
     assert fastest_precision() == "32-true"
 
 
-def printed_precision(capsys, monkeypatch, *extra: str) -> str:
-    args = ["fit", *CONFIGS, *extra, "--print_config"]
-    monkeypatch.setattr("sys.argv", ["python -m src.cli"])  # LightningCLI warns if it sees pytest's argv
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-    assert exit_info.value.code in (0, None)
-    return yaml.safe_load(capsys.readouterr().out)["trainer"]["precision"]
-
-
-def test_cli_default_precision_is_the_machines_fastest(capsys, monkeypatch):
-    assert printed_precision(capsys, monkeypatch) == fastest_precision()
+def chosen_precision(tmp_path, *extra: str) -> str:
+    """The precision a real (one-batch) fit ran with, as the CLI chose it."""
+    data_dir = write_learnable_csvs(tmp_path / "data", n_train=40, n_test=10)
+    cli = main(["fit", *CONFIGS, "--data.data_dir", str(data_dir), *extra])
+    return cli.config.fit.trainer.precision
 
 
 @pytest.mark.parametrize(("native_bf16", "expected"), [(True, "bf16-mixed"), (False, "32-true")])
-def test_cli_default_follows_the_hardware(capsys, monkeypatch, native_bf16, expected):
+def test_cli_default_follows_the_hardware(tmp_path, monkeypatch, native_bf16, expected):
     fake_hardware(monkeypatch, avx512_bf16=native_bf16)
-    assert printed_precision(capsys, monkeypatch) == expected
+    assert chosen_precision(tmp_path) == expected
+
+
+def test_the_default_is_chosen_for_the_accelerator_the_trainer_uses(tmp_path, monkeypatch):
+    # On a machine with an old GPU, a CPU run must not get the GPU's 16-mixed (emulated bf16 on most CPUs).
+    asked: list[str] = []
+
+    def spy(accelerator: str = "auto") -> str:
+        asked.append(accelerator)
+        return fastest_precision(accelerator)
+
+    monkeypatch.setattr("src.cli.fastest_precision", spy)
+    chosen_precision(tmp_path, "--trainer.accelerator", "cpu")
+    assert asked == ["cpu"]
+    fake_hardware(monkeypatch, gpu=True, gpu_bf16=False)  # the choice itself, with such a GPU present
+    assert fastest_precision("cpu") == "32-true" and fastest_precision("auto") == "16-mixed"
 
 
 @pytest.mark.parametrize("override", ["32-true", "bf16-mixed"])
-def test_cli_precision_override_is_respected(capsys, monkeypatch, override):
-    assert printed_precision(capsys, monkeypatch, "--trainer.precision", override) == override
+def test_cli_precision_override_is_respected(tmp_path, override):
+    assert chosen_precision(tmp_path, "--trainer.precision", override) == override
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""``python -m src.cli predict`` with the predict preset: the submission, TTA, ensembles, errors and DDP."""
+"""``python -m src.cli predict``: the submission, TTA, ensembles, errors and DDP."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from pytorch_lightning.callbacks import ModelCheckpoint
 
 from src.callbacks.submission_writer import SubmissionWriter
 from src.cli import main
@@ -19,7 +18,8 @@ from src.score import main as score_main
 from tests.encoded_digits import READER, SEED_CNN, EncodedDigitReader, save_checkpoint, write_encoded_csvs
 
 ROOT = Path(__file__).resolve().parents[1]
-RECIPE, PREDICT, ENSEMBLE = (str(ROOT / "configs" / f"{name}.yaml") for name in ("mnist", "predict", "ensemble"))
+RECIPE = str(ROOT / "configs" / "mnist.yaml")
+ENSEMBLE = ("--model.network", "src.models.ensemble.CheckpointEnsemble")
 DIGITS = np.random.default_rng(0).integers(0, 10, size=23)  # odd: two DDP ranks get 12 and 11 rows
 
 
@@ -40,11 +40,10 @@ def reader_ckpt(tmp_path: Path) -> Path:
 
 def predict_args(data_dir: Path, out: Path, *extra: str) -> list[str]:
     return [
-        "predict", "--config", RECIPE, "--config", PREDICT,
+        "predict", "--config", RECIPE,
         "--data.data_dir", str(data_dir),
         "--data.eval_batch_size", "5",
-        "--trainer.default_root_dir", str(out.parent),
-        "--trainer.callbacks.output", str(out),
+        "--submission.output", str(out),
         *extra,
     ]  # fmt: skip
 
@@ -56,12 +55,11 @@ def submitted_labels(path: Path) -> list[int]:
     return [int(line.split(",")[1]) for line in lines[1:]]
 
 
-def test_predict_writes_the_submission_in_file_order_and_keeps_the_recipe_callbacks(tmp_path, encoded, reader_ckpt):
+def test_predict_writes_the_submission_in_file_order(tmp_path, encoded, reader_ckpt):
     out = tmp_path / "new" / "folder" / "submission.csv"
     cli = main(predict_args(encoded, out, "--ckpt_path", str(reader_ckpt)))
     assert submitted_labels(out) == DIGITS.tolist()
-    kinds = {type(callback) for callback in cli.trainer.callbacks}
-    assert {SubmissionWriter, ModelCheckpoint} <= kinds  # the preset appends the writer, it replaces nothing
+    assert sum(isinstance(callback, SubmissionWriter) for callback in cli.trainer.callbacks) == 1
 
 
 def test_test_accuracy_equals_the_score_of_the_submission(tmp_path, capsys, reader_ckpt):
@@ -82,7 +80,7 @@ def test_tta_shift_from_the_command_line_survive_the_checkpoint_hparams(tmp_path
     torch.manual_seed(0)
     ckpt = save_checkpoint(tmp_path / "cnn.ckpt", SeedCNN(), SEED_CNN, {"dropout": 0.3, "num_classes": 10})
     plain, tta = tmp_path / "plain" / "s.csv", tmp_path / "tta" / "s.csv"
-    probabilities = ("--trainer.callbacks.probabilities_output",)
+    probabilities = ("--submission.probabilities_output",)
     main(predict_args(data_dir, plain, "--ckpt_path", str(ckpt), *probabilities, str(plain.with_name("p.csv"))))
     cli = main(predict_args(data_dir, tta, "--ckpt_path", str(ckpt), "--model.tta_shift", "1",
                             *probabilities, str(tta.with_name("p.csv"))))  # fmt: skip
@@ -97,8 +95,8 @@ def test_ensemble_preset_averages_the_listed_checkpoints(tmp_path, encoded):
     paths = [save_checkpoint(tmp_path / f"{name}.ckpt", net, READER) for name, net in (("w", weak), ("s", strong))]
     out = tmp_path / "sub" / "submission.csv"
     probabilities = tmp_path / "sub" / "probabilities.csv"
-    main(predict_args(encoded, out, "--config", ENSEMBLE, "--model.network.checkpoints", f"[{paths[0]}, {paths[1]}]",
-                      "--trainer.callbacks.probabilities_output", str(probabilities)))  # fmt: skip
+    main(predict_args(encoded, out, *ENSEMBLE, "--model.network.checkpoints", f"[{paths[0]}, {paths[1]}]",
+                      "--submission.probabilities_output", str(probabilities)))  # fmt: skip
     assert submitted_labels(out) == DIGITS.tolist()
     written = np.loadtxt(probabilities, delimiter=",", skiprows=1)[:, 1:]
     images = torch.zeros(len(DIGITS), 1, 28, 28)
@@ -152,7 +150,7 @@ def test_errors_exit_2_with_one_message_and_leave_the_old_submission(
     ("extra", "message"),
     [
         ((), "predict needs trained weights"),
-        (("--config", ENSEMBLE, "--ckpt_path", "{ckpt}"), "drop --ckpt_path"),
+        ((*ENSEMBLE, "--model.network.checkpoints", "[{ckpt}]", "--ckpt_path", "{ckpt}"), "drop --ckpt_path"),
     ],
 )
 def test_predict_refuses_untrained_or_doubly_given_weights(tmp_path, capsys, encoded, reader_ckpt, extra, message):
@@ -175,7 +173,7 @@ def test_ddp_on_two_processes_writes_the_same_bytes_as_one(tmp_path, encoded, re
         out = tmp_path / devices / "submission.csv"
         done = run_cli(*predict_args(encoded, out, "--ckpt_path", str(reader_ckpt))[0:],
                        "--trainer.accelerator", "cpu", "--trainer.devices", devices, "--trainer.strategy", strategy,
-                       "--trainer.callbacks.probabilities_output", str(out.with_name("p.csv")))  # fmt: skip
+                       "--submission.probabilities_output", str(out.with_name("p.csv")))  # fmt: skip
         assert done.returncode == 0, done.stderr[-2000:]
         files[devices] = (out.read_bytes(), out.with_name("p.csv").read_bytes())
     assert files["2"] == files["1"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from src.resume import find_last_checkpoint
+from src.runs import newest_run
 from tests.learnable_digits import write_learnable_csvs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,14 +25,11 @@ def fit_command(data_dir: Path, logs: Path, *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
-def test_find_last_checkpoint_picks_the_newest_run(tmp_path):
-    assert find_last_checkpoint(tmp_path, "mnist") is None
-    for version in ("version_0", "version_1"):
-        folder = tmp_path / "mnist" / version / "checkpoints"
-        folder.mkdir(parents=True)
-        (folder / "last.ckpt").write_bytes(b"x")
-        time.sleep(0.01)
-    assert find_last_checkpoint(tmp_path, "mnist") == ("version_1", tmp_path / "mnist/version_1/checkpoints/last.ckpt")
+def last_checkpoint(logs: Path) -> Path | None:
+    run = newest_run(logs, "mnist")
+    return (
+        None if run is None or not (run / "checkpoints" / "last.ckpt").exists() else run / "checkpoints" / "last.ckpt"
+    )
 
 
 @pytest.mark.slow
@@ -41,14 +38,14 @@ def test_sigkill_mid_epoch_then_resume_completes_the_run(tmp_path):
     logs = tmp_path / "logs"
     process = subprocess.Popen(fit_command(data_dir, logs), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 240
-    while find_last_checkpoint(logs, "mnist") is None and process.poll() is None and time.monotonic() < deadline:
+    while last_checkpoint(logs) is None and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(1.0)  # well inside epoch 1 (an epoch here takes several seconds)
     assert process.poll() is None, "the run ended before it could be killed"
     process.send_signal(signal.SIGKILL)
     process.wait()
 
-    _, last = find_last_checkpoint(logs, "mnist")
+    last = last_checkpoint(logs)
     for path in last.parent.iterdir():  # every checkpoint on disk is readable
         torch.load(path, map_location="cpu", weights_only=True)
     assert [p.name for p in last.parent.iterdir() if p.name.startswith(".")] == []  # no temp files published

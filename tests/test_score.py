@@ -37,7 +37,7 @@ def test_reports_accuracy_per_class_confusion_and_wrong_rows(tmp_path, capsys):
     assert np.isnan(result.class_accuracy[0])  # no true 0 in the labels: undefined, not 0 or 1
     assert result.confusion[3, 8] == 1 and result.confusion[5, 6] == 1 and result.confusion.trace() == 8
     assert "confusion matrix (rows: true, columns: predicted):" in out
-    assert (tmp_path / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "submission_confusion.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_figure_path_is_configurable(tmp_path):
@@ -49,13 +49,13 @@ def test_figure_path_is_configurable(tmp_path):
     ("submission", "message"),
     [
         ("ImageId,Label\n1,3\n", "has 1 rows but"),
-        ("id,label\n" + "".join(f"{i},1\n" for i in range(1, 11)), "header must be exactly ImageId,Label"),
+        ("id,label\n" + "".join(f"{i},1\n" for i in range(1, 11)), "line 1: found header 'id,label'; expected"),
         (
             "ImageId,Label\n" + "".join(f"{i},1\n" for i in [1, 2, 4, 3, 5, 6, 7, 8, 9, 10]),
-            "line 4: ImageId 4 out of order",
+            "line 4, column 1: found ImageId '4'; expected 3",
         ),
-        ("ImageId,Label\n" + "".join(f"{i},{10 if i == 2 else 1}\n" for i in range(1, 11)), "line 3: expected"),
-        ("ImageId,Label\n" + "".join(f"{i},1.0\n" for i in range(1, 11)), "line 2: expected"),
+        ("ImageId,Label\n" + "".join(f"{i},{10 if i == 2 else 1}\n" for i in range(1, 11)), "line 3, column 2"),
+        ("ImageId,Label\n" + "".join(f"{i},1.0\n" for i in range(1, 11)), "line 2, column 2 (Label): found"),
     ],
 )
 def test_a_malformed_submission_is_refused_with_where_and_what(tmp_path, capsys, submission, message):
@@ -66,7 +66,7 @@ def test_a_malformed_submission_is_refused_with_where_and_what(tmp_path, capsys,
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err
-    assert not (tmp_path / "confusion_matrix.png").exists()
+    assert not (tmp_path / "submission_confusion.png").exists()
 
 
 def test_without_labels_it_says_it_cannot_score(tmp_path, capsys):

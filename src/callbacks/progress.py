@@ -22,7 +22,6 @@ class LogLineProgressBar(ProgressBar):
         self.every_n_batches = every_n_batches
         self._enabled = True
         self._start = 0.0
-        self._open_epoch: int | None = None
 
     def disable(self) -> None:
         self._enabled = False
@@ -31,18 +30,12 @@ class LogLineProgressBar(ProgressBar):
         self._enabled = True
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._print_finished_epoch(trainer, pl_module)
         self._start = time.perf_counter()
-        self._open_epoch = trainer.current_epoch
 
-    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._print_finished_epoch(trainer, pl_module)
-
-    def _print_finished_epoch(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        # Epoch-level train metrics exist only after the on_train_epoch_end hooks: print at the next start/end.
-        if self._open_epoch is not None:
-            self._print(trainer, pl_module, f"done in {time.perf_counter() - self._start:.1f}s", self._open_epoch)
-            self._open_epoch = None
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Train metrics are computed and validation has run; the epoch's checkpoint is saved right after,
+        # so a killed run has printed every epoch its checkpoint holds.
+        self._print(trainer, pl_module, f"done in {time.perf_counter() - self._start:.1f}s")
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         if (batch_idx + 1) % self.every_n_batches == 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,6 +30,8 @@ class SubmissionWriter(BasePredictionWriter):
     or interrupted run leaves the previous file, never a partial one.
 
     It does not compute predictions (the LightningModule does) nor score them (``python -m src.score``).
+    The CLI adds it to every subcommand as ``--submission.*``; it writes only in ``predict``, whose output
+    paths it checks before any image is predicted.
 
     Args:
         output: Path of the submission CSV.
@@ -47,6 +50,10 @@ class SubmissionWriter(BasePredictionWriter):
         self.output = Path(output)
         self.probabilities_output = None if probabilities_output is None else Path(probabilities_output)
         self.decimals = decimals
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage == "predict":
+            check_output_paths(self.output, self.probabilities_output)
 
     def write_on_epoch_end(
         self,
@@ -103,6 +110,23 @@ def rows_in_dataset_order(probabilities: np.ndarray, indices: np.ndarray, n_rows
             "fast_dev_run set?); a submission needs every row, so none was written"
         )
     return probabilities[first]
+
+
+def check_output_paths(*paths: Path | None) -> None:
+    """Refuse, before any work, an output that is a folder, lies in an unwritable place, or is given twice."""
+    seen: dict[Path, Path] = {}
+    for path in (Path(p) for p in paths if p is not None):
+        if path.is_dir():
+            raise UserInputError(f"output {path} is a folder; expected a file path such as {path / 'submission.csv'}")
+        resolved = path.resolve()
+        if resolved in seen:
+            raise UserInputError(
+                f"output {path} is given twice (also as {seen[resolved]}); give each file its own path"
+            )
+        seen[resolved] = path
+        parent = next(p for p in (resolved.parent, *resolved.parent.parents) if p.exists())
+        if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+            raise UserInputError(f"output {path} cannot be written: {parent} is not a writable folder")
 
 
 def write_submission(path: Path | str, labels: np.ndarray) -> None:

@@ -31,7 +31,6 @@ class ValidationFigures(pl.Callback):
         self.history: list[dict[str, float]] = []
         self._wrong: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         self._n_wrong = 0
-        self._open_epoch: int | None = None
 
     def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._wrong, self._n_wrong = [], 0
@@ -56,24 +55,14 @@ class ValidationFigures(pl.Callback):
             images, true, pred = (torch.cat(parts) for parts in zip(*self._wrong, strict=True))
             self._log_figure(trainer, "val/misclassified", misclassified_figure(images, true, pred), step)
 
-    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._record_finished_epoch(trainer)
-        self._open_epoch = trainer.current_epoch
-
-    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._record_finished_epoch(trainer)
-
-    def _record_finished_epoch(self, trainer: pl.Trainer) -> None:
-        # Lightning computes epoch-level train metrics after the on_train_epoch_end hooks, so an epoch's
-        # row is complete only when the next epoch starts or training ends.
-        if self._open_epoch is None:
-            return
-        row = {"epoch": float(self._open_epoch)}
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Lightning has computed this epoch's train metrics and ran validation; last.ckpt is saved right after,
+        # so the row is in every checkpoint that says this epoch is done (a resume loses no epoch).
+        row = {"epoch": float(trainer.current_epoch)}
         for key, value in trainer.callback_metrics.items():
             if key.split("/")[-1] in ("loss", "acc"):
                 row[key] = float(value)
-        self.history.append(row)
-        self._open_epoch = None
+        self.history = [r for r in self.history if r["epoch"] != row["epoch"]] + [row]
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         log_dir = trainer.log_dir  # a collective call under DDP: every rank must make it

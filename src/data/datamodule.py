@@ -4,14 +4,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from jsonargparse.typing import NonNegativeFloat, NonNegativeInt, OpenUnitInterval, PositiveInt
+from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
+from pytorch_lightning.utilities import rank_zero_info
 from torch.utils.data import DataLoader, Dataset
 
 from src.data.augmentation import BatchRandomAffine
-from src.data.csv_reader import DigitTable, read_digit_csv, read_test_labels
-from src.data.prepare import materialise
+from src.data.csv_reader import DigitTable, read_digit_csv
+from src.data.fingerprint import duplicate_groups, fingerprint
+from src.data.label_csv import read_label_csv
+from src.data.prepare import EMBEDDED_FINGERPRINTS, materialise
+from src.data.provenance import (
+    PixelStats,
+    TrainingRecord,
+    check_evaluation_set,
+    check_pixel_scale,
+    check_same_training_data,
+)
 from src.errors import UserInputError
 
 DEFAULT_DATA_DIR = "data/digit-recognizer"
@@ -45,37 +57,51 @@ def keep_batch(batch):
     return batch
 
 
-def stratified_split(labels: torch.Tensor, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Train and val indices holding ``val_fraction`` of every class in val, the same on every rank."""
+def stratified_split(
+    labels: torch.Tensor, val_fraction: float, seed: int, groups: np.ndarray | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Train and val indices holding ``val_fraction`` of every class in val, the same on every rank.
+
+    Rows of one ``groups`` id (identical images) all go to the side their first-drawn row went to, so no image
+    is both trained on and validated on.
+    """
     generator = torch.Generator().manual_seed(seed)
-    train, val = [], []
+    side: dict[int, bool] = {}  # group id -> in val
+    in_val = torch.zeros(len(labels), dtype=torch.bool)
     for digit in labels.unique(sorted=True):
         members = torch.nonzero(labels == digit).flatten()
         members = members[torch.randperm(len(members), generator=generator)]
-        n_val = round(len(members) * val_fraction)
-        val.append(members[:n_val])
-        train.append(members[n_val:])
-    return torch.cat(train).sort().values, torch.cat(val).sort().values
+        n_val, taken = round(len(members) * val_fraction), 0
+        for row in members.tolist():
+            group = row if groups is None else int(groups[row])
+            if group not in side:
+                side[group] = taken < n_val
+            in_val[row] = side[group]
+            taken += int(side[group])
+    return torch.nonzero(~in_val).flatten(), torch.nonzero(in_val).flatten()
 
 
 class DigitCSVDataModule(pl.LightningDataModule):
-    """Owns the CSV files, the train/val split, the loaders and the training augmentation.
+    """Owns the CSV files, the train/val split, the loaders, the training augmentation, and the checks that
+    the data belongs with the weights (``TrainingRecord``, saved in every checkpoint).
 
     It does not own the network or metrics. Images travel as uint8 (4x less to copy) and become float
     in [0, 1] on the device; training batches are then augmented there, per image.
 
     Args:
-        data_dir: Folder with ``train.csv``, ``test.csv`` and optionally ``test_labels.csv``. Missing files
-            are materialised from the embedded MNIST when the folder is the default, empty or missing
-            in the default location; a non-default folder that does not exist is an error.
+        data_dir: Folder with ``train.csv``, ``test.csv`` and optionally ``test_labels.csv``. A missing train.csv is
+            materialised from the embedded MNIST when the folder holds none of its files; a non-default folder
+            that does not exist is an error.
         val_fraction: Share of every class held out for validation (the seed uses 0.15).
         split_seed: Seed of the stratified train/val split.
-        train_on_all: Train on all labelled rows (val is then seen in training; use for final models).
+        train_on_all: Train on all labelled rows; then no row is held out and there is no validation loop.
         batch_size: Training batch size per device.
         eval_batch_size: Batch size for val/test/predict (256 is fastest on a 2-core CPU; try 1024+ on GPUs).
         num_workers: DataLoader workers; 0 is fastest here since the data is already in memory.
         pin_memory: Pin host memory (worth it on GPUs).
         rotation, zoom, shift_x, shift_y: Augmentation ranges (see ``BatchRandomAffine``); all 0 disables it.
+        allow_overlap: Score or predict even where the test images may be among the model's training images.
+        allow_unusual_pixels: Use images whose pixel statistics are far from the training data's.
     """
 
     def __init__(
@@ -92,6 +118,8 @@ class DigitCSVDataModule(pl.LightningDataModule):
         zoom: NonNegativeFloat = 0.1,
         shift_x: NonNegativeFloat = 0.1,
         shift_y: NonNegativeFloat = 0.1,
+        allow_overlap: bool = False,
+        allow_unusual_pixels: bool = False,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -103,38 +131,101 @@ class DigitCSVDataModule(pl.LightningDataModule):
             )
         self.augment = BatchRandomAffine(rotation, zoom, shift_x, shift_y)
         self.train_set = self.val_set = self.test_set = self.predict_set = None
+        self.training_record: TrainingRecord | None = None
+        self.evaluation_fingerprint: str | None = None  # of the test or predict images
 
     def prepare_data(self) -> None:
-        if not (self.data_dir / "train.csv").exists() and not (self.data_dir / "train.csv.gz").exists():
+        if not self._find("train.csv").exists():
             materialise(self.data_dir)
 
     def setup(self, stage: str) -> None:
         if stage in ("fit", "validate") and self.train_set is None:
-            table = read_digit_csv(self._find("train.csv"), require_label=True)
-            train_idx, val_idx = stratified_split(table.labels, self.hparams.val_fraction, self.hparams.split_seed)
-            if self.hparams.train_on_all:
-                train_idx = torch.arange(len(table.labels))
-            self.train_set = InMemoryDigits(table.images[train_idx], table.labels[train_idx])
-            self.val_set = InMemoryDigits(table.images[val_idx], table.labels[val_idx])
+            self._setup_train_and_val()
         if stage == "test" and self.test_set is None:
             table = self.read_test_table()
-            if table.labels is None:
-                raise UserInputError(
-                    f"{self._find('test.csv')} has no labels and there is no test_labels.csv beside it "
-                    "(Kaggle's real test set); 'test' needs labels: use 'predict' for a submission"
-                )
             self.test_set = InMemoryDigits(table.images, table.labels)
+            self._checked_evaluation_images(self._find("test.csv"), table.images)
         if stage == "predict" and self.predict_set is None:
             # test.csv only: a submission needs no labels, so a broken test_labels.csv must not block it
-            self.predict_set = InMemoryDigits(read_digit_csv(self._find("test.csv"), require_label=False).images)
+            images = read_digit_csv(self._find("test.csv"), require_label=False).images
+            self.predict_set = InMemoryDigits(images)
+            self._checked_evaluation_images(self._find("test.csv"), images)
+
+    def _setup_train_and_val(self) -> None:
+        path = self._find("train.csv")
+        table = read_digit_csv(path, require_label=True)
+        check_pixel_scale(path, table.images, None, self.hparams.allow_unusual_pixels)
+        groups = duplicate_groups(table.images)
+        n_duplicates = len(groups) - len(np.unique(groups))
+        if n_duplicates:
+            rank_zero_info(f"{path}: {n_duplicates} rows repeat an earlier image; each image stays on one side")
+        train_idx, val_idx = stratified_split(table.labels, self.hparams.val_fraction, self.hparams.split_seed, groups)
+        if self.hparams.train_on_all:
+            train_idx, val_idx = torch.arange(len(table.labels)), None
+        self.train_set = InMemoryDigits(table.images[train_idx], table.labels[train_idx])
+        self.val_set = None if val_idx is None else InMemoryDigits(table.images[val_idx], table.labels[val_idx])
+        stats = PixelStats.of(table.images)
+        self.training_record = TrainingRecord(
+            fingerprint=fingerprint(table.images, table.labels),
+            rows=len(table.labels),
+            val_fraction=self.hparams.val_fraction,
+            split_seed=self.hparams.split_seed,
+            train_on_all=self.hparams.train_on_all,
+            pixel_mean=stats.mean,
+            ink_fraction=stats.ink_fraction,
+        )
+
+    def _checked_evaluation_images(self, path: Path, images: torch.Tensor) -> None:
+        check_pixel_scale(path, images, None, self.hparams.allow_unusual_pixels)
+        self.evaluation_fingerprint = fingerprint(images)
 
     def read_test_table(self) -> DigitTable:
-        """``test.csv`` in file order, with labels from ``test_labels.csv`` (or its own label column)."""
-        table = read_digit_csv(self._find("test.csv"), require_label=False)
+        """``test.csv`` in file order with its labels: its own label column and/or ``test_labels.csv``, which
+        must agree with each other and belong to this test.csv."""
+        path = self._find("test.csv")
+        table = read_digit_csv(path, require_label=False)
         labels_path = self.data_dir / "test_labels.csv"
-        if labels_path.exists():
-            table = DigitTable(table.images, read_test_labels(labels_path, len(table.images)))
-        return table
+        if not labels_path.exists():
+            if table.labels is None:
+                raise UserInputError(
+                    f"{path} has no labels and there is no test_labels.csv beside it (Kaggle's real test set); "
+                    "'test' needs labels: use 'predict' for a submission"
+                )
+            return table
+        labels = read_label_csv(labels_path, n_rows=len(table.images))
+        if fingerprint(labels) == EMBEDDED_FINGERPRINTS["test_labels.csv"] and (
+            fingerprint(table.images) != EMBEDDED_FINGERPRINTS["test.csv"]
+        ):
+            raise UserInputError(
+                f"{labels_path} holds the labels of the embedded MNIST test.csv, but {path} is another file "
+                "(Kaggle's own?); its score would be meaningless: remove test_labels.csv, or put the files apart"
+            )
+        if table.labels is not None and (disagree := np.flatnonzero(table.labels.numpy() != labels)).size:
+            raise UserInputError(
+                f"{path} has its own label column and {labels_path} disagrees with it on {disagree.size} of "
+                f"{len(labels)} rows (first: ImageId {disagree[0] + 1}); keep one source of labels"
+            )
+        return DigitTable(table.images, torch.from_numpy(labels))
+
+    def check_weights_belong(self, record: TrainingRecord | None, stage: str) -> None:
+        """Refuse data the weights (trained on ``record``) do not belong with; call after ``setup(stage)``."""
+        if record is None:
+            return
+        if stage in ("fit", "validate"):
+            check_same_training_data(record, self.training_record, stage)
+        else:
+            images = (self.test_set if stage == "test" else self.predict_set).images
+            path = self._find("test.csv")
+            check_pixel_scale(path, images, record.pixels, self.hparams.allow_unusual_pixels)
+            check_evaluation_set(path, self.evaluation_fingerprint, record, self.hparams.allow_overlap)
+
+    def state_dict(self) -> dict:
+        return {"training_data": self.training_record.to_dict()} if self.training_record else {}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Lightning calls this with a checkpoint's state after ``setup``: check the data against its record."""
+        record = TrainingRecord.from_dict(state_dict.get("training_data"))
+        self.check_weights_belong(record, self.trainer.state.fn.value)
 
     def _find(self, name: str) -> Path:
         plain = self.data_dir / name
@@ -144,8 +235,8 @@ class DigitCSVDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, self.hparams.batch_size, shuffle=True)
 
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, self.hparams.eval_batch_size)
+    def val_dataloader(self) -> DataLoader | list:
+        return [] if self.val_set is None else self._loader(self.val_set, self.hparams.eval_batch_size)
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.test_set, self.hparams.eval_batch_size)
@@ -154,10 +245,17 @@ class DigitCSVDataModule(pl.LightningDataModule):
         return self._loader(self.predict_set, self.hparams.eval_batch_size)
 
     def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool = False) -> DataLoader:
+        sampler = None
+        if not shuffle and self.trainer is not None and self.trainer.world_size > 1:
+            # Lightning's default pads the last share with repeated rows, which metrics would count twice.
+            sampler = UnrepeatedDistributedSampler(
+                dataset, num_replicas=self.trainer.world_size, rank=self.trainer.global_rank, shuffle=False
+            )
         return DataLoader(
             dataset,
             batch_size=batch_size,
             shuffle=shuffle,
+            sampler=sampler,
             collate_fn=keep_batch,
             num_workers=self.hparams.num_workers,
             pin_memory=self.hparams.pin_memory,

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from jsonargparse.typing import NonNegativeFloat
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
-from torchmetrics import MaxMetric, MetricCollection
+from torchmetrics import MaxMetric, MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
 from src.models.seed_cnn import SeedCNN
@@ -30,8 +30,8 @@ class DigitClassifier(pl.LightningModule):
         scheduler_monitor: Metric a plain torch ReduceLROnPlateau watches (Lightning's has its own ``monitor``).
         channels_last: Run the network in channels_last memory format (faster convolutions on CPU and GPU).
         label_smoothing: Cross-entropy label smoothing (0 = the seed's plain cross-entropy).
-        tta_shift: Predict only: average the softmax of the plain image with its 4 copies moved this many
-            pixels left, right, up and down (0 = plain prediction); see ``src.models.tta``.
+        tta_shift: Validate, test and predict: average the softmax of the plain image with its 4 copies moved
+            this many pixels left, right, up and down (0 = plain prediction); see ``src.models.tta``.
     """
 
     def __init__(
@@ -62,6 +62,8 @@ class DigitClassifier(pl.LightningModule):
         self.val_metrics = accuracy.clone(prefix="val/")
         self.test_metrics = accuracy.clone(prefix="test/")
         self.val_acc_best = MaxMetric()
+        # Loss means weighted by batch size over all ranks: exact however DDP splits a set.
+        self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
         self.val_confusion = MulticlassConfusionMatrix(num_classes)
         self.test_confusion = MulticlassConfusionMatrix(num_classes)
         self.confusion: dict[str, torch.Tensor] = {}  # last computed matrix per stage, for callbacks
@@ -73,7 +75,10 @@ class DigitClassifier(pl.LightningModule):
 
     def model_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         images, labels = batch
-        logits = self(images)
+        if self.tta_shift and not self.training:  # the log of averaged probabilities is a valid logit
+            logits = self.predict_step(images).clamp_min(torch.finfo(torch.float32).tiny).log()
+        else:
+            logits = self(images)
         loss = F.cross_entropy(logits.float(), labels, label_smoothing=self.hparams.label_smoothing)
         return loss, logits.argmax(dim=1)
 
@@ -92,22 +97,34 @@ class DigitClassifier(pl.LightningModule):
         loss, preds = self.model_step(batch)
         self.val_metrics.update(preds, batch[1])
         self.val_confusion.update(preds, batch[1])
-        self.log("val/loss", loss, on_epoch=True, prog_bar=True, sync_dist=True)
+        self.val_loss.update(loss, weight=len(preds))
+        self.log("val/loss", self.val_loss, on_epoch=True, prog_bar=True)
         self.log_dict(self.val_metrics, on_epoch=True, prog_bar=True)
         return {"preds": preds}
 
     def on_validation_epoch_end(self) -> None:
         self.confusion["val"] = self.val_confusion.compute()
         self.val_confusion.reset()
-        if not self.trainer.sanity_checking:
+        if self.trainer.state.fn == "fit" and not self.trainer.sanity_checking:
             self.val_acc_best.update(self.val_metrics["acc"].compute())
             self.log("val/acc_best", self.val_acc_best.compute(), sync_dist=True)  # equal on all ranks already
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # torchmetrics keeps metric states out of state_dict; the best val/acc so far must survive a resume.
+        if self.val_acc_best.update_count:
+            checkpoint["val_acc_best"] = float(self.val_acc_best.max_value)  # equal on every rank
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if "val_acc_best" in checkpoint:
+            self.val_acc_best.reset()
+            self.val_acc_best.update(torch.tensor(checkpoint["val_acc_best"]))
 
     def test_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
         loss, preds = self.model_step(batch)
         self.test_metrics.update(preds, batch[1])
         self.test_confusion.update(preds, batch[1])
-        self.log("test/loss", loss, on_epoch=True, sync_dist=True)
+        self.test_loss.update(loss, weight=len(preds))
+        self.log("test/loss", self.test_loss, on_epoch=True)
         self.log_dict(self.test_metrics, on_epoch=True)
         return {"preds": preds}
 

@@ -3,10 +3,8 @@
 The ensemble is a ``network`` like any other, so validate, test and predict (with TTA) all work with it.
 Every member's weights come from its own checkpoint file, so the CLI refuses ``--ckpt_path`` with it::
 
-    python -m src.cli predict --config configs/mnist.yaml --config configs/predict.yaml \\
-        --config configs/ensemble.yaml            # lists the checkpoints under model.network
-    python -m src.cli predict --config configs/mnist.yaml --config configs/predict.yaml \\
-        --model.network src.models.ensemble.CheckpointEnsemble \\
+    python -m src.cli predict --config logs/fast/ensemble.yaml     # written by python -m src.experiments.seeds
+    python -m src.cli test --model.network src.models.ensemble.CheckpointEnsemble \\
         --model.network.checkpoints '[runs/a.ckpt, runs/b.ckpt]'
 
 Each member is rebuilt from the ``network: {class_path, init_args}`` its checkpoint saved, so members may
@@ -28,6 +26,7 @@ class CheckpointEnsemble(nn.Module):
     Returning log-probabilities keeps the ``network`` contract (images -> logits): the LightningModule's
     accuracy, loss and ``predict_step`` need no ensemble-specific code. It owns no training: fitting it
     would train all members jointly, which is not what an ensemble of finished runs is for.
+    ``member_metadata`` keeps each checkpoint's non-weight entries (hparams, what data it was trained on).
 
     Args:
         checkpoints: Paths of the members' ``.ckpt`` files (at least one).
@@ -38,7 +37,9 @@ class CheckpointEnsemble(nn.Module):
         if not checkpoints:
             raise UserInputError("CheckpointEnsemble needs at least one checkpoint in network.checkpoints")
         self.checkpoints = list(checkpoints)
-        self.members = nn.ModuleList(network_from_checkpoint(path) for path in self.checkpoints)
+        loaded = [network_from_checkpoint(path) for path in self.checkpoints]
+        self.members = nn.ModuleList(network for network, _ in loaded)
+        self.member_metadata = [metadata for _, metadata in loaded]
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         probabilities = [member(images).float().softmax(dim=1) for member in self.members]

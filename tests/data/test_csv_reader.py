@@ -260,7 +260,7 @@ def test_cli_reports_a_bad_csv_in_one_line_and_writes_nothing(tmp_path: Path) ->
         [
             sys.executable, "-m", "src.cli", "fit",
             "--config", str(ROOT / "configs" / "mnist.yaml"),
-            "--config", str(ROOT / "configs" / "debug.yaml"),
+            "--config", str(ROOT / "configs" / "presets" / "debug.yaml"),
             "--data.data_dir", str(data),
         ],
         cwd=workdir,

@@ -119,12 +119,12 @@ def test_a_test_csv_with_its_own_label_column_can_be_tested(digits: DigitCSVs) -
 @pytest.mark.parametrize(
     ("content", "says"),
     [
-        ("", "unreadable"),
-        ("ImageId,Label\n1,3\n", "found columns ImageId,Label and 1 rows"),
-        ("id,label\n" + "".join(f"{i},1\n" for i in range(1, 31)), "found columns id,label"),
-        ("ImageId,Label\n" + "".join(f"{i},{'x' if i == 4 else 1}\n" for i in range(1, 31)), "line 5: found"),
-        ("ImageId,Label\n" + "".join(f"{i},{10 if i == 2 else 1}\n" for i in range(1, 31)), "line 3: found"),
-        ("ImageId,Label\n" + "".join(f"{31 - i},1\n" for i in range(1, 31)), "line 2: found ImageId '30'"),
+        ("", "line 1: found header 'an empty file'"),
+        ("ImageId,Label\n1,3\n", "found 1 rows; expected 30"),
+        ("id,label\n" + "".join(f"{i},1\n" for i in range(1, 31)), "line 1: found header 'id,label'"),
+        ("ImageId,Label\n" + "".join(f"{i},{'x' if i == 4 else 1}\n" for i in range(1, 31)), "line 5, column 2"),
+        ("ImageId,Label\n" + "".join(f"{i},{10 if i == 2 else 1}\n" for i in range(1, 31)), "line 3, column 2"),
+        ("ImageId,Label\n" + "".join(f"{31 - i},1\n" for i in range(1, 31)), "line 2, column 1: found ImageId '30'"),
     ],
     ids=["empty", "too few rows", "wrong columns", "non-numeric label", "label 10", "ImageId out of order"],
 )
@@ -178,7 +178,12 @@ def test_the_cli_refuses_bad_data_arguments_with_a_clear_message(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("sys.argv", ["src.cli"])
-    configs = ["--config", str(ROOT / "configs" / "mnist.yaml"), "--config", str(ROOT / "configs" / "debug.yaml")]
+    configs = [
+        "--config",
+        str(ROOT / "configs" / "mnist.yaml"),
+        "--config",
+        str(ROOT / "configs" / "presets" / "debug.yaml"),
+    ]
     with pytest.raises(SystemExit) as exited:
         main(["fit", *configs, *args])
     assert exited.value.code != 0

@@ -1,4 +1,4 @@
-"""materialise on a small stand-in for the embedded MNIST: complete files only, never an overwrite, resumable."""
+"""materialise on a small stand-in for the embedded MNIST: complete files only, never beside foreign data, resumable."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ import torch
 
 from src.data import embedded_mnist, prepare
 from src.data.csv_reader import read_digit_csv
-from tests.synthetic import random_digits
+from src.data.fingerprint import fingerprint
+from tests.synthetic import digit_csv_text, random_digits
 
 ROOT = Path(__file__).resolve().parents[2]
 N_IMAGES, N_TRAIN = 50, 30
@@ -37,12 +38,24 @@ def loads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(embedded_mnist, "load", load)
     monkeypatch.setattr(prepare, "N_TRAIN", N_TRAIN)
+    monkeypatch.setattr(prepare, "EMBEDDED_FINGERPRINTS", small_fingerprints())
     return calls
 
 
-def assert_complete_and_exact(folder: Path, seed: int = 0) -> None:
+def small_fingerprints() -> dict[str, str]:
     images, labels = small_source()
-    order = torch.from_numpy(np.random.default_rng(seed).permutation(N_IMAGES))
+    order = torch.from_numpy(np.random.default_rng(0).permutation(N_IMAGES))
+    images, labels = images[order].reshape(-1, 1, 28, 28), labels[order]
+    return {
+        "train.csv": fingerprint(images[:N_TRAIN], labels[:N_TRAIN]),
+        "test.csv": fingerprint(images[N_TRAIN:]),
+        "test_labels.csv": fingerprint(labels[N_TRAIN:].numpy()),
+    }
+
+
+def assert_complete_and_exact(folder: Path) -> None:
+    images, labels = small_source()
+    order = torch.from_numpy(np.random.default_rng(0).permutation(N_IMAGES))
     train = read_digit_csv(folder / "train.csv", require_label=True)
     test = read_digit_csv(folder / "test.csv", require_label=False)
     ids = pd.read_csv(folder / "test_labels.csv")
@@ -64,18 +77,22 @@ def test_writes_the_three_files_once(tmp_path: Path, loads: list[int]) -> None:
     assert len(loads) == 1  # nothing missing: the 70,000 images are not even read
 
 
-def test_the_seed_changes_the_split_and_is_documented(tmp_path: Path, loads: list[int]) -> None:
-    prepare.materialise(tmp_path / "a", seed=0)
-    prepare.materialise(tmp_path / "b", seed=1)
-    assert_complete_and_exact(tmp_path / "b", seed=1)
-    assert (tmp_path / "a" / "train.csv").read_bytes() != (tmp_path / "b" / "train.csv").read_bytes()
+def test_a_folder_with_a_foreign_file_gets_nothing(tmp_path: Path, loads: list[int]) -> None:
+    images, labels = random_digits(5, seed=99)  # Kaggle's own test.csv, say
+    (tmp_path / "test.csv").write_text(digit_csv_text(images))
+    with pytest.raises(prepare.ForeignDataError, match="not the embedded MNIST file"):
+        prepare.materialise(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["test.csv"]  # no labels beside Kaggle's images
+    assert loads == []
 
 
-def test_an_existing_file_is_never_overwritten(tmp_path: Path, loads: list[int]) -> None:
-    (tmp_path / "train.csv").write_text("my own train.csv\n")
-    written = prepare.materialise(tmp_path)
-    assert [p.name for p in written] == ["test.csv", "test_labels.csv"]
-    assert (tmp_path / "train.csv").read_text() == "my own train.csv\n"
+def test_a_set_of_its_own_is_completed_whatever_the_file_looks_like(tmp_path: Path, loads: list[int]) -> None:
+    prepare.materialise(tmp_path)
+    (tmp_path / "test_labels.csv").unlink()
+    train = tmp_path / "train.csv"
+    train.write_bytes(train.read_bytes().replace(b"\n", b"\r\n"))  # same content, other bytes
+    assert [p.name for p in prepare.materialise(tmp_path)] == ["test_labels.csv"]
+    assert_complete_and_exact(tmp_path)
 
 
 def half_then(interrupt):
@@ -115,8 +132,9 @@ import os, signal, sys
 import pandas as pd
 sys.path.insert(0, {root!r})
 from src.data import embedded_mnist, prepare
-from tests.data.test_prepare import N_TRAIN, half_then, small_source
+from tests.data.test_prepare import N_TRAIN, half_then, small_fingerprints, small_source
 embedded_mnist.load, prepare.N_TRAIN = small_source, N_TRAIN
+prepare.EMBEDDED_FINGERPRINTS = small_fingerprints()
 pd.DataFrame.to_csv = half_then(lambda: os.kill(os.getpid(), signal.SIGKILL))
 prepare.materialise({folder!r})
 """

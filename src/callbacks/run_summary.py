@@ -1,0 +1,111 @@
+"""A run's own record: ``hp/*`` metrics for TensorBoard's HParams tab and ``summary.json`` for the runs table."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+from pytorch_lightning.loggers import TensorBoardLogger
+
+from src.atomic import atomic_write
+
+HP_METRICS = ("hp/val_acc_best", "hp/test_acc", "hp/wall_time_s")
+SUMMARY = "summary.json"
+
+
+class RunSummary(pl.Callback):
+    """Owns what a run reports about itself, in its run folder:
+
+    - the hyperparameters with ``hp/val_acc_best``, ``hp/test_acc`` (once ``test`` scores a checkpoint of the
+      run) and ``hp/wall_time_s``, so TensorBoard's HParams tab compares runs;
+    - ``summary.json`` (epochs, wall time, best val/acc, held-out test/acc, checkpoint paths, finished or not),
+      rewritten atomically after every epoch, at the end of fit and after test;
+    - the run's training wall time summed over resumes (kept in the checkpoint);
+    - a flush of the loggers at every epoch end, so a killed run's curves hold every epoch its checkpoint holds.
+
+    It computes no metric; it reads what the LightningModule logged.
+    """
+
+    def __init__(self) -> None:
+        self.wall_time_before = 0.0  # seconds trained by earlier processes of this run (resumes)
+        self._started = time.monotonic()
+        self._fit_step = 0  # global step of the checkpoint this process restored (test logs after it)
+
+    def wall_time_s(self) -> float:
+        return self.wall_time_before + time.monotonic() - self._started
+
+    def state_dict(self) -> dict:
+        return {"wall_time_s": self.wall_time_s(), "global_step": self._fit_step}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.wall_time_before = float(state_dict.get("wall_time_s", 0.0))
+        self._fit_step = int(state_dict.get("global_step", 0))
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._started = time.monotonic()
+        if trainer.ckpt_path is None:  # a new run declares its metrics; a resumed one already has
+            for logger in _tensorboards(trainer):
+                logger.log_hyperparams(pl_module.hparams, metrics=dict.fromkeys(HP_METRICS, math.nan))
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._fit_step = trainer.global_step
+        metrics = {"hp/wall_time_s": self.wall_time_s()}
+        if "val/acc_best" in trainer.callback_metrics:
+            metrics["hp/val_acc_best"] = float(trainer.callback_metrics["val/acc_best"])
+        for logger in trainer.loggers:
+            logger.log_metrics(metrics, step=trainer.global_step)
+        self._write(trainer, finished=False)
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        for logger in trainer.loggers:  # the previous epoch's scalars are all logged by now
+            logger.save()
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        for logger in trainer.loggers:
+            logger.save()
+        self._write(trainer, finished=True)
+
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if "test/acc" not in trainer.callback_metrics:
+            return
+        accuracy = float(trainer.callback_metrics["test/acc"])
+        for logger in _tensorboards(trainer):
+            logger.log_metrics({"hp/test_acc": accuracy}, step=max(self._fit_step, 1))
+            logger.save()
+        self._write(trainer, test_acc=accuracy, tested=trainer.ckpt_path)
+
+    def _write(self, trainer: pl.Trainer, **fields) -> None:
+        log_dir = trainer.log_dir  # a collective call under DDP: every rank makes it
+        if not trainer.is_global_zero or not trainer.loggers or log_dir is None:
+            return
+        path = Path(log_dir, SUMMARY)
+        summary = json.loads(path.read_text()) if path.is_file() else {}
+        if trainer.state.fn == "fit":
+            best = trainer.callback_metrics.get("val/acc_best")
+            summary.update(
+                epochs=trainer.current_epoch + (0 if fields.get("finished") else 1),
+                global_step=trainer.global_step,
+                wall_time_s=round(self.wall_time_s(), 1),
+                val_acc_best=None if best is None else float(best),
+                checkpoints=_checkpoint_paths(trainer),
+            )
+        summary.update(fields)
+        with atomic_write(path) as handle:
+            json.dump(summary, handle, indent=2, sort_keys=True)
+
+
+def _tensorboards(trainer: pl.Trainer) -> list[TensorBoardLogger]:
+    return [logger for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
+
+
+def _checkpoint_paths(trainer: pl.Trainer) -> dict[str, str]:
+    paths = {}
+    for callback in trainer.checkpoint_callbacks:
+        if getattr(callback, "monitor", None) and callback.best_model_path:
+            paths["best"] = callback.best_model_path
+        elif getattr(callback, "last_model_path", None) or getattr(callback, "best_model_path", None):
+            paths["last"] = callback.last_model_path or callback.best_model_path
+    return paths

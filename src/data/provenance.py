@@ -1,0 +1,134 @@
+"""Which data a model was trained on, and the checks that refuse data it does not belong with.
+
+The DataModule saves a ``TrainingRecord`` in every checkpoint; ``validate``, ``test``, ``predict`` and a resumed
+``fit`` compare it with the data they are given: images the model trained on must not be scored or submitted
+as if unseen, and pixels must be on the scale the model learnt (0 = background .. 255 = ink).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from src.data.prepare import EMBEDDED_FINGERPRINTS
+from src.errors import UserInputError
+
+INK = 128  # a pixel at least this bright counts as ink
+FAR = 3.0  # statistics more than this factor away from training's are refused
+KAGGLE_HOWTO = (
+    "to submit to Kaggle, train on Kaggle's own train.csv: put Kaggle's train.csv and test.csv in a folder "
+    "and run fit and predict with --data.data_dir <folder>"
+)
+
+
+@dataclass(frozen=True)
+class PixelStats:
+    """Mean pixel value (0..255) and share of ink pixels (>= 128) over a set of images."""
+
+    mean: float
+    ink_fraction: float
+
+    @classmethod
+    def of(cls, images: torch.Tensor) -> PixelStats:
+        return cls(float(images.float().mean()), float((images >= INK).float().mean()))
+
+    def describe(self) -> str:
+        return f"mean pixel {self.mean:.1f}, {100 * self.ink_fraction:.1f} % ink pixels"
+
+    def far_from(self, other: PixelStats) -> bool:
+        pairs = ((self.mean, other.mean), (self.ink_fraction, other.ink_fraction))
+        return any(max(a, b) > FAR * max(min(a, b), 1e-6) for a, b in pairs)
+
+
+@dataclass(frozen=True)
+class TrainingRecord:
+    """What a model was trained on: train.csv's content fingerprint, the split, and its pixel statistics."""
+
+    fingerprint: str
+    rows: int
+    val_fraction: float
+    split_seed: int
+    train_on_all: bool
+    pixel_mean: float
+    ink_fraction: float
+
+    @property
+    def embedded(self) -> bool:
+        return self.fingerprint == EMBEDDED_FINGERPRINTS["train.csv"]
+
+    @property
+    def pixels(self) -> PixelStats:
+        return PixelStats(self.pixel_mean, self.ink_fraction)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, state: dict | None) -> TrainingRecord | None:
+        try:
+            return cls(**state) if state else None
+        except TypeError:  # a record from another version of this project: treat as unknown
+            return None
+
+    def describe(self) -> str:
+        source = "the embedded MNIST train.csv" if self.embedded else f"a train.csv with fingerprint {self.fingerprint}"
+        split = "all rows" if self.train_on_all else f"val_fraction {self.val_fraction}, split_seed {self.split_seed}"
+        return f"{source} ({self.rows} rows, {split})"
+
+
+def check_pixel_scale(path: Path, images: torch.Tensor, trained: PixelStats | None, allow: bool) -> None:
+    """Refuse images whose pixels never exceed 1, or whose ink statistics are far from the training data's."""
+    if allow or not len(images):
+        return
+    override = "pass --data.allow_unusual_pixels true to use them anyway"
+    if int(images.max()) <= 1:
+        raise UserInputError(
+            f"{path}: every pixel is 0 or 1; expected 0..255 (0 = background, 255 = ink) as the model was trained "
+            f"on: rescale the file (x 255), or {override}"
+        )
+    found = PixelStats.of(images)
+    if trained is not None and found.far_from(trained):
+        raise UserInputError(
+            f"{path}: {found.describe()}, far from the training data's {trained.describe()} (0 = background, "
+            f"255 = ink): is the file inverted, or on another scale? Fix it, or {override}"
+        )
+
+
+def check_evaluation_set(path: Path, images_fingerprint: str, record: TrainingRecord | None, allow: bool) -> None:
+    """Refuse to score or submit images that may be among the ones the model trained on."""
+    if record is None or allow:
+        return
+    override = "pass --data.allow_overlap true to run anyway"
+    embedded_test = EMBEDDED_FINGERPRINTS["test.csv"]
+    if record.embedded and images_fingerprint != embedded_test:
+        raise UserInputError(
+            f"{path} is not the embedded held-out split, and the model was trained on the embedded MNIST "
+            "train.csv: Kaggle's test.csv is MNIST too, so about 60 % of its images are among the ones this model "
+            f"trained on and its score would mean nothing; {KAGGLE_HOWTO}, or {override}"
+        )
+    if not record.embedded and images_fingerprint == embedded_test:
+        raise UserInputError(
+            f"{path} is the embedded MNIST held-out split, but the model was trained on {record.describe()}; "
+            "if that is Kaggle's MNIST train.csv, many of these held-out images are among the ones it trained on; "
+            f"score it on Kaggle instead, or {override}"
+        )
+
+
+def check_same_training_data(record: TrainingRecord | None, current: TrainingRecord, stage: str) -> None:
+    """``fit`` resumes and ``validate`` scores only on the data and split the checkpoint was trained with."""
+    if record is None:
+        return
+    if stage == "validate" and record.train_on_all:
+        raise UserInputError(
+            "the model trained on every row of train.csv (train_on_all), so no validation row is held out and "
+            "validate would score images it has seen; use `test` on held-out data instead"
+        )
+    keys = ("fingerprint", "val_fraction", "split_seed", "train_on_all")
+    if any(getattr(record, key) != getattr(current, key) for key in keys):
+        doing = "resume training" if stage == "fit" else "validate"
+        raise UserInputError(
+            f"the checkpoint was trained on {record.describe()}, but this run has {current.describe()}; "
+            f"to {doing} use the same data_dir, val_fraction, split_seed and train_on_all, or start a new run"
+        )
