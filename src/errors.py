@@ -1,4 +1,4 @@
-"""The one error type the commands show as a plain message instead of a traceback."""
+"""The one error type the commands show as a plain message instead of a traceback, and plain notices."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import os
 import sys
 from collections.abc import Callable
 from typing import TypeVar
+
+from lightning_fabric.utilities.rank_zero import rank_zero_only
 
 T = TypeVar("T")
 
@@ -26,3 +28,9 @@ def exit_on_user_error(command: Callable[[], T], also: tuple[type[BaseException]
             raise
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+
+
+@rank_zero_only
+def notice(message: str) -> None:
+    """Tell the user something on stderr, once (rank 0 under DDP): what a command chose or found."""
+    print(message, file=sys.stderr, flush=True)

@@ -88,7 +88,7 @@ def _recorded_best(run: Path) -> Path | None:
         if state is None or not state.get("best_model_path"):
             continue
         recorded = Path(state["best_model_path"])
-        for candidate in (recorded, run / "checkpoints" / recorded.name):  # the run folder may have moved
+        for candidate in (run / "checkpoints" / recorded.name, recorded):  # the run folder may have been copied
             if candidate.is_file():
                 return candidate
     return None

@@ -1,25 +1,65 @@
-"""Shared fixtures. Plain helpers live in ``tests/synthetic.py`` (import them from ``tests.synthetic``)."""
+"""Shared fixtures and the CLI arguments most tests start from."""
 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.synthetic import DigitCSVs, write_digit_csvs
+from tests.learnable_digits import write_learnable_csvs
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def digit_csvs(tmp_path: Path) -> DigitCSVs:
-    """60 train / 20 test random images as Kaggle CSVs in ``tmp_path / "digits"``, with the arrays written."""
-    return write_digit_csvs(tmp_path / "digits", n_train=60, n_test=20, seed=0)
+def fit_args(data_dir: Path, logs: Path, *extra: str) -> list[str]:
+    """``fit`` of the default seed recipe on small CSVs: fp32 (the same numbers on every CPU), logs in ``logs``."""
+    return [
+        "fit",
+        "--data.data_dir", str(data_dir),
+        "--data.batch_size", "20",
+        "--data.eval_batch_size", "64",
+        "--trainer.logger.init_args.save_dir", str(logs),
+        "--trainer.precision", "32-true",
+        *extra,
+    ]  # fmt: skip
 
 
-@pytest.fixture
-def digit_csv_dir(digit_csvs: DigitCSVs) -> Path:
-    """The folder of ``digit_csvs``: train.csv, test.csv, test_labels.csv."""
-    return digit_csvs.folder
+def eval_args(subcommand: str, data_dir: Path, logs: Path, *extra: str) -> list[str]:
+    """``validate``/``test``/``predict`` against the same data and experiment as ``fit_args``."""
+    return [subcommand, *fit_args(data_dir, logs)[1:], *extra]
+
+
+@dataclass(frozen=True)
+class TrainedRun:
+    """A finished 3-epoch seed-recipe run on 200 learnable images (val/acc reaches 1.0); read-only for tests."""
+
+    cli: object
+    data_dir: Path
+    logs: Path
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.cli.trainer.log_dir)
+
+    @property
+    def best(self) -> Path:
+        return Path(self.cli.trainer.checkpoint_callback.best_model_path)
+
+    @property
+    def last(self) -> Path:
+        return self.run_dir / "checkpoints" / "last.ckpt"
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory) -> TrainedRun:
+    from src.cli import main
+
+    root = tmp_path_factory.mktemp("trained")
+    data_dir = write_learnable_csvs(root / "data")
+    cli = main(fit_args(data_dir, root / "logs", "--trainer.max_epochs", "3"))
+    return TrainedRun(cli, data_dir, root / "logs")
 
 
 @pytest.fixture(autouse=True)

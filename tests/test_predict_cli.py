@@ -15,7 +15,15 @@ from src.callbacks.submission_writer import SubmissionWriter
 from src.cli import main
 from src.models.seed_cnn import SeedCNN
 from src.score import main as score_main
-from tests.encoded_digits import READER, SEED_CNN, EncodedDigitReader, save_checkpoint, write_encoded_csvs
+from tests.encoded_digits import (
+    READER,
+    SEED_CNN,
+    EncodedDigitReader,
+    encoded_images,
+    save_checkpoint,
+    write_encoded_csvs,
+)
+from tests.synthetic import digit_csv_text
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = str(ROOT / "configs" / "mnist.yaml")
@@ -186,3 +194,21 @@ def test_a_user_error_is_exit_code_2_in_a_real_process(tmp_path, encoded):
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].startswith("error: checkpoint")
     assert not (tmp_path / "s.csv").exists()
+
+
+def test_test_with_tta_scores_exactly_what_predict_with_tta_submits(tmp_path, reader_ckpt):
+    # Digit d lit at (0, d) and a second dot at (1, d + 1): the reader sees d, but moving the image up one pixel
+    # shows it d + 1, as moving it right does, so TTA's average says d + 1 for every image.
+    digits = np.arange(9).repeat(3)
+    images = encoded_images(digits)
+    images[np.arange(len(digits)), 1, digits + 1] = 255
+    data_dir = write_encoded_csvs(tmp_path / "data", digits)
+    (data_dir / "test.csv").write_text(digit_csv_text(images))
+    out = tmp_path / "tta" / "s.csv"
+    main(predict_args(data_dir, out, "--ckpt_path", str(reader_ckpt), "--model.tta_shift", "1"))
+    assert submitted_labels(out) == (digits + 1).tolist()
+    test_args = ["test", "--data.data_dir", str(data_dir), "--ckpt_path", str(reader_ckpt)]
+    plain = float(main(test_args).trainer.callback_metrics["test/acc"])
+    with_tta = float(main([*test_args, "--model.tta_shift", "1"]).trainer.callback_metrics["test/acc"])
+    scored = score_main(["--submission", str(out), "--labels", str(data_dir / "test_labels.csv")]).accuracy
+    assert (plain, with_tta, scored) == (1.0, 0.0, 0.0)

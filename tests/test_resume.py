@@ -10,9 +10,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from src.cli import main
 from src.runs import newest_run
+from tests.conftest import fit_args
 from tests.learnable_digits import write_learnable_csvs
+from tests.synthetic import write_digit_csvs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,35 +36,67 @@ def last_checkpoint(logs: Path) -> Path | None:
     )
 
 
+def scalars(run_dir: Path, tag: str) -> dict[int, float]:
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    events.Reload()
+    return {event.step: event.value for event in events.Scalars(tag)}
+
+
 @pytest.mark.slow
-def test_sigkill_mid_epoch_then_resume_completes_the_run(tmp_path):
+def test_sigkill_mid_epoch_then_resume_completes_the_run_and_loses_no_epoch(tmp_path):
     data_dir = write_learnable_csvs(tmp_path / "data", n_train=700, n_test=20)
     logs = tmp_path / "logs"
-    process = subprocess.Popen(fit_command(data_dir, logs), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 240
-    while last_checkpoint(logs) is None and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(1.0)  # well inside epoch 1 (an epoch here takes several seconds)
-    assert process.poll() is None, "the run ended before it could be killed"
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    with (tmp_path / "first.out").open("w") as first_out:
+        process = subprocess.Popen(fit_command(data_dir, logs), cwd=ROOT, stdout=first_out, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 240
+        while last_checkpoint(logs) is None and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)  # well inside epoch 1 (an epoch here takes several seconds)
+        assert process.poll() is None, "the run ended before it could be killed"
+        process.send_signal(signal.SIGKILL)
+        process.wait()
 
     last = last_checkpoint(logs)
     for path in last.parent.iterdir():  # every checkpoint on disk is readable
         torch.load(path, map_location="cpu", weights_only=True)
     assert [p.name for p in last.parent.iterdir() if p.name.startswith(".")] == []  # no temp files published
     saved = torch.load(last, map_location="cpu", weights_only=True)
-    assert saved["epoch"] == 0
+    assert saved["epoch"] == 0 and "val_acc_best" in saved
     steps_per_epoch = saved["global_step"]
 
     resumed = subprocess.run(
         fit_command(data_dir, logs, "--ckpt_path", "last"), cwd=ROOT, capture_output=True, text=True
     )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert "resuming from" in resumed.stderr + resumed.stdout
-    printed_epochs = {line.split()[1] for line in resumed.stdout.splitlines() if line.startswith("epoch ")}
-    assert printed_epochs == {"1", "2"}  # continued after the saved epoch 0, did not start over
-    assert torch.load(last, map_location="cpu", weights_only=True)["global_step"] == 3 * steps_per_epoch
+    assert "resuming from" in resumed.stderr
+    final = torch.load(last, map_location="cpu", weights_only=True)
+    assert final["global_step"] == 3 * steps_per_epoch
+
+    printed = (tmp_path / "first.out").read_text() + resumed.stdout
+    done = [line.split()[1] for line in printed.splitlines() if line.startswith("epoch ") and " done in " in line]
+    assert done == ["0", "1", "2"]  # every epoch printed once: none lost to the kill, none repeated
+    history = final["callbacks"]["ValidationFigures"]["history"]  # what learning_curves.png is drawn from
+    assert [row["epoch"] for row in history] == [0.0, 1.0, 2.0]
+    run_dir = last.parent.parent
+    epoch_ends = {(epoch + 1) * steps_per_epoch - 1 for epoch in range(3)}
+    for tag in ("train/loss", "val/acc"):  # TensorBoard holds every epoch, the killed run's too
+        assert epoch_ends <= set(scalars(run_dir, tag)), tag
+    best = scalars(run_dir, "val/acc_best")
+    assert best[max(best)] == pytest.approx(max(scalars(run_dir, "val/acc").values()))
+
+
+def test_the_best_val_acc_survives_a_resume(tmp_path):
+    # Random images: val/acc stays near chance, far under the best this run is told it reached before the kill.
+    digits = write_digit_csvs(tmp_path / "data", n_train=100, n_test=10, seed=4)
+    logs = tmp_path / "logs"
+    main(fit_args(digits.folder, logs, "--trainer.max_epochs", "1"))
+    last = logs / "mnist" / "version_0" / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(last, weights_only=True)
+    checkpoint["val_acc_best"] = 0.97
+    torch.save(checkpoint, last)
+    resumed = main(fit_args(digits.folder, logs, "--trainer.max_epochs", "2", "--ckpt_path", "last"))
+    assert float(resumed.trainer.callback_metrics["val/acc"]) < 0.5
+    assert float(resumed.trainer.callback_metrics["val/acc_best"]) == pytest.approx(0.97)
 
 
 def test_a_corrupted_last_checkpoint_is_one_message_and_exit_2(tmp_path):

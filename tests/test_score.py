@@ -9,7 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from src.data.csv_reader import read_digit_csv
+from src.data.fingerprint import fingerprint
+from src.data.prepare import EMBEDDED_FINGERPRINTS
 from src.score import main
+from tests.synthetic import digit_csv_text, random_digits
 
 ROOT = Path(__file__).resolve().parents[1]
 TRUE = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3]
@@ -85,3 +89,38 @@ def test_runs_as_a_module(tmp_path):
     done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "accuracy: 1.0000 (10/10)" in done.stdout
+
+
+def test_a_trailing_blank_line_is_accepted_as_kaggle_does(tmp_path):
+    submission = label_csv(tmp_path / "submission.csv", TRUE)
+    submission.write_text(submission.read_text() + "\n\r\n")
+    labels = label_csv(tmp_path / "test_labels.csv", TRUE)
+    assert main(["--submission", str(submission), "--labels", str(labels)]).accuracy == 1.0
+
+
+def test_the_figure_never_replaces_a_file_another_command_wrote(tmp_path, capsys):
+    run_figure = tmp_path / "confusion_matrix.png"  # the name fit gives its own picture
+    run_figure.write_bytes(b"\x89PNG a run's own picture")
+    score(tmp_path, TRUE)
+    assert run_figure.read_bytes() == b"\x89PNG a run's own picture"
+    assert (tmp_path / "submission_confusion.png").is_file()
+    score(tmp_path, TRUE)  # its own figure it may replace
+    with pytest.raises(SystemExit) as exit_info:
+        score(tmp_path, TRUE, TRUE, "--figure", str(run_figure))
+    assert exit_info.value.code == 2
+    assert "was not written by src.score" in capsys.readouterr().err
+    assert run_figure.read_bytes() == b"\x89PNG a run's own picture"
+
+
+def test_the_embedded_labels_refuse_to_score_against_another_test_csv(tmp_path, capsys, monkeypatch):
+    images, _ = random_digits(len(TRUE), seed=5)
+    (tmp_path / "test.csv").write_text(digit_csv_text(images))  # Kaggle's own test.csv, say
+    monkeypatch.setitem(EMBEDDED_FINGERPRINTS, "test_labels.csv", fingerprint(np.asarray(TRUE, dtype=np.int64)))
+    with pytest.raises(SystemExit) as exit_info:
+        score(tmp_path, TRUE)
+    assert exit_info.value.code == 2
+    assert "holds the labels of the embedded MNIST test.csv, but" in capsys.readouterr().err
+    monkeypatch.setitem(
+        EMBEDDED_FINGERPRINTS, "test.csv", fingerprint(read_digit_csv(tmp_path / "test.csv", False).images)
+    )
+    assert score(tmp_path, TRUE).accuracy == 1.0  # beside its own test.csv they score

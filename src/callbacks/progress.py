@@ -35,27 +35,34 @@ class LogLineProgressBar(ProgressBar):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # Train metrics are computed and validation has run; the epoch's checkpoint is saved right after,
         # so a killed run has printed every epoch its checkpoint holds.
-        self._print(trainer, pl_module, f"done in {time.perf_counter() - self._start:.1f}s")
+        done = f"epoch {trainer.current_epoch} done in {time.perf_counter() - self._start:.1f}s"
+        self._print(trainer, done, self.get_metrics(trainer, pl_module))
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         if (batch_idx + 1) % self.every_n_batches == 0:
             elapsed = time.perf_counter() - self._start
             self._print(
-                trainer, pl_module, f"[{batch_idx + 1}/{self.total_train_batches}] {elapsed:.1f}s", metrics=False
+                trainer, f"epoch {trainer.current_epoch} [{batch_idx + 1}/{self.total_train_batches}] {elapsed:.1f}s"
             )
 
-    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._print(trainer, pl_module, "test done")
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.state.fn != "fit":  # fit prints validation metrics on its epoch lines
+            self._print(trainer, "validate done", _stage_metrics(trainer, "val/"))
 
-    def _print(self, trainer, pl_module, where: str, epoch: int | None = None, metrics: bool = True) -> None:
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._print(trainer, "test done", _stage_metrics(trainer, "test/"))
+
+    def _print(self, trainer: pl.Trainer, what: str, metrics: dict | None = None) -> None:
         if not self._enabled or not trainer.is_global_zero:
             return
-        metrics = self.get_metrics(trainer, pl_module) if metrics else {}
         shown = " ".join(
-            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items() if k != "v_num"
+            f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in (metrics or {}).items() if k != "v_num"
         )
-        epoch = trainer.current_epoch if epoch is None else epoch
-        print(f"epoch {epoch} {where} {shown}", file=sys.stdout, flush=True)
+        print(f"{what} {shown}".rstrip(), file=sys.stdout, flush=True)
+
+
+def _stage_metrics(trainer: pl.Trainer, prefix: str) -> dict[str, float]:
+    return {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(prefix)}
 
 
 def progress_bar_for(stream=sys.stdout) -> ProgressBar:

@@ -9,7 +9,6 @@ import pytorch_lightning as pl
 import torch
 from jsonargparse.typing import NonNegativeFloat, NonNegativeInt, OpenUnitInterval, PositiveInt
 from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
-from pytorch_lightning.utilities import rank_zero_info
 from torch.utils.data import DataLoader, Dataset
 
 from src.data.augmentation import BatchRandomAffine
@@ -24,7 +23,7 @@ from src.data.provenance import (
     check_pixel_scale,
     check_same_training_data,
 )
-from src.errors import UserInputError
+from src.errors import UserInputError, notice
 
 DEFAULT_DATA_DIR = "data/digit-recognizer"
 
@@ -66,6 +65,8 @@ def stratified_split(
     is both trained on and validated on.
     """
     generator = torch.Generator().manual_seed(seed)
+    groups = np.arange(len(labels)) if groups is None else groups
+    sizes = np.bincount(groups)
     side: dict[int, bool] = {}  # group id -> in val
     in_val = torch.zeros(len(labels), dtype=torch.bool)
     for digit in labels.unique(sorted=True):
@@ -73,11 +74,11 @@ def stratified_split(
         members = members[torch.randperm(len(members), generator=generator)]
         n_val, taken = round(len(members) * val_fraction), 0
         for row in members.tolist():
-            group = row if groups is None else int(groups[row])
-            if group not in side:
+            group = int(groups[row])
+            if group not in side:  # a group's side is decided by its first-drawn row, for all its rows
                 side[group] = taken < n_val
+                taken += int(sizes[group]) if side[group] else 0
             in_val[row] = side[group]
-            taken += int(side[group])
     return torch.nonzero(~in_val).flatten(), torch.nonzero(in_val).flatten()
 
 
@@ -158,7 +159,7 @@ class DigitCSVDataModule(pl.LightningDataModule):
         groups = duplicate_groups(table.images)
         n_duplicates = len(groups) - len(np.unique(groups))
         if n_duplicates:
-            rank_zero_info(f"{path}: {n_duplicates} rows repeat an earlier image; each image stays on one side")
+            notice(f"{path}: {n_duplicates} rows repeat an earlier image; each image stays on one side")
         train_idx, val_idx = stratified_split(table.labels, self.hparams.val_fraction, self.hparams.split_seed, groups)
         if self.hparams.train_on_all:
             train_idx, val_idx = torch.arange(len(table.labels)), None

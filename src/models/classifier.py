@@ -11,6 +11,7 @@ from torch import nn
 from torchmetrics import MaxMetric, MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
+from src.errors import UserInputError
 from src.models.seed_cnn import SeedCNN
 from src.models.tta import averaged_probabilities, shift_maps
 
@@ -136,6 +137,19 @@ class DigitClassifier(pl.LightningModule):
         """Class probabilities ``[B, num_classes]`` (float32), averaged over shifted copies if ``tta_shift``."""
         maps = shift_maps(self.tta_shift, *batch.shape[-2:]) if self.tta_shift else torch.empty(0, 2, 3)
         return averaged_probabilities(self, batch, maps)
+
+    def on_train_start(self) -> None:
+        # A resumed run restores its schedulers' state, so a one-cycle schedule keeps the length it started with.
+        steps = int(self.trainer.estimated_stepping_batches)
+        for config in self.trainer.lr_scheduler_configs:
+            total = getattr(config.scheduler, "total_steps", steps)
+            if isinstance(config.scheduler, torch.optim.lr_scheduler.OneCycleLR) and total != steps:
+                epochs = round(total / max(steps / self.trainer.max_epochs, 1))
+                raise UserInputError(
+                    f"this run's one-cycle schedule spans {total} steps ({epochs} epochs) but the Trainer is set for "
+                    f"{steps} ({self.trainer.max_epochs} epochs); a cycle cannot be stretched once begun: resume with "
+                    f"--trainer.max_epochs {epochs}, or start a new run"
+                )
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(self.parameters())

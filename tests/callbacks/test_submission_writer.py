@@ -76,3 +76,26 @@ def test_an_interrupted_write_keeps_the_previous_submission(tmp_path, monkeypatc
         write_submission(out, np.array([1, 2, 3]))
     assert out.read_text() == "ImageId,Label\n1,7\n"
     assert [p.name for p in tmp_path.iterdir()] == ["submission.csv"]  # no temp file left behind
+
+
+@pytest.mark.parametrize(
+    ("outputs", "says"),
+    [
+        (("{tmp}/folder", None), "is a folder; expected a file path"),
+        (("{tmp}/s.csv", "{tmp}/./s.csv"), "is given twice"),
+        (("{tmp}/a_file/s.csv", None), "is not a writable folder"),
+    ],
+    ids=["a folder", "the same path twice", "under a file"],
+)
+def test_bad_output_paths_are_refused_before_any_prediction(tmp_path, data_dir, outputs, says):
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "a_file").write_text("not a folder\n")
+    output, probabilities = (None if p is None else p.format(tmp=tmp_path) for p in outputs)
+    predicted = []
+    network = EncodedDigitReader()
+    network.register_forward_hook(lambda *args: predicted.append(1))
+    writer = SubmissionWriter(output=output, probabilities_output=probabilities)
+    trainer = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, callbacks=[writer])
+    with pytest.raises(UserInputError, match=says):
+        trainer.predict(DigitClassifier(network=network), datamodule=DigitCSVDataModule(data_dir=str(data_dir)))
+    assert predicted == []  # refused before the first batch

@@ -190,3 +190,14 @@ def test_the_cli_refuses_bad_data_arguments_with_a_clear_message(
     stderr = capsys.readouterr().err
     assert says in stderr and "Traceback" not in stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_identical_images_stay_on_one_side_of_the_split(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    digits = write_digit_csvs(tmp_path / "doubled", n_train=100, n_test=10, seed=3)
+    lines = (digits.folder / "train.csv").read_text().splitlines()
+    (digits.folder / "train.csv").write_text("\n".join([*lines, *lines[1:]]) + "\n")  # every image twice
+    module = fitted(digits)
+    train, val = rows(module.train_set.images), rows(module.val_set.images)
+    assert train.isdisjoint(val)
+    assert len(module.val_set) == pytest.approx(0.15 * 200, abs=10) and len(module.val_set) % 2 == 0
+    assert "100 rows repeat an earlier image; each image stays on one side" in capsys.readouterr().err
