@@ -8,6 +8,7 @@ python -m src.cli predict --ckpt_path best             # submissions/submission.
 from __future__ import annotations
 
 import copy
+import itertools
 import sys
 from pathlib import Path
 
@@ -65,6 +66,9 @@ class DigitCLI(LightningCLI):
         else:
             self.config = parser.parse_args(with_default_config(list(argv)))
             self._typed_model_keys = typed_model_keys(list(argv))
+            for callback in self.trainer_defaults.get("callbacks", []):
+                if isinstance(callback, RunSummary):
+                    callback.describe(recipe=recipe_of(list(argv)), command=" ".join(map(str, argv)))
         self._checkpoint, self._checkpoint_path = None, None
         if self.config.get("subcommand"):
             self._resolve_weights(self.config.subcommand, self.config[self.config.subcommand])
@@ -172,6 +176,12 @@ def with_default_config(argv: list[str]) -> list[str]:
     return argv
 
 
+def recipe_of(argv: list[str]) -> str:
+    """The recipe a command line names: its ``--config`` files' stems (``fast``), or ``mnist`` (the default)."""
+    configs = [Path(value).stem for flag, value in itertools.pairwise(argv) if flag in ("--config", "-c")]
+    return "+".join(name for name in configs if name != "mnist") or "mnist"
+
+
 def typed_model_keys(argv: list[str]) -> list[str]:
     """``model.*`` keys set by command-line flags (``--model.a.b v`` or ``--model.a.b=v``), without ``model.``."""
     return [arg[len("--model.") :].split("=")[0] for arg in argv if isinstance(arg, str) and arg.startswith("--model.")]
@@ -236,18 +246,25 @@ def _check_validation_is_held_out(config) -> None:
         )
 
 
+def run(args: list[str] | None = None, callbacks: list | None = None) -> DigitCLI:
+    """Run one command of the CLI (``args`` as typed after ``python -m src.cli``); user mistakes raise
+    ``UserInputError``. ``callbacks`` are added to the Trainer's (the sweep's pruning callback, say)."""
+    summary = RunSummary()
+    return DigitCLI(
+        DigitClassifier,
+        DigitCSVDataModule,
+        save_config_callback=FitConfigSaver,
+        save_config_kwargs={"overwrite": True},
+        trainer_defaults={
+            "callbacks": [progress_bar_for(sys.stdout), RichModelSummary(max_depth=1), summary, *(callbacks or [])]
+        },
+        args=args,
+    )
+
+
 def main(args: list[str] | None = None) -> DigitCLI:
     """Run the CLI; a user mistake ends with one message and exit code 2 (``DIGITS_DEBUG=1`` shows the traceback)."""
-    return exit_on_user_error(
-        lambda: DigitCLI(
-            DigitClassifier,
-            DigitCSVDataModule,
-            save_config_callback=FitConfigSaver,
-            save_config_kwargs={"overwrite": True},
-            trainer_defaults={"callbacks": [progress_bar_for(sys.stdout), RichModelSummary(max_depth=1), RunSummary()]},
-            args=args,
-        )
-    )
+    return exit_on_user_error(lambda: run(args))
 
 
 if __name__ == "__main__":

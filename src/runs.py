@@ -46,20 +46,26 @@ def resolve_checkpoint(spec: str, save_dir: str | Path, name: str) -> tuple[Path
             f"--ckpt_path {spec}: no checkpoint found under {where}/version_*/checkpoints/; train one with "
             "`python -m src.cli fit`, or pass a .ckpt file"
         )
+    return run_checkpoint(run, spec)
+
+
+def run_checkpoint(run: Path, spec: str = "best") -> tuple[Path, str]:
+    """``(checkpoint, how it was chosen)`` of one run folder: its ``last.ckpt``, or its recorded best (its last
+    when it had no held-out validation). A run without one is a ``UserInputError``."""
     last = run / "checkpoints" / "last.ckpt"
     if spec == "last":
         if not last.is_file():
-            raise UserInputError(f"--ckpt_path last: the newest run {run} has no checkpoints/last.ckpt")
-        return last, f"last checkpoint of the newest run {run}"
+            raise UserInputError(f"--ckpt_path last: the run {run} has no checkpoints/last.ckpt")
+        return last, f"last checkpoint of the run {run}"
     recorded = _recorded_best(run)
     if recorded is None:
         if last.is_file() and not _has_monitor(last):
-            return last, f"newest run {run} had no held-out validation, so its last checkpoint stands for its best"
+            return last, f"the run {run} had no held-out validation, so its last checkpoint stands for its best"
         raise UserInputError(
-            f"--ckpt_path best: the newest run {run} records no best checkpoint by {BEST_MONITOR}; "
+            f"--ckpt_path best: the run {run} records no best checkpoint by {BEST_MONITOR}; "
             "pass --ckpt_path last or a .ckpt file"
         )
-    return recorded, f"best checkpoint by {BEST_MONITOR} of the newest run {run}"
+    return recorded, f"best checkpoint by {BEST_MONITOR} of the run {run}"
 
 
 def _checkpoint_callback_states(path: Path) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -30,9 +31,14 @@ class RunSummary(pl.Callback):
     """
 
     def __init__(self) -> None:
+        self.described: dict[str, str] = {}  # recipe and command line, set by the CLI
         self.wall_time_before = 0.0  # seconds trained by earlier processes of this run (resumes)
         self._started = time.monotonic()
         self._fit_step = 0  # global step of the checkpoint this process restored (test logs after it)
+
+    def describe(self, **fields: str) -> None:
+        """What ``summary.json`` says of the run's origin (the CLI passes ``recipe`` and ``command``)."""
+        self.described.update(fields)
 
     def wall_time_s(self) -> float:
         return self.wall_time_before + time.monotonic() - self._started
@@ -86,6 +92,8 @@ class RunSummary(pl.Callback):
         if trainer.state.fn == "fit":
             best = trainer.callback_metrics.get("val/acc_best")
             summary.update(
+                **self.described,
+                seed=global_seed(),
                 epochs=trainer.current_epoch + (0 if fields.get("finished") else 1),
                 global_step=trainer.global_step,
                 wall_time_s=round(self.wall_time_s(), 1),
@@ -95,6 +103,12 @@ class RunSummary(pl.Callback):
         summary.update(fields)
         with atomic_write(path) as handle:
             json.dump(summary, handle, indent=2, sort_keys=True)
+
+
+def global_seed() -> int | None:
+    """The seed ``seed_everything`` set in this process (Lightning keeps it in ``PL_GLOBAL_SEED``)."""
+    seed = os.environ.get("PL_GLOBAL_SEED")
+    return None if seed is None else int(seed)
 
 
 def _tensorboards(trainer: pl.Trainer) -> list[TensorBoardLogger]:

@@ -1,0 +1,193 @@
+"""Train several seeds of one or more recipes, then ensemble them: ``python -m src.experiments.seeds``.
+
+    python -m src.experiments.seeds --seeds '[0, 1, 2]' -- --config configs/fast.yaml   # any fit arguments after --
+    python -m src.experiments.seeds --config configs/ensemble.yaml                       # the README's best recipe
+
+Every member is a real ``python -m src.cli fit`` in its own run folder, ``<save_dir>/<name>/<tag>_seed<N>``.
+Killed and run again, it continues where it stopped: finished members are kept, an interrupted one resumes
+from its ``last.ckpt``. Then it writes ``<save_dir>/<name>/ensemble.yaml`` (a config naming the members'
+checkpoints), scores every member and the ensemble on the held-out labels when they exist
+(``<save_dir>/<name>/scores.json``), and with ``--submit true`` writes the ensemble's submission.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from src.atomic import atomic_write
+from src.callbacks.run_summary import SUMMARY
+from src.cli import ENSEMBLE_CLASS_PATH, recipe_of, run
+from src.errors import UserInputError, exit_on_user_error
+from src.runs import run_checkpoint
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Members:
+    """One group of ensemble members: the ``fit`` arguments they share and the seeds each is trained with.
+
+    Args:
+        fit: Arguments as typed after ``python -m src.cli fit`` (``[--config, configs/fast.yaml, ...]``).
+        seeds: One member per seed.
+        tag: Names the members' run folders (``<tag>_seed<N>``); distinct per group.
+    """
+
+    fit: list[str] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    tag: str = "member"
+
+
+@dataclass(frozen=True)
+class Member:
+    """One training run of a group: its seed and its run folder."""
+
+    group: Members
+    seed: int
+    run_dir: Path
+
+    @property
+    def finished(self) -> bool:
+        summary = self.run_dir / SUMMARY
+        return summary.is_file() and json.loads(summary.read_text()).get("finished") is True
+
+    def fit_command(self, save_dir: Path, name: str) -> list[str]:
+        command = [sys.executable, "-m", "src.cli", "fit", *self.group.fit, "--seed_everything", str(self.seed)]
+        command += ["--trainer.logger.init_args.save_dir", str(save_dir), "--trainer.logger.init_args.name", name]
+        command += ["--trainer.logger.init_args.version", self.run_dir.name]
+        last = self.run_dir / "checkpoints" / "last.ckpt"
+        return command + (["--ckpt_path", str(last)] if last.is_file() else [])
+
+
+def train(members: list[Member], save_dir: Path, name: str, parallel: int) -> None:
+    """Fit every unfinished member (``parallel`` processes at a time); each writes ``fit.log`` in its run folder."""
+    todo = [member for member in members if not member.finished]
+    print(f"{len(members) - len(todo)} of {len(members)} members already trained; training {len(todo)}", flush=True)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    if parallel > 1:  # share the cores instead of oversubscribing them
+        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // parallel)))
+
+    def fit(member: Member) -> None:
+        member.run_dir.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        with (member.run_dir / "fit.log").open("a") as log:
+            done = subprocess.run(member.fit_command(save_dir, name), cwd=ROOT, env=env, stdout=log, stderr=log)
+        if done.returncode != 0:
+            raise UserInputError(f"member {member.run_dir.name} failed (exit {done.returncode}); see {log.name}")
+        print(f"trained {member.run_dir.name} in {time.monotonic() - started:.0f} s", flush=True)
+
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        list(pool.map(fit, todo))
+
+
+def write_ensemble_config(path: Path, checkpoints: list[Path], command: str) -> None:
+    """A config for ``python -m src.cli test|predict --config <path>`` naming the members' checkpoints."""
+    config = {"model": {"network": {"class_path": ENSEMBLE_CLASS_PATH, "init_args": {"checkpoints": []}}}}
+    config["model"]["network"]["init_args"]["checkpoints"] = [str(c) for c in checkpoints]
+    with atomic_write(path) as handle:
+        handle.write(f"# Written by: {command}\n# python -m src.cli test|predict --config {path}\n")
+        yaml.safe_dump(config, handle, sort_keys=False)
+
+
+def held_out_accuracy(args: list[str]) -> float | None:
+    """``test/acc`` of ``python -m src.cli test <args>``; None when the test set has no labels."""
+    try:
+        return float(run(["test", *args]).trainer.callback_metrics["test/acc"])
+    except UserInputError as err:
+        if "has no labels" in str(err):
+            return None
+        raise
+
+
+def seeds(
+    seeds: list[int] | None = None,
+    fit: list[str] | None = None,
+    members: list[Members] | None = None,
+    name: str | None = None,
+    save_dir: Path = Path("logs"),
+    parallel: int = 1,
+    score: bool = True,
+    tta_shift: float = 0.0,
+    submit: bool = False,
+    submission: Path = Path("submissions/submission.csv"),
+) -> dict:
+    """Train the members, write their ensemble config, score members and ensemble, optionally submit.
+
+    Args:
+        seeds: Seeds of the single group given by ``fit`` (the arguments after ``--``).
+        fit: ``fit`` arguments of that group.
+        members: Groups of members instead (what ``configs/ensemble.yaml`` lists).
+        name: Experiment folder under ``save_dir``; default: the first group's recipe with ``_seeds``.
+        save_dir: Where the runs go (the logger's save_dir).
+        parallel: Members trained at the same time (each a process; on one CPU they share the cores).
+        score: Score every member and the ensemble with ``test`` when the test set has labels.
+        tta_shift: Test-time augmentation for the ensemble's score and submission (see ``DigitClassifier``).
+        submit: Write the ensemble's submission to ``submission``.
+        submission: Where ``submit`` writes it.
+    """
+    groups = members or [Members(fit=list(fit or []), seeds=list(seeds or [0, 1, 2]), tag=recipe_of(fit or []))]
+    if len({group.tag for group in groups}) != len(groups):
+        raise UserInputError("every group of members needs its own tag (their run folders are <tag>_seed<N>)")
+    name = name or f"{recipe_of(groups[0].fit)}_seeds"
+    save_dir = Path(save_dir)
+    work = [Member(g, s, save_dir / name / f"{g.tag}_seed{s}") for g in groups for s in g.seeds]
+    command = " ".join(["python -m src.experiments.seeds", *sys.argv[1:]])
+    started = time.monotonic()
+    train(work, save_dir, name, parallel)
+    trained_s = time.monotonic() - started
+    checkpoints = [run_checkpoint(member.run_dir)[0] for member in work]
+    ensemble_config = save_dir / name / "ensemble.yaml"
+    write_ensemble_config(ensemble_config, checkpoints, command)
+    print(f"wrote {ensemble_config} ({len(work)} members)")
+    data_args = groups[0].fit  # the data the members share (leak and provenance checks apply to all of them)
+    results: dict = {"command": command, "ensemble_config": str(ensemble_config), "train_wall_s": round(trained_s)}
+    ensemble_args = [*data_args, "--config", str(ensemble_config), "--model.tta_shift", str(tta_shift)]
+    if score:
+        results["members"] = {
+            m.run_dir.name: held_out_accuracy([*m.group.fit, "--ckpt_path", str(c)])
+            for m, c in zip(work, checkpoints, strict=True)
+        }
+        results["ensemble"] = held_out_accuracy(ensemble_args)
+        _print_scores(results)
+    if submit:
+        run(["predict", *ensemble_args, "--submission.output", str(submission)])
+        results["submission"] = str(submission)
+    results["total_wall_s"] = round(time.monotonic() - started)
+    with atomic_write(save_dir / name / "scores.json") as handle:
+        json.dump(results, handle, indent=2)
+    return results
+
+
+def _print_scores(results: dict) -> None:
+    table = Table(title="held-out accuracy (test/acc)")
+    table.add_column("member")
+    table.add_column("test/acc", justify="right")
+    for member, accuracy in results["members"].items():
+        table.add_row(member, "no labels" if accuracy is None else f"{accuracy:.4f}")
+    ensemble = results["ensemble"]
+    table.add_row("[bold]ensemble[/bold]", "no labels" if ensemble is None else f"[bold]{ensemble:.4f}[/bold]")
+    Console().print(table)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """``python -m src.experiments.seeds [options] [-- fit arguments]``; a mistake is one ``error:`` line, exit 2."""
+    from jsonargparse import CLI
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    own, fit = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
+    return exit_on_user_error(lambda: CLI(seeds, args=[*own, *(["--fit", json.dumps(fit)] if fit else [])]))
+
+
+if __name__ == "__main__":
+    main()

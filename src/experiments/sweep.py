@@ -1,0 +1,149 @@
+"""An Optuna study over any config keys, each trial a real ``fit`` of the CLI: ``python -m src.experiments.sweep``.
+
+    python -m src.experiments.sweep --space configs/sweeps/fast.yaml --trials 20
+    # the same study from several machines (start the same command on each):
+    python -m src.experiments.sweep --space configs/sweeps/fast.yaml --trials 60 --storage postgresql://user:pw@host/db
+
+The space file lists the ``fit`` arguments every trial shares, the metric, and one distribution per config key.
+Trials log like any fit (``<save_dir>/sweep_<study>/trial_<N>/``); poor ones are pruned from their validation
+metric. The study lives in ``<save_dir>/sweeps/<study>.db`` (SQLite) unless ``--storage`` names a database, so a
+killed sweep resumes: its interrupted trial is marked failed and retried, and finished trials count. At the end the
+best trial's full config is written as ``<save_dir>/sweeps/<study>_best.yaml``, ready for ``fit --config``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import yaml
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.study import MaxTrialsCallback
+from optuna.trial import TrialState
+
+from src.atomic import atomic_write
+from src.callbacks.optuna_pruning import OptunaPruning
+from src.cli import run
+from src.errors import UserInputError, exit_on_user_error
+
+DONE = (TrialState.COMPLETE, TrialState.PRUNED)
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # the heartbeat retry callback
+
+
+@dataclass(frozen=True)
+class Space:
+    """A search space file: the shared ``fit`` arguments, the metric and its direction, one entry per key."""
+
+    name: str
+    fit: list[str]
+    monitor: str
+    direction: str
+    params: dict[str, dict]
+
+    @classmethod
+    def read(cls, path: Path) -> Space:
+        try:
+            spec = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as err:
+            raise UserInputError(f"search space {path}: {err}") from None
+        if not isinstance(spec.get("params"), dict) or not spec["params"]:
+            raise UserInputError(f"search space {path}: expected 'params:' mapping config keys to distributions")
+        return cls(
+            name=spec.get("name") or Path(path).stem,
+            fit=[str(arg) for arg in spec.get("fit", [])],
+            monitor=spec.get("monitor", "val/acc"),
+            direction=spec.get("direction", "maximize"),
+            params=spec["params"],
+        )
+
+    def suggest(self, trial: optuna.trial.Trial) -> list[str]:
+        """``--key value`` flags for one trial, drawn from each key's distribution."""
+        flags = []
+        for key, spec in self.params.items():
+            kind = spec.get("type", "float")
+            if kind == "categorical":
+                value = trial.suggest_categorical(key, spec["choices"])
+            elif kind in ("float", "int"):
+                suggest = trial.suggest_float if kind == "float" else trial.suggest_int
+                value = suggest(key, spec["low"], spec["high"], log=spec.get("log", False))
+            else:
+                raise UserInputError(f"param {key}: type {kind!r}; expected float, int or categorical")
+            flags += [f"--{key}", str(value)]
+        return flags
+
+
+def sweep(
+    space: Path = Path("configs/sweeps/fast.yaml"),
+    trials: int = 20,
+    storage: str | None = None,
+    study: str | None = None,
+    save_dir: Path = Path("logs"),
+    heartbeat_s: int = 30,
+) -> optuna.Study:
+    """Run trials until the study holds ``trials`` finished (complete or pruned) ones; write the best config.
+
+    Args:
+        space: The search space YAML (see ``configs/sweeps/``).
+        trials: Finished trials the study should hold, counting earlier runs and other machines.
+        storage: Optuna RDB URL shared by every machine; default SQLite in ``<save_dir>/sweeps/``.
+        study: Study name; default the space's ``name`` or file name.
+        save_dir: Where trial runs and the SQLite study go.
+        heartbeat_s: A trial whose process stops beating this long (x2) is failed and retried.
+    """
+    spec = Space.read(space)
+    name = study or spec.name
+    (Path(save_dir) / "sweeps").mkdir(parents=True, exist_ok=True)
+    url = storage or f"sqlite:///{Path(save_dir) / 'sweeps' / f'{name}.db'}"
+    rdb = RDBStorage(
+        url, heartbeat_interval=heartbeat_s, grace_period=2 * heartbeat_s,
+        failed_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
+    )  # fmt: skip
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+    found = optuna.create_study(
+        study_name=name, storage=rdb, direction=spec.direction, load_if_exists=True, pruner=pruner
+    )
+
+    def objective(trial: optuna.trial.Trial) -> float:
+        pruning = OptunaPruning(trial, spec.monitor)
+        logger = ["--trainer.logger.init_args.save_dir", str(save_dir), "--trainer.logger.init_args.name"]
+        args = ["fit", *spec.fit, *spec.suggest(trial), *logger, f"sweep_{name}"]
+        cli = run([*args, "--trainer.logger.init_args.version", f"trial_{trial.number}"], callbacks=[pruning])
+        trial.set_user_attr("run_dir", str(cli.trainer.log_dir))
+        if not pruning.values:
+            raise UserInputError(f"the trial logged no {spec.monitor}: the recipe has no held-out validation")
+        if pruning.pruned_at is not None:
+            raise optuna.TrialPruned(f"pruned after epoch {pruning.pruned_at}")
+        return max(pruning.values) if spec.direction == "maximize" else min(pruning.values)
+
+    remaining = trials - len(found.get_trials(deepcopy=False, states=DONE))
+    if remaining > 0:
+        found.optimize(objective, callbacks=[MaxTrialsCallback(trials, states=DONE)])
+    write_best_config(found, Path(save_dir) / "sweeps" / f"{name}_best.yaml")
+    return found
+
+
+def write_best_config(found: optuna.Study, path: Path) -> None:
+    """The best trial's full ``config.yaml``, renamed to log as ``<study>_best`` in a new run folder."""
+    best = found.best_trial
+    config = yaml.safe_load(Path(best.user_attrs["run_dir"], "config.yaml").read_text())
+    logger = config["trainer"]["logger"]["init_args"]
+    logger["name"], logger["version"] = f"{found.study_name}_best", None
+    config["ckpt_path"] = None
+    with atomic_write(path) as handle:
+        handle.write(f"# Best of study {found.study_name}: trial {best.number}, value {best.value:.4f}\n")
+        handle.write(f"# {', '.join(f'{k}={v}' for k, v in best.params.items())}\n")
+        handle.write(f"# python -m src.cli fit --config {path}\n")
+        yaml.safe_dump(config, handle, sort_keys=False)
+    print(f"best trial {best.number}: {best.value:.4f}; wrote {path}")
+
+
+def main(args: list[str] | None = None) -> optuna.Study:
+    from jsonargparse import CLI
+
+    return exit_on_user_error(lambda: CLI(sweep, args=args))
+
+
+if __name__ == "__main__":
+    main()

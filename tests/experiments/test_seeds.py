@@ -1,0 +1,66 @@
+"""``python -m src.experiments.seeds``: members in their own run folders, kill-and-rerun continues, an ensemble
+config naming the members, every member and the ensemble scored, the submission written."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+from tests.learnable_digits import write_learnable_csvs
+
+
+def seeds_command(data_dir: Path, logs: Path, submission: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "src.experiments.seeds", "--seeds", "[0, 1, 2]", "--name", "trio",
+        "--save_dir", str(logs), "--submit", "true", "--submission", str(submission),
+        "--", "--data.data_dir", str(data_dir), "--trainer.max_epochs", "2", "--trainer.precision", "32-true",
+        "--data.batch_size", "20",
+    ]  # fmt: skip
+
+
+def finished(run_dir: Path) -> bool:
+    summary = run_dir / "summary.json"
+    return summary.is_file() and json.loads(summary.read_text()).get("finished") is True
+
+
+@pytest.mark.slow
+def test_a_killed_seeds_run_continues_where_it_stopped_and_scores_the_ensemble(tmp_path):
+    data_dir = write_learnable_csvs(tmp_path / "data", n_train=100, n_test=30)
+    logs, submission = tmp_path / "logs", tmp_path / "submission.csv"
+    command = seeds_command(data_dir, logs, submission)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    first = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)  # fmt: skip
+    members = [logs / "trio" / f"mnist_seed{seed}" for seed in range(3)]
+    deadline = time.monotonic() + 240
+    while not finished(members[0]) and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    os.killpg(first.pid, signal.SIGKILL)  # the command and the member it is training
+    first.wait()
+    assert finished(members[0]) and not finished(members[2])
+    kept = (members[0] / "checkpoints" / "last.ckpt").stat().st_mtime_ns
+
+    rerun = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "1 of 3 members already trained" in rerun.stdout
+    assert (members[0] / "checkpoints" / "last.ckpt").stat().st_mtime_ns == kept  # not trained again
+    assert all(finished(member) for member in members)
+
+    config = yaml.safe_load((logs / "trio" / "ensemble.yaml").read_text())
+    listed = config["model"]["network"]["init_args"]["checkpoints"]
+    assert [Path(path).parent.parent for path in listed] == members  # one checkpoint per member, by seed
+    scores = json.loads((logs / "trio" / "scores.json").read_text())
+    assert set(scores["members"]) == {member.name for member in members}
+    assert all(0 <= value <= 1 for value in [*scores["members"].values(), scores["ensemble"]])
+    for member in members:  # each member's own record holds the held-out score the table shows
+        assert json.loads((member / "summary.json").read_text())["test_acc"] == scores["members"][member.name]
+    assert len(submission.read_text().splitlines()) == 31
