@@ -100,7 +100,8 @@ class DigitCSVDataModule(pl.LightningDataModule):
         eval_batch_size: Batch size for val/test/predict (256 is fastest on a 2-core CPU; try 1024+ on GPUs).
         num_workers: DataLoader workers; 0 is fastest here since the data is already in memory.
         pin_memory: Pin host memory (worth it on GPUs).
-        rotation, zoom, shift_x, shift_y: Augmentation ranges (see ``BatchRandomAffine``); all 0 disables it.
+        rotation, zoom, shift_x, shift_y, elastic_alpha, elastic_sigma: Augmentation (see ``BatchRandomAffine``);
+            all ranges 0 disables it.
         allow_overlap: Score or predict even where the test images may be among the model's training images.
         allow_unusual_pixels: Use images whose pixel statistics are far from the training data's.
     """
@@ -119,6 +120,8 @@ class DigitCSVDataModule(pl.LightningDataModule):
         zoom: NonNegativeFloat = 0.1,
         shift_x: NonNegativeFloat = 0.1,
         shift_y: NonNegativeFloat = 0.1,
+        elastic_alpha: NonNegativeFloat = 0.0,
+        elastic_sigma: NonNegativeFloat = 4.0,
         allow_overlap: bool = False,
         allow_unusual_pixels: bool = False,
     ):
@@ -130,7 +133,7 @@ class DigitCSVDataModule(pl.LightningDataModule):
                 f"data_dir {self.data_dir} does not exist; fix the path, or create the folder to have the "
                 "embedded MNIST written into it"
             )
-        self.augment = BatchRandomAffine(rotation, zoom, shift_x, shift_y)
+        self.augment = BatchRandomAffine(rotation, zoom, shift_x, shift_y, elastic_alpha, elastic_sigma)
         self.train_set = self.val_set = self.test_set = self.predict_set = None
         self.training_record: TrainingRecord | None = None
         self.evaluation_fingerprint: str | None = None  # of the test or predict images
