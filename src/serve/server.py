@@ -13,6 +13,7 @@ from typing import Literal
 
 import litserve as ls
 
+from src.errors import notice
 from src.models.predictor import load_predictor
 from src.runs import CHECKPOINT_WORDS, resolve_checkpoint
 from src.serve.digit_api import DigitAPI
@@ -74,12 +75,12 @@ def serve(
     if isinstance(weights, str) and weights in CHECKPOINT_WORDS:  # resolved once: the worker loads what is logged
         weights = str(resolve_checkpoint(weights, save_dir, experiment)[0])
     predictor = load_predictor(weights, tta_shift, precision, save_dir, experiment)  # fails here, not in the worker
-    print(f"weights: {predictor.source}; precision {predictor.precision}", flush=True)
+    notice(f"weights: {predictor.source}; precision {predictor.precision}")
     del predictor
     api = DigitAPI(weights, tta_shift, precision, save_dir, experiment, max_batch_size, batch_timeout, threads)
     server = build_server(api, max_body_bytes)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # LitServe shuts its workers down on Ctrl+C only
     os.register_at_fork(after_in_child=lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))  # not in its children
     shown = f"[{host}]" if ":" in host else host
-    print(f"serving the draw-a-digit page at http://{shown}:{port}/ and POST /predict", flush=True)
+    notice(f"serving the draw-a-digit page at http://{shown}:{port}/ and POST /predict")
     server.run(host=host, port=port, num_api_servers=api_servers, log_level=log_level, generate_client_file=False)
