@@ -36,6 +36,8 @@ def digit_from_json(body: bytes) -> np.ndarray:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise RequestError(400, f"body: not valid JSON ({err}); {PIXELS_EXPECTED}") from None
+    except RecursionError:
+        raise RequestError(400, f"body: JSON nested too deeply; {PIXELS_EXPECTED}") from None
     if not isinstance(payload, dict) or PIXELS_FIELD not in payload:
         found = f"an object with keys {sorted(payload)[:5]}" if isinstance(payload, dict) else type(payload).__name__
         raise RequestError(400, f"body: found {found}; {PIXELS_EXPECTED}")

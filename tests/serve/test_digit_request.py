@@ -47,6 +47,7 @@ def test_whole_numbers_written_as_floats_are_accepted():
     "body, reason",
     [
         (b"{not json", "body: not valid JSON"),
+        (b'{"pixels": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "body: JSON nested too deeply"),
         (b"[1, 2, 3]", 'body: found list; expected {"pixels"'),
         (json.dumps({"pixel": [0] * 784}).encode(), "body: found an object with keys ['pixel']"),
         (json.dumps({"pixels": "0,0,0"}).encode(), "pixels: found str"),
