@@ -10,6 +10,7 @@ const bars = document.getElementById("bars");
 const LINE_WIDTH = 18; // on the 280-pixel pad: about MNIST's stroke once the digit is scaled to 20 pixels
 
 let stroke = null; // the last point of the stroke being drawn, or null
+let pointer = null; // the one pointer (mouse, finger, pen) drawing it; a second finger is ignored
 let inked = false; // anything drawn since the last clear
 let dirty = false; // drawn since the last request was sent
 let inFlight = false;
@@ -62,6 +63,8 @@ function drawTo(point) {
 
 pad.addEventListener("pointerdown", (event) => {
   event.preventDefault();
+  if (stroke !== null) return;
+  pointer = event.pointerId;
   pad.setPointerCapture(event.pointerId);
   stroke = padPoint(event);
   drawTo(stroke); // a dot
@@ -70,16 +73,16 @@ pad.addEventListener("pointerdown", (event) => {
 });
 
 pad.addEventListener("pointermove", (event) => {
-  if (stroke === null) return;
+  if (stroke === null || event.pointerId !== pointer) return;
   const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
   for (const each of events.length ? events : [event]) drawTo(padPoint(each));
   changed();
 });
 
 for (const type of ["pointerup", "pointercancel"]) {
-  pad.addEventListener(type, () => {
-    if (stroke === null) return;
-    stroke = null;
+  pad.addEventListener(type, (event) => {
+    if (stroke === null || event.pointerId !== pointer) return;
+    stroke = pointer = null;
     changed();
   });
 }
