@@ -1,8 +1,10 @@
 """Trained weights -> a function from uint8 digits to class probabilities, outside the Trainer.
 
 One loader for everything that uses a model beyond the CSV world (predicting image files, export, the server):
-the same ``--ckpt_path last|best|file`` resolution and checkpoint loading as ``python -m src.cli``, and the
-LightningModule's own ``predict_step`` (TTA included), so every path predicts alike.
+the same ``--ckpt_path last|best|file`` resolution and checkpoint loading as ``python -m src.cli``, an exported
+``.onnx`` file run by ONNX Runtime, and one input check (``digit_batch``) in front of every model. The torch
+path computes what ``DigitClassifier.predict_step`` does (the same TTA views, the same averaging) through
+``ExportableDigitModel``, the module that export writes out, so eager, compiled and exported predict alike.
 """
 
 from __future__ import annotations
@@ -13,48 +15,107 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from src.errors import UserInputError
 from src.models.checkpoints import network_from_checkpoint
-from src.models.classifier import DigitClassifier
+from src.models.digit_batch import digit_batch, in_chunks
 from src.models.ensemble import CheckpointEnsemble
+from src.models.exportable import NUM_CLASSES, ExportableDigitModel
+from src.models.onnx_predictor import OnnxPredictor
 from src.precision import fastest_precision
 from src.runs import resolve_checkpoint
 
+PRECISIONS = ("bf16-mixed", "32-true")
+
 
 class TorchPredictor:
-    """Owns an eval-mode ``DigitClassifier`` around a trained network and runs it on uint8 digits.
+    """Owns an eval-mode ``ExportableDigitModel`` around a trained network and runs it on uint8 digits.
 
     Args:
         network: A trained network (a checkpoint's, or a ``CheckpointEnsemble``).
         tta_shift: As ``DigitClassifier.tta_shift``: average the image with copies moved this many pixels.
         precision: ``bf16-mixed`` (autocast) or ``32-true``; default: the fastest for this CPU.
         source: What the weights are, for messages.
+        compiled: ``torch.compile`` the model (inductor, weights frozen into the graph). The first call pays the
+            compilation (seconds to a minute); every chunk is padded to ``batch_size`` so one shape is compiled
+            once. Worth it for bulk prediction only (``make bench`` reports when it pays for itself).
+        batch_size: Rows per forward pass (larger inputs are cut into such chunks).
     """
 
-    def __init__(self, network: torch.nn.Module, tta_shift: float = 0, precision: str | None = None, source: str = ""):
-        self.module = DigitClassifier(network=network, tta_shift=tta_shift).eval()
+    def __init__(
+        self,
+        network: torch.nn.Module,
+        tta_shift: float = 0,
+        precision: str | None = None,
+        source: str = "",
+        compiled: bool = False,
+        batch_size: int = 256,
+    ):
         self.precision = precision or fastest_precision("cpu")
-        self.source = source
+        if self.precision not in PRECISIONS:
+            raise UserInputError(f"precision {self.precision!r}; expected one of {', '.join(PRECISIONS)} on CPU")
+        self.model = ExportableDigitModel(network, tta_shift).eval()
+        self.tta_shift, self.source, self.compiled, self.batch_size = float(tta_shift), source, compiled, batch_size
+        # freezing: weights become constants that inductor folds and pre-packs (about 2x on the seed CNN)
+        self._forward = torch.compile(self.model, dynamic=False, options={"freezing": True}) if compiled else self.model
 
     @torch.inference_mode()
     def __call__(self, images: np.ndarray | torch.Tensor) -> np.ndarray:
         """float32 probabilities ``[N, 10]`` for uint8 images ``[N, 28, 28]`` or ``[N, 1, 28, 28]`` (0 = background)."""
-        batch = torch.as_tensor(images).reshape(-1, 1, 28, 28).float().div(255)
-        autocast = torch.autocast("cpu", dtype=torch.bfloat16) if self.precision == "bf16-mixed" else nullcontext()
-        with autocast:
-            return self.module.predict_step(batch).float().numpy()
+        batch = digit_batch(images)
+        bf16 = self.precision == "bf16-mixed"
+        parts = []
+        with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext():
+            for chunk in in_chunks(batch, self.batch_size):
+                rows = len(chunk)
+                if self.compiled and rows < self.batch_size:  # one compiled shape: pad the last chunk
+                    chunk = np.concatenate([chunk, np.zeros((self.batch_size - rows, *chunk.shape[1:]), np.uint8)])
+                parts.append(self._forward(torch.from_numpy(chunk)).float()[:rows].numpy())
+        return np.concatenate(parts) if parts else np.zeros((0, NUM_CLASSES), np.float32)
+
+
+def weights_from_flags(ckpt_path: str | None, ensemble: str | list[str] | None) -> str | list[str]:
+    """What ``--ckpt_path`` / ``--ensemble`` name, for ``load_predictor``: the ensemble's ``.ckpt`` files (a list, or
+    one comma-separated string), else ``ckpt_path`` (``best`` when neither is given). Both at once is refused."""
+    items = [ensemble] if isinstance(ensemble, str) else ensemble or []
+    members = [part.strip() for item in items for part in str(item).split(",") if part.strip()]
+    if members and ckpt_path is not None:
+        raise UserInputError("pass either --ckpt_path or --ensemble, not both")
+    return members or (ckpt_path or "best")
 
 
 def load_predictor(
-    weights: str | list[str],
+    weights: str | Path | list[str],
     tta_shift: float = 0,
     precision: str | None = None,
     save_dir: str | Path = "logs",
     name: str = "mnist",
-) -> TorchPredictor:
-    """A predictor for ``weights``: ``last``/``best`` (newest run of ``save_dir/name``), a ``.ckpt`` file, or a list
-    of ``.ckpt`` files averaged as an ensemble. Errors are ``UserInputError`` with the reason."""
+    compiled: bool = False,
+) -> TorchPredictor | OnnxPredictor:
+    """A predictor for ``weights``: ``last``/``best`` (newest run of ``save_dir/name``), a ``.ckpt`` file, a list
+    of ``.ckpt`` files averaged as an ensemble, or an ``.onnx`` file from ``python -m src.export`` (run by ONNX
+    Runtime in float32, with the TTA it was exported with). Errors are ``UserInputError`` with the reason."""
     if isinstance(weights, (list, tuple)):
-        return TorchPredictor(CheckpointEnsemble(list(weights)), tta_shift, precision, f"ensemble of {len(weights)}")
-    path, how = resolve_checkpoint(weights, save_dir, name)
+        if any(str(w).endswith(".onnx") for w in weights):
+            raise UserInputError("an ensemble lists .ckpt files; export it to one .onnx with `python -m src.export`")
+        ensemble = CheckpointEnsemble([str(w) for w in weights])
+        return TorchPredictor(ensemble, tta_shift, precision, f"ensemble of {len(weights)}", compiled)
+    if str(weights).endswith(".onnx"):
+        return _onnx_predictor(Path(weights), tta_shift, precision, compiled)
+    path, how = resolve_checkpoint(str(weights), save_dir, name)
     network, _ = network_from_checkpoint(path)
-    return TorchPredictor(network, tta_shift, precision, f"{path} ({how})")
+    return TorchPredictor(network, tta_shift, precision, f"{path} ({how})", compiled)
+
+
+def _onnx_predictor(path: Path, tta_shift: float, precision: str | None, compiled: bool) -> OnnxPredictor:
+    """The ONNX predictor, refusing settings its fixed float32 graph cannot honour (rather than ignoring them)."""
+    if precision not in (None, "32-true"):
+        raise UserInputError(f"{path} runs in float32 under ONNX Runtime; drop precision {precision!r}")
+    if compiled:
+        raise UserInputError(f"{path} runs under ONNX Runtime; compiling applies to .ckpt weights only")
+    predictor = OnnxPredictor(path)
+    if tta_shift and float(tta_shift) != predictor.tta_shift:
+        raise UserInputError(
+            f"{path} was exported with tta_shift {predictor.tta_shift:g}, not {float(tta_shift):g}; the TTA is part "
+            f"of the graph: export again with `python -m src.export --tta_shift {float(tta_shift):g}`"
+        )
+    return predictor

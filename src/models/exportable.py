@@ -1,0 +1,60 @@
+"""The graph that is exported: uint8 digits in, class probabilities out, TTA and ensemble averaging inside.
+
+Contract of every exported file (ONNX and ``torch.export``), the same as ``TorchPredictor``'s call:
+
+    input   ``images``         uint8   [N, 1, 28, 28]   0 = background .. 255 = ink (MNIST/CSV pixel values)
+    output  ``probabilities``  float32 [N, 10]          each row sums to 1
+
+uint8 rather than float in [0, 1]: a caller cannot feed pixels on the wrong scale (0..255 floats, or [0, 1] floats
+divided again) and get confident nonsense back; a runtime refuses a float input outright.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from src.models.tta import averaged_probabilities, shift_maps
+
+IMAGE_SHAPE = (1, 28, 28)
+NUM_CLASSES = 10
+
+
+class ExportableDigitModel(nn.Module):
+    """Owns a trained network (a single one, or a ``CheckpointEnsemble`` whose members it averages) and the fixed
+    TTA views; maps uint8 images to float32 probabilities in one traceable ``forward``. It owns no loading, no
+    files and no precision choice (the graph is float32; autocast or compilation wrap it from outside).
+
+    Not ``DigitClassifier.predict_step``: that loops over a possibly empty tensor of TTA maps, which
+    ``torch.export`` records as an ``unbind`` with no outputs that its own loader then cannot read; here the maps
+    are a Python list fixed at construction, so the graph holds exactly the views it computes.
+
+    Args:
+        network: Images ``[B, 1, 28, 28]`` in [0, 1] -> ``[B, 10]`` logits (a ``CheckpointEnsemble`` returns
+            log mean probabilities, which softmax turns back into the mean).
+        tta_shift: Average the plain image with its 4 copies moved this many pixels (0 = no TTA).
+        channels_last: Run the network channels_last (weights and images), as ``DigitClassifier`` does; off for
+            export, where the layout is the runtime's choice.
+    """
+
+    def __init__(self, network: nn.Module, tta_shift: float = 0.0, channels_last: bool = True):
+        super().__init__()
+        memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.network = network.to(memory_format=memory_format).eval()
+        self.tta_shift = float(tta_shift)
+        self.channels_last = channels_last
+        self.views = list(shift_maps(tta_shift).unbind(0)) if tta_shift else []
+        self.eval()  # nothing here trains; export warns about modules left in training mode
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return self.network(images)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return averaged_probabilities(self.logits, images.float() / 255, self.views)
+
+
+def example_images(batch: int = 2) -> torch.Tensor:
+    """A uint8 batch of the exported input's shape, for tracing (2 rows: export must not specialise on 1)."""
+    return torch.zeros(batch, *IMAGE_SHAPE, dtype=torch.uint8)

@@ -1,0 +1,64 @@
+"""An exported ``.onnx`` file -> the same call as ``TorchPredictor``, run by ONNX Runtime (no torch model needed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from src.errors import UserInputError
+from src.models.digit_batch import digit_batch, in_chunks
+from src.models.exportable import IMAGE_SHAPE, NUM_CLASSES
+
+METADATA_KEY = "digit_recognizer"  # ONNX metadata_props entry written by src.export (JSON)
+INPUT_NAME, OUTPUT_NAME = "images", "probabilities"
+
+
+class OnnxPredictor:
+    """Owns an ONNX Runtime session of a ``python -m src.export`` file; uint8 digits -> float32 probabilities.
+
+    The graph computes in float32 with the TTA and ensemble it was exported with (``metadata`` says which);
+    it owns no precision choice and cannot change the TTA afterwards.
+
+    Args:
+        path: The ``.onnx`` file.
+        batch_size: Rows per ONNX Runtime call (larger inputs are cut into such chunks).
+        threads: ONNX Runtime intra-op threads (None: its default, one per physical core).
+    """
+
+    def __init__(self, path: str | Path, batch_size: int = 256, threads: int | None = None):
+        import onnxruntime as ort  # imported here: torch-only users never load it
+
+        self.path, self.batch_size = Path(path), batch_size
+        if not self.path.is_file():
+            raise UserInputError(f"ONNX file {self.path} not found; write one with `python -m src.export`")
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as err:  # onnxruntime raises its own exception types for unreadable models
+            reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+            raise UserInputError(f"{self.path} is not a readable ONNX model ({reason})") from None
+        self._check_signature()
+        raw = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY, "{}")
+        self.metadata = json.loads(raw)
+        self.tta_shift = float(self.metadata.get("tta_shift", 0.0))
+        self.source = f"{self.path} (ONNX Runtime, {self.metadata.get('source', 'unknown weights')})"
+
+    def _check_signature(self) -> None:
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        found = [(i.name, i.type, i.shape[1:]) for i in inputs], [(o.name, o.type, o.shape[1:]) for o in outputs]
+        expected = [(INPUT_NAME, "tensor(uint8)", list(IMAGE_SHAPE))], [(OUTPUT_NAME, "tensor(float)", [NUM_CLASSES])]
+        if found != expected:
+            raise UserInputError(
+                f"{self.path} is not a digit model exported by `python -m src.export`: inputs/outputs {found}, "
+                f"expected {expected} (name, type, shape after the batch dimension)"
+            )
+
+    def __call__(self, images) -> np.ndarray:
+        """float32 probabilities ``[N, 10]`` for uint8 images ``[N, 28, 28]`` or ``[N, 1, 28, 28]`` (0 = background)."""
+        batch = digit_batch(images)
+        parts = [self.session.run([OUTPUT_NAME], {INPUT_NAME: chunk})[0] for chunk in in_chunks(batch, self.batch_size)]
+        return np.concatenate(parts) if parts else np.zeros((0, NUM_CLASSES), np.float32)
