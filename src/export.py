@@ -1,0 +1,175 @@
+"""Export a checkpoint or an ensemble to ONNX and to a ``torch.export`` program, both checked before they are written.
+
+    python -m src.export --ckpt_path best --output exports/model.onnx          # writes model.onnx and model.pt2
+    python -m src.export --ensemble a.ckpt,b.ckpt --tta_shift 1 --output exports/ensemble.onnx
+
+Both files hold ``ExportableDigitModel``: uint8 ``images [N, 1, 28, 28]`` (any N) -> float32 ``probabilities
+[N, 10]``, in float32, ensemble members and TTA views averaged inside the graph. Before anything is written, ONNX
+Runtime and the reloaded ``.pt2`` must reproduce the PyTorch model on test images (batch 1 and a larger batch);
+then both files are written atomically. Load them with ``load_predictor("model.onnx")`` or
+``torch.export.load("model.pt2").module()``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from jsonargparse import CLI
+
+from src.atomic import atomic_write
+from src.errors import UserInputError, exit_on_user_error
+from src.models.exportable import ExportableDigitModel, example_images
+from src.models.onnx_predictor import INPUT_NAME, METADATA_KEY, OUTPUT_NAME, OnnxPredictor
+from src.models.predictor import load_predictor, weights_from_flags
+
+TOLERANCE = 1e-4  # largest difference in any probability allowed between PyTorch and an exported file
+PT2_METADATA = f"{METADATA_KEY}.json"  # extra file inside the .pt2 archive
+
+
+class ExportMismatchError(UserInputError):
+    """An exported file does not reproduce the PyTorch model; nothing was written."""
+
+
+@dataclass(frozen=True)
+class Exported:
+    """What ``export`` wrote, and how far each file's probabilities were from PyTorch's on the check images."""
+
+    onnx_path: Path
+    pt2_path: Path
+    onnx_max_diff: float
+    pt2_max_diff: float
+    metadata: dict
+
+
+def check_images(n: int = 64, seed: int = 0) -> torch.Tensor:
+    """uint8 ``[n, 1, 28, 28]`` test inputs: blank, saturated, noise, and random strokes (not only one regime)."""
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.zeros(n, 1, 28, 28, dtype=torch.uint8)
+    images[1] = 255
+    images[2 : n // 2] = torch.randint(0, 256, (n // 2 - 2, 1, 28, 28), generator=generator, dtype=torch.uint8)
+    for i in range(n // 2, n):  # a few thick bars at random places, like strokes of a digit
+        for _ in range(3):
+            top, left = torch.randint(2, 20, (2,), generator=generator).tolist()
+            tall = bool(torch.randint(0, 2, (1,), generator=generator))
+            images[i, 0, top : top + (8 if tall else 3), left : left + (3 if tall else 8)] = 255
+    return images
+
+
+def compare(expected: np.ndarray, found: np.ndarray, what: str) -> float:
+    """Max difference; refuse a file off by more than ``TOLERANCE`` or with another argmax where that is decided."""
+    diff = float(np.abs(expected - found).max())
+    top2 = np.sort(expected, axis=1)[:, -2:]
+    decided = top2[:, 1] - top2[:, 0] > 2 * TOLERANCE  # within tolerance, only a near-tie could swap the argmax
+    swapped = int((expected.argmax(1) != found.argmax(1))[decided].sum())
+    if diff > TOLERANCE or swapped:
+        raise ExportMismatchError(
+            f"{what} differs from PyTorch by up to {diff:.2e} (allowed {TOLERANCE:g}), {swapped} argmax changed; "
+            "nothing was written. Please report this with the checkpoint's network class"
+        )
+    return diff
+
+
+def export(
+    ckpt_path: str | None = None,
+    ensemble: list[str] | str | None = None,
+    tta_shift: float = 0.0,
+    output: Path = Path("exports/model.onnx"),
+    experiment: str = "mnist",
+    save_dir: Path = Path("logs"),
+) -> Exported:
+    """Write ``output`` (ONNX) and the same name with ``.pt2`` (``torch.export``) for trained weights.
+
+    Args:
+        ckpt_path: ``best`` (the default without ``--ensemble``), ``last`` (both in the newest run of
+            ``save_dir/experiment``) or a ``.ckpt`` file.
+        ensemble: ``.ckpt`` files averaged inside the graph, comma-separated (``a.ckpt,b.ckpt``) or a list.
+        tta_shift: Average each image with its 4 copies moved this many pixels, inside the graph (0 = off).
+        output: The ``.onnx`` path; the ``.pt2`` goes beside it.
+        experiment: The run name whose newest run ``last``/``best`` are looked up in (``logs/<experiment>``).
+        save_dir: Where the experiments' runs are.
+    """
+    output = Path(output)
+    if output.suffix != ".onnx":
+        raise UserInputError(f"--output {output}: expected a path ending in .onnx (the .pt2 is written beside it)")
+    pt2_path = output.with_suffix(".pt2")
+    for path in (output, pt2_path):
+        if path.is_dir():
+            raise UserInputError(f"--output: {path} is a folder; expected a file path")
+    if tta_shift < 0:
+        raise UserInputError(f"--tta_shift {tta_shift}; expected 0 (off) or a positive number of pixels")
+    weights = weights_from_flags(ckpt_path, ensemble)
+    members = weights if isinstance(weights, list) else None
+    predictor = load_predictor(weights, tta_shift, "32-true", save_dir, experiment)
+    # Plain (contiguous) weights: channels_last ones load back from a .pt2 with a storage warning, and neither
+    # ONNX Runtime nor a later torch.compile of the program keeps the eager layout anyway.
+    model = ExportableDigitModel(predictor.model.network, tta_shift, channels_last=False)
+    metadata = {
+        "source": predictor.source,
+        "members": members,
+        "tta_shift": float(tta_shift),
+        "input": f"{INPUT_NAME}: uint8 [N, 1, 28, 28], 0 = background .. 255 = ink",
+        "output": f"{OUTPUT_NAME}: float32 [N, 10], each row sums to 1",
+        "torch": torch.__version__,
+    }
+    onnx_bytes, pt2_bytes = export_bytes(model, metadata)
+    diffs = verify(model, onnx_bytes, pt2_bytes, output)
+    with atomic_write(output, "wb") as onnx_file, atomic_write(pt2_path, "wb") as pt2_file:
+        onnx_file.write(onnx_bytes)
+        pt2_file.write(pt2_bytes)
+    print(f"weights: {predictor.source}; tta_shift {tta_shift:g}")
+    print(f"wrote {output} ({len(onnx_bytes) / 1e6:.1f} MB) and {pt2_path} ({len(pt2_bytes) / 1e6:.1f} MB)")
+    print(f"  {metadata['input']} -> {metadata['output']}")
+    print(f"  max difference from PyTorch on {len(check_images())} test images: ONNX Runtime {diffs[0]:.1e}, "
+          f".pt2 {diffs[1]:.1e}")  # fmt: skip
+    return Exported(output, pt2_path, diffs[0], diffs[1], metadata)
+
+
+def export_bytes(model: ExportableDigitModel, metadata: dict) -> tuple[bytes, bytes]:
+    """The ONNX model and the ``torch.export`` archive, both with a dynamic batch dimension, as bytes."""
+    batch = {INPUT_NAME: {0: torch.export.Dim("batch", min=1)}}
+    example = (example_images(),)
+    program = torch.export.export(model, example, dynamic_shapes=batch)
+    pt2 = io.BytesIO()
+    torch.export.save(program, pt2, extra_files={PT2_METADATA: json.dumps(metadata)})
+    with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints its progress steps
+        onnx_program = torch.onnx.export(
+            model, example, dynamo=True, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+            dynamic_shapes=batch, verbose=False,
+        )  # fmt: skip
+    onnx_program.model.metadata_props[METADATA_KEY] = json.dumps(metadata)
+    return onnx_program.model_proto.SerializeToString(), pt2.getvalue()
+
+
+def verify(model: ExportableDigitModel, onnx_bytes: bytes, pt2_bytes: bytes, output: Path) -> tuple[float, float]:
+    """Max differences of ONNX Runtime and the reloaded ``.pt2`` from the PyTorch model (batch 1 and 64)."""
+    images = check_images()
+    with torch.inference_mode():
+        expected = model(images).numpy()
+    with tempfile.TemporaryDirectory() as folder:
+        onnx_file = Path(folder, output.name)
+        onnx_file.write_bytes(onnx_bytes)
+        onnx = OnnxPredictor(onnx_file, batch_size=len(images))
+        found_onnx = np.concatenate([onnx(images[:1]), onnx(images[1:])])
+    with warnings.catch_warnings():  # "No complete tensor found in the group": a storage-sharing note for
+        warnings.filterwarnings("ignore", message="No complete tensor found")  # GPU loads; checked just below
+        reloaded = torch.export.load(io.BytesIO(pt2_bytes)).module()
+    with torch.inference_mode():
+        found_pt2 = torch.cat([reloaded(images[:1]), reloaded(images[1:])]).numpy()
+    return compare(expected, found_onnx, "the ONNX export"), compare(expected, found_pt2, "the .pt2 export")
+
+
+def main(args: list[str] | None = None) -> Exported:
+    """``export`` from the command line; a user mistake ends with one ``error:`` line and exit code 2."""
+    return exit_on_user_error(lambda: CLI(export, args=args))
+
+
+if __name__ == "__main__":
+    main()
