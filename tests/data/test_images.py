@@ -1,0 +1,103 @@
+"""mnist_style: any photo or scan of one digit -> the 28x28 MNIST form; decode_image refuses what is not an image."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from src.data.images import MAX_BYTES, ImageInputError, decode_image, mnist_style, read_image_file
+
+
+def seven(height: int = 60, width: int = 40, stroke: int = 6) -> np.ndarray:
+    """A white-on-black '7' (top bar and a diagonal) of the given size, uint8."""
+    image = np.zeros((height, width), np.uint8)
+    image[:stroke, :] = 255
+    for row in range(height):
+        col = int((width - stroke) * (1 - row / height))
+        image[row, col : col + stroke] = 255
+    return image
+
+
+def png_bytes(image: Image.Image, fmt: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def centre_of_mass(digit: np.ndarray) -> tuple[float, float]:
+    ys, xs = np.indices(digit.shape)
+    total = digit.astype(float).sum()
+    return (ys * digit).sum() / total, (xs * digit).sum() / total
+
+
+def test_the_digit_fills_a_20_pixel_box_keeping_its_aspect_and_is_centred_by_mass():
+    digit = mnist_style(Image.fromarray(seven(height=90, width=30)))
+    assert digit.shape == (28, 28) and digit.dtype == np.uint8
+    rows, cols = np.nonzero(digit)
+    height, width = np.ptp(rows) + 1, np.ptp(cols) + 1
+    assert 19 <= height <= 21  # the longest side is 20 (anti-aliasing may add an edge pixel)
+    assert 6 <= width <= 9  # 30/90 of it: the aspect is kept, not stretched to a square
+    com_y, com_x = centre_of_mass(digit)
+    # where MNIST's lie: pixel (14, 14) (mean over the first 2,000 rows of test.csv: 13.997, 14.011)
+    assert abs(com_y - 14) <= 0.5 and abs(com_x - 14) <= 0.5
+    assert digit.max() == 255
+
+
+def test_dark_on_light_equals_light_on_dark_and_position_and_scale_do_not_matter():
+    reference = mnist_style(Image.fromarray(seven()))
+    paper = np.full((300, 260), 255, np.uint8)
+    paper[200:260, 30:70] = 255 - seven()  # dark ink, bottom-left of a large light page
+    moved = mnist_style(Image.fromarray(paper))
+    assert np.abs(moved.astype(int) - reference).max() <= 2
+    big = Image.fromarray(seven()).resize((160, 240), Image.Resampling.BILINEAR)
+    scaled = mnist_style(big)
+    assert np.abs(scaled.astype(float) - reference).mean() < 8  # a resampled stroke, not the same pixels
+
+
+def test_colour_jpeg_palette_16_bit_and_transparent_images_are_read_alike():
+    reference = mnist_style(Image.fromarray(seven()))
+    rgb = Image.fromarray(np.stack([255 - seven()] * 3, axis=-1)).convert("RGB")  # black ink on white, colour
+    as_jpeg = decode_image(png_bytes(rgb, "JPEG"), "photo.jpg")
+    palette = rgb.convert("P")
+    sixteen_bit = Image.fromarray(seven().astype(np.uint16) * 257)  # mode I;16, 0..65535
+    rgba = np.zeros((60, 40, 4), np.uint8)
+    rgba[..., 3] = seven()  # black ink whose shape is only in the alpha channel, on a transparent page
+    transparent = decode_image(png_bytes(Image.fromarray(rgba, "RGBA")), "sticker.png")
+    for image in (as_jpeg, palette, sixteen_bit, transparent):
+        digit = mnist_style(image)
+        assert np.abs(digit.astype(float) - reference).mean() < 6, image.mode
+
+
+@pytest.mark.parametrize(
+    ("pixels", "why"),
+    [(np.zeros((40, 40)), "blank"), (np.full((40, 40), 255), "all white"), (np.full((40, 40), 128), "all grey")],
+)
+def test_an_image_without_a_digit_is_refused_with_the_reason(pixels, why):
+    with pytest.raises(ImageInputError, match="no digit found"):
+        mnist_style(Image.fromarray(pixels.astype(np.uint8)), name=why)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "empty file"),
+        (b"GIF89a not really", "not a readable image"),
+        (b"%PDF-1.4\n", "not a readable image"),
+        (b"x" * (MAX_BYTES + 1), "bytes; expected at most"),
+    ],
+)
+def test_decode_image_refuses_what_is_not_a_usable_image(data, message):
+    with pytest.raises(ImageInputError, match=message):
+        decode_image(data, "upload")
+
+
+def test_a_truncated_png_and_a_missing_file_name_the_file(tmp_path):
+    truncated = tmp_path / "cut.png"
+    truncated.write_bytes(png_bytes(Image.fromarray(seven()))[:60])
+    with pytest.raises(ImageInputError, match=r"cut\.png: not a readable image"):
+        read_image_file(truncated)
+    with pytest.raises(ImageInputError, match=r"gone\.png: cannot be read"):
+        read_image_file(tmp_path / "gone.png")
