@@ -6,9 +6,9 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
-from src.data.images import MAX_BYTES, ImageInputError, decode_image, mnist_style, read_image_file
+from src.data.images import MAX_BYTES, ImageInputError, decode_image, mnist_style, read_image_file, stroke_width
 
 
 def seven(height: int = 60, width: int = 40, stroke: int = 6) -> np.ndarray:
@@ -69,6 +69,18 @@ def test_colour_jpeg_palette_16_bit_and_transparent_images_are_read_alike():
     for image in (as_jpeg, palette, sixteen_bit, transparent):
         digit = mnist_style(image)
         assert np.abs(digit.astype(float) - reference).mean() < 6, image.mode
+
+
+def test_a_thin_pen_on_a_large_photo_gets_strokes_as_wide_as_mnist_s():
+    page = Image.new("L", (600, 800), 255)
+    ImageDraw.Draw(page).line([(100, 100), (500, 100), (250, 700)], fill=0, width=6)  # 6 px on a 700 px digit
+    digit = mnist_style(page)
+    # scaled alone, the stroke would be 0.2 px wide and no pixel would reach 128; MNIST's measure 2.0 to 4.2
+    assert 2.0 <= stroke_width(digit.astype(np.float32)) <= 3.5
+    assert (digit >= 128).sum() >= 40  # MNIST digits have about 100 such pixels
+    thick = Image.new("L", (600, 800), 255)
+    ImageDraw.Draw(thick).line([(100, 100), (500, 100), (250, 700)], fill=0, width=90)
+    assert stroke_width(mnist_style(thick).astype(np.float32)) > 2.0  # a marker's stroke is left as it is
 
 
 @pytest.mark.parametrize(
