@@ -1,1 +1,2 @@
-"""Speed benchmarks: ``python -m benchmarks.speed`` (what ``make bench`` runs) writes ``benchmarks/speed.json``."""
+"""Measurements anyone can rerun: ``python -m benchmarks.speed`` (``make bench``, writes ``benchmarks/speed.json``) and
+``python -m benchmarks.image_accuracy`` (held-out digits read back from image files)."""

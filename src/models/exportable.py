@@ -43,7 +43,8 @@ class ExportableDigitModel(nn.Module):
         self.network = network.to(memory_format=memory_format).eval()
         self.tta_shift = float(tta_shift)
         self.channels_last = channels_last
-        self.views = list(shift_maps(tta_shift).unbind(0)) if tta_shift else []
+        # separate tensors, not views of one: a .pt2 archive stores constants sharing a storage as a group
+        self.views = [view.clone() for view in shift_maps(tta_shift)] if tta_shift else []
         self.eval()  # nothing here trains; export warns about modules left in training mode
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:

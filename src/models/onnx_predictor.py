@@ -31,6 +31,7 @@ class OnnxPredictor:
         import onnxruntime as ort  # imported here: torch-only users never load it
 
         self.path, self.batch_size = Path(path), batch_size
+        self.precision = "32-true"  # as TorchPredictor.precision: what the graph computes in
         if not self.path.is_file():
             raise UserInputError(f"ONNX file {self.path} not found; write one with `python -m src.export`")
         options = ort.SessionOptions()
