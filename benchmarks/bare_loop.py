@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import statistics
-import time
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
+from benchmarks.budget import Budget, in_turn
 from src.models.seed_cnn import SeedCNN
 
 
@@ -63,23 +63,23 @@ class BareLoop:
             loss.backward()
             self.optimizer.step()
 
-    def window_img_s(self, n_steps: int) -> float:
-        start = time.perf_counter()
+    def run(self, n_steps: int) -> int:
+        """``n_steps`` training steps; the number of images they trained on."""
         self.steps(n_steps)
-        return n_steps * self.batch_size / (time.perf_counter() - start)
+        return n_steps * self.batch_size
 
 
-def measure_bare_loops(batch_size: int, warmup_steps: int, windows: int, steps_per_window: int) -> dict:
-    """Median images/s per variant over ``windows`` windows, taken round-robin across the variants so
-    that a burst of load from elsewhere hits every variant alike rather than skewing one ratio."""
-    loops = {name: BareLoop(variant, batch_size) for name, variant in VARIANTS.items()}
-    for loop in loops.values():
-        loop.steps(warmup_steps)
-    rates: dict[str, list[float]] = {name: [] for name in loops}
-    for _ in range(windows):
-        for name, loop in loops.items():
-            rates[name].append(loop.window_img_s(steps_per_window))
+def measure_bare_loops(budget: Budget, native_bf16: bool) -> dict:
+    """Median images/s per variant over windows taken in turn across the variants (``in_turn``); the bf16
+    variants only where bf16 is native: emulated, they are several times slower than fp32 and say nothing
+    about a default the CLI would never pick."""
+    names = [name for name, variant in VARIANTS.items() if native_bf16 or not variant.bf16]
+    loops = {name: BareLoop(VARIANTS[name], budget.batch_size) for name in names}
+    runs = {name: loop.run for name, loop in loops.items()}
+    rates = in_turn(runs, budget.steps_per_window, budget, budget.bare_loops_s)
+    skipped = [name for name in VARIANTS if name not in loops]
     return {
         "img_s": {name: statistics.median(values) for name, values in rates.items()},
         "windows_img_s": rates,
+        "skipped": skipped,
     }

@@ -8,7 +8,6 @@ It is a generous baseline: pixels sit in a numpy array (many tutorials call ``fr
 from __future__ import annotations
 
 import statistics
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from benchmarks.budget import Budget
+from benchmarks.budget import Budget, in_turn
 from benchmarks.timing import median_seconds
 from src.models.seed_cnn import SeedCNN
 
@@ -60,19 +59,19 @@ def endless(loader: DataLoader) -> Iterator:
         yield from loader
 
 
-def window_rates(batches: Iterator, step, warmup: int, windows: int, per_window: int) -> list[float]:
-    """Images/s of ``windows`` consecutive windows of ``per_window`` batches, after ``warmup`` batches."""
-    for _ in range(warmup):
-        step(next(batches))
-    rates = []
-    for _ in range(windows):
-        start, images = time.perf_counter(), 0
-        for _ in range(per_window):
+def window_rates(batches: Iterator, step, per_window: int, budget: Budget) -> list[float]:
+    """Images/s of consecutive windows of up to ``per_window`` batches, after a warm-up, as many as ``budget``
+    allows for one phase (``baseline_phase_s`` seconds; see ``in_turn``)."""
+
+    def run(n_batches: int) -> int:
+        images = 0
+        for _ in range(n_batches):
             batch = next(batches)
             step(batch)
             images += len(batch[0]) if isinstance(batch, (list, tuple)) else len(batch)
-        rates.append(images / (time.perf_counter() - start))
-    return rates
+        return images
+
+    return in_turn({"phase": run}, per_window, budget, budget.baseline_phase_s)["phase"]
 
 
 def measure_baseline(
@@ -105,15 +104,14 @@ def measure_baseline(
         with torch.no_grad():
             model(batch[0] if isinstance(batch, (list, tuple)) else batch).argmax(dim=1)
 
-    warmup, windows, per_window = budget.warmup, budget.windows, budget.steps_per_window
+    per_window = budget.steps_per_window
     model.train()
-    train = window_rates(
-        endless(DataLoader(train_set, budget.batch_size, shuffle=True)), train_step, warmup, windows, per_window
-    )
+    train_loader = endless(DataLoader(train_set, budget.batch_size, shuffle=True))
+    train = window_rates(train_loader, train_step, per_window, budget)
     model.eval()
-    val = window_rates(endless(DataLoader(val_set, budget.batch_size)), eval_step, warmup, windows, per_window)
+    val = window_rates(endless(DataLoader(val_set, budget.batch_size)), eval_step, per_window, budget)
     predict_loader = endless(DataLoader(test_set, budget.predict_batch_size))
-    predict = window_rates(predict_loader, eval_step, 1, windows, budget.predict_batches_per_window)
+    predict = window_rates(predict_loader, eval_step, budget.predict_batches_per_window, budget)
 
     train_img_s, val_img_s = statistics.median(train), statistics.median(val)
     n_train_epoch, n_val_epoch = epoch_images

@@ -1,38 +1,118 @@
-"""Prediction speed of the LightningModule as ``predict`` runs it: eval mode, inference mode, default precision."""
+"""Prediction speed of three paths on the same test images: today's eager ``predict_step``, ``torch.compile`` and
+ONNX Runtime, each from uint8 pixels to probabilities, with windows taken in turn so their ratios share the load.
+
+- eager: the LightningModule as ``predict`` runs it (eval, inference mode, the default precision's autocast).
+- compiled: ``TorchPredictor(compiled=True)``: inductor with frozen weights, the same precision, channels_last;
+  the fastest compiled PyTorch path measured here (bf16 where native; fp32 elsewhere, as emulated bf16 is slow).
+- onnx: ``OnnxPredictor`` on the file ``src.export`` writes (float32; ONNX Runtime's CPU kernels).
+
+Start-up is reported beside each: compilation (the compiled path's first call) and export + session creation
+(ONNX), and from the steady rates, how many images it takes before the compiled path has paid for compiling.
+"""
 
 from __future__ import annotations
 
+import copy
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 
+from benchmarks.budget import Budget, in_turn
+from src.export import export_bytes
 from src.models.classifier import DigitClassifier
+from src.models.exportable import ExportableDigitModel
+from src.models.onnx_predictor import OnnxPredictor
+from src.models.predictor import TorchPredictor
 
 
-def measure_predict(
-    images: torch.Tensor, precision: str, batch_size: int, windows: int, batches_per_window: int
-) -> dict:
-    """Median images/s of ``predict_step`` over windows of ``batches_per_window`` batches of uint8 test
-    images, each turned into floats in [0, 1] as ``DigitCSVDataModule.on_after_batch_transfer`` does."""
-    torch.manual_seed(0)
-    model = DigitClassifier().eval()
-    batches = list(torch.split(images, batch_size))
+def eager_predict(model: DigitClassifier, precision: str, batch_size: int):
+    """uint8 ``[N, 1, 28, 28]`` -> probabilities through ``predict_step``, as ``DigitCSVDataModule`` feeds it."""
     bf16 = precision.startswith("bf16")
 
-    def predict(batch_idx: int) -> None:
-        batch = batches[batch_idx % len(batches)]
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            model.predict_step(batch.float().div_(255), batch_idx)
+    def run(images: torch.Tensor) -> None:
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            for batch in torch.split(images, batch_size):
+                model.predict_step(batch.float().div_(255))
 
-    rates = []
-    with torch.inference_mode():
-        predict(0)  # warm-up: oneDNN builds its kernels for this shape on the first call
-        for window in range(windows):
-            start, count = time.perf_counter(), 0
-            for i in range(batches_per_window):
-                batch_idx = window * batches_per_window + i
-                predict(batch_idx)
-                count += len(batches[batch_idx % len(batches)])
-            rates.append(count / (time.perf_counter() - start))
-    return {"img_s": statistics.median(rates), "windows_img_s": rates}
+    return run
+
+
+def break_even_images(startup_s: float, slow_img_s: float, fast_img_s: float) -> float | None:
+    """Images after which ``startup_s`` spent to run at ``fast_img_s`` instead of ``slow_img_s`` is paid back."""
+    saved_per_image = 1 / slow_img_s - 1 / fast_img_s
+    return startup_s / saved_per_image if saved_per_image > 0 else None
+
+
+def measure_predict_paths(images: torch.Tensor, precision: str, budget: Budget, work: Path) -> dict:
+    """Median images/s of every path over windows of ``predict_batches_per_window`` batches that walk through
+    ``images`` (uint8 ``[N, 1, 28, 28]``), their start-up seconds, and what was skipped and why."""
+    torch.manual_seed(0)
+    model = DigitClassifier().eval()  # the seed CNN, as the Trainer and bare-loop figures use
+    batch_size, skipped, startup = budget.predict_batch_size, {}, {}
+    runs = {"eager": eager_predict(model, precision, batch_size)}
+    first = images[:batch_size]
+    runs["eager"](first)  # warm-up: oneDNN builds its kernels for this shape on the first call
+
+    start = time.perf_counter()
+    network = copy.deepcopy(model.network)
+    onnx_bytes, _ = export_bytes(ExportableDigitModel(network, channels_last=False), {"source": "benchmark"})
+    onnx_file = Path(tempfile.mkdtemp(dir=work)) / "bench.onnx"
+    onnx_file.write_bytes(onnx_bytes)
+    startup["onnx_export_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    onnx = OnnxPredictor(onnx_file, batch_size=batch_size)
+    onnx(first.numpy())
+    startup["onnx_session_s"] = time.perf_counter() - start
+    runs["onnx"] = lambda chunk: onnx(chunk.numpy())
+
+    if budget.compile_prediction:
+        compiled = TorchPredictor(
+            copy.deepcopy(model.network), precision=precision, compiled=True, batch_size=batch_size
+        )
+        start = time.perf_counter()
+        try:
+            compiled(first.numpy())
+        except Exception as err:  # no C++ compiler, or an inductor limitation on this platform
+            skipped["compiled"] = f"torch.compile failed here ({type(err).__name__}: {str(err)[:120]})"
+        else:
+            startup["compile_s"] = time.perf_counter() - start
+            runs["compiled"] = lambda chunk: compiled(chunk.numpy())
+    else:
+        skipped["compiled"] = "not in --quick (compiling takes tens of seconds)"
+
+    offsets = dict.fromkeys(runs, 0)
+
+    def batches_of(name: str):
+        def run(n_batches: int) -> int:  # the next n batches of the test images, wrapping around
+            rows = n_batches * batch_size
+            begin = offsets[name] % max(1, len(images) - rows + 1)
+            offsets[name] += rows
+            runs[name](images[begin : begin + rows])
+            return min(rows, len(images))
+
+        return run
+
+    measured = {name: batches_of(name) for name in runs}
+    rates = in_turn(measured, budget.predict_batches_per_window, budget, budget.predict_s)
+    img_s = {name: statistics.median(values) for name, values in rates.items()}
+    return {"img_s": img_s, "windows_img_s": rates, "startup_s": startup, "skipped": skipped}
+
+
+def summarise_paths(paths: dict) -> dict:
+    """Ratios to eager, the fastest path, and the compiled path's break-even point in images."""
+    img_s, eager = paths["img_s"], paths["img_s"]["eager"]
+    fastest = max(img_s, key=img_s.get)
+    summary = {"fastest": fastest, "vs_eager": {name: rate / eager for name, rate in img_s.items()}}
+    if "compiled" in img_s:
+        summary["compiled_break_even_images"] = break_even_images(
+            paths["startup_s"]["compile_s"], eager, img_s["compiled"]
+        )
+    return summary
+
+
+def as_uint8_batch(images: torch.Tensor) -> torch.Tensor:
+    """The CSV reader's images as ``[N, 1, 28, 28]`` uint8, the predictors' input."""
+    return images.reshape(-1, 1, 28, 28).to(torch.uint8).contiguous()

@@ -8,6 +8,7 @@ import json
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -81,18 +82,51 @@ def benchmark_config(config: Path, data_dir: Path, work_dir: Path, epochs: int) 
     return settings
 
 
+@dataclass(frozen=True)
+class EpochPlan:
+    """How many epochs a Trainer measurement runs, and the share of each epoch's training batches."""
+
+    epochs: int
+    train_share: float = 1.0
+
+    @classmethod
+    def within(cls, seconds: float, rows: int, bare_img_s: float, max_epochs: int) -> EpochPlan:
+        """As many epochs as fit in ``seconds`` (1 to ``max_epochs``), estimated from the bare loop's rate (a
+        Trainer epoch of ``rows`` images runs at about 0.8 of it); shorter epochs where one would not fit."""
+        epoch_s = rows / (0.8 * bare_img_s)
+        if epoch_s <= seconds:
+            return cls(max(1, min(max_epochs, int(seconds // epoch_s))))
+        return cls(1, max(0.05, round(seconds / epoch_s, 2)))
+
+    def overrides(self) -> list[str]:
+        return [] if self.train_share >= 1 else ["--trainer.limit_train_batches", str(self.train_share)]
+
+    def describe(self) -> str:
+        epochs = f"{self.epochs} epoch{'' if self.epochs == 1 else 's'}"
+        return epochs if self.train_share >= 1 else f"{epochs} of {self.train_share:.0%} of the training batches"
+
+
 def measure_trainer_epochs(
-    config: Path, data_dir: Path, work_dir: Path, epochs: int, overrides: list[str] | None = None
+    config: Path,
+    data_dir: Path,
+    work_dir: Path,
+    epochs: int,
+    overrides: list[str] | None = None,
+    max_seconds: int | None = None,
 ) -> dict:
     """Run ``python -m src.cli fit`` in-process on the benchmark config (plus CLI ``overrides``); median
     over the epochs of (train + val images) / epoch wall time, and of train images / training-phase time.
 
-    The CLI's progress lines and model summary are captured (kept in ``log``), not printed.
+    ``max_seconds`` is a hard stop (``--trainer.max_time``) for when the CPU turns out slower than planned: an
+    epoch it cuts has no validation, and counts only if no epoch completed (``cut`` says so). The CLI's progress
+    lines and model summary are captured (kept in ``log``), not printed.
     """
     work_dir.mkdir(parents=True, exist_ok=True)
     config_path = work_dir / "bench_config.yaml"
     config_path.write_text(yaml.safe_dump(benchmark_config(config, data_dir, work_dir, epochs)))
     args = ["fit", "--config", str(config_path), *(overrides or [])]
+    if max_seconds:
+        args += ["--trainer.max_time", f"00:00:{max_seconds // 60:02d}:{max_seconds % 60:02d}"]
     captured, argv = io.StringIO(), sys.argv
     start = time.perf_counter()
     try:
@@ -107,7 +141,8 @@ def measure_trainer_epochs(
         sys.argv = argv
     fit_s = time.perf_counter() - start
     timed_run = json.loads((work_dir / "epochs.json").read_text())
-    epochs_run = timed_run["epochs"]
+    complete = [e for e in timed_run["epochs"] if e["train_s"] > 0]  # validation started: the epoch ran to its end
+    epochs_run = complete or [{**e, "train_s": e["seconds"]} for e in timed_run["epochs"]]
     epoch_rates = [(e["train_images"] + e["val_images"]) / e["seconds"] for e in epochs_run]
     train_rates = [e["train_images"] / e["train_s"] for e in epochs_run]
     return {
@@ -119,5 +154,6 @@ def measure_trainer_epochs(
         "precision": timed_run["setup"]["precision"],
         "channels_last": timed_run["setup"]["channels_last"],
         "fit_wall_s": fit_s,
+        "cut": len(complete) < len(timed_run["epochs"]),
         "log": captured.getvalue(),
     }

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.timing import noisy
-from src.precision import fastest_precision
+from src.precision import cpu_has_native_bf16, fastest_precision
 
 ROOT = Path(__file__).resolve().parents[1]
 RATES = [
@@ -40,7 +40,10 @@ def quick_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, dict, Path
 @pytest.mark.slow
 def test_quick_run_writes_every_figure_as_a_positive_number(quick_run):
     _, results, _ = quick_run
-    assert set(results["bare_loop_img_s"]) == {"fp32", "fp32_cl", "bf16", "bf16_cl"}
+    native = {"fp32", "fp32_cl", "bf16", "bf16_cl"} if cpu_has_native_bf16() else {"fp32", "fp32_cl"}
+    assert set(results["bare_loop_img_s"]) == native  # emulated bf16 is skipped, and says so
+    assert set(results["predict_paths_img_s"]) == {"eager", "onnx"}  # compiling is left out of --quick
+    assert all(rate > 0 for rate in results["predict_paths_img_s"].values())
     assert all(rate > 0 for rate in results["bare_loop_img_s"].values())
     for key in RATES:
         assert results[key] > 0, key
@@ -64,6 +67,7 @@ def test_quick_run_prints_the_table_and_leaves_no_logs_or_checkpoints(quick_run)
     for row in ("fp32 + channels_last", "bf16 autocast + channels_last", "Trainer epoch", "predict", "baseline"):
         assert row in done.stdout
     assert "QUICK" in done.stdout  # nobody mistakes quick numbers for speeds
+    assert "NOTE: prediction path compiled skipped: not in --quick" in done.stdout
     assert list(cwd.iterdir()) == []
 
 
