@@ -55,8 +55,7 @@ class TorchPredictor:
             raise UserInputError(f"precision {self.precision!r}; expected one of {', '.join(PRECISIONS)} on CPU")
         self.model = ExportableDigitModel(network, tta_shift).eval()
         self.tta_shift, self.source, self.compiled, self.batch_size = float(tta_shift), source, compiled, batch_size
-        # freezing: weights become constants that inductor folds and pre-packs (about 2x on the seed CNN)
-        self._forward = torch.compile(self.model, dynamic=False, options={"freezing": True}) if compiled else self.model
+        self._forward = torch.compile(self.model, dynamic=False) if compiled else self.model
 
     @torch.inference_mode()
     def __call__(self, images: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -64,7 +63,10 @@ class TorchPredictor:
         batch = digit_batch(images)
         bf16 = self.precision == "bf16-mixed"
         parts = []
-        with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext():
+        # Freezing: weights become constants that inductor folds and pre-packs (4x eager on the seed CNN here). Set
+        # around the calls, where compiling happens; torch.compile(options={"freezing": True}) did not freeze.
+        frozen = torch._inductor.config.patch(freezing=True) if self.compiled else nullcontext()
+        with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext(), frozen:
             for chunk in in_chunks(batch, self.batch_size):
                 rows = len(chunk)
                 if self.compiled and rows < self.batch_size:  # one compiled shape: pad the last chunk
