@@ -30,10 +30,10 @@ class Budget:
     csv_repeats: int = 3
     batch_size: int = 64
     predict_batch_size: int = 256  # the DataModule's eval_batch_size: fastest on this CPU (cache-sized)
-    bare_loops_s: float = 25.0  # all four variants together
-    trainer_s: float = 50.0  # per Trainer run: fewer epochs, or part of one, where an epoch would take longer
-    predict_s: float = 25.0  # all prediction paths together
-    baseline_phase_s: float = 8.0  # each of the tutorial loop's train / val / predict phases
+    bare_loops_s: float = 20.0  # all four variants together
+    trainer_s: float = 40.0  # per Trainer run: fewer epochs, or part of one, where an epoch would take longer
+    predict_s: float = 20.0  # all prediction paths together
+    baseline_phase_s: float = 6.0  # each of the tutorial loop's train / val / predict phases
     compile_prediction: bool = True  # torch.compile takes tens of seconds: not in --quick
 
 

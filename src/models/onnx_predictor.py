@@ -35,6 +35,8 @@ class OnnxPredictor:
         if not self.path.is_file():
             raise UserInputError(f"ONNX file {self.path} not found; write one with `python -m src.export`")
         options = ort.SessionOptions()
+        # No spin-waiting after a call: spinning threads steal the CPU from whatever runs next (torch, a server).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if threads:
             options.intra_op_num_threads = threads
         try:
