@@ -7,7 +7,7 @@ import torch
 
 from src.errors import UserInputError
 
-ACCEPTED_SHAPES = "[N, 28, 28], [N, 1, 28, 28] or [N, 784]"
+ACCEPTED_SHAPES = "[N, 28, 28], [N, 1, 28, 28], [N, 784] or one [28, 28]"
 
 
 def digit_batch(images: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -17,7 +17,7 @@ def digit_batch(images: np.ndarray | torch.Tensor) -> np.ndarray:
     them gives confident nonsense, so the caller says which by converting to uint8 (0 = background).
     """
     array = images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
-    if array.ndim == 2 and array.shape[1:] == (784,) or array.ndim == 3 and array.shape[1:] == (28, 28):
+    if array.shape == (28, 28) or array.ndim == 2 and array.shape[1:] == (784,) or array.shape[1:] == (28, 28):
         array = array.reshape(-1, 1, 28, 28)
     if array.ndim != 4 or array.shape[1:] != (1, 28, 28):
         raise UserInputError(f"images of shape {list(array.shape)}; expected {ACCEPTED_SHAPES}")

@@ -36,6 +36,7 @@ def test_every_accepted_shape_gives_the_same_probabilities_in_any_chunking(seed_
     for variant in (digits[:, None], digits.reshape(11, 784), torch.from_numpy(digits), digits.astype(np.int64)):
         assert np.allclose(chunked(variant), expected, atol=1e-6)
     assert chunked(digits[:0]).shape == (0, 10)
+    assert np.allclose(chunked(digits[0]), expected[:1], atol=1e-6)  # one [28, 28] digit is a batch of one
 
 
 @pytest.mark.parametrize(
@@ -44,7 +45,7 @@ def test_every_accepted_shape_gives_the_same_probabilities_in_any_chunking(seed_
         (np.zeros((2, 28, 28), np.float32), "dtype float32; expected uint8"),
         (np.full((2, 28, 28), 300), "pixel values 300..300; expected 0..255"),
         (np.zeros((2, 32, 32), np.uint8), r"shape \[2, 32, 32\]"),
-        (np.zeros((28, 28), np.uint8), r"shape \[28, 28\]"),
+        (np.zeros((28, 28, 3), np.uint8), r"shape \[28, 28, 3\]"),  # a colour image, not a batch
     ],
 )
 def test_floats_wrong_ranges_and_shapes_are_refused_not_guessed(images, message):
