@@ -106,6 +106,8 @@ def export(
     if tta_shift < 0:
         raise UserInputError(f"--tta_shift {tta_shift}; expected 0 (off) or a positive number of pixels")
     weights = weights_from_flags(ckpt_path, ensemble)
+    if isinstance(weights, str) and weights.endswith((".onnx", ".pt2")):
+        raise UserInputError(f"--ckpt_path {weights} is an export already; pass the .ckpt it was exported from")
     members = weights if isinstance(weights, list) else None
     predictor = load_predictor(weights, tta_shift, "32-true", save_dir, experiment)
     # Plain (contiguous) weights: channels_last ones load back from a .pt2 with a storage warning, and neither
