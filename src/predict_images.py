@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import sys
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -137,7 +136,6 @@ def parser() -> ArgumentParser:
 def main(args: list[str] | None = None) -> ImagePredictions:
     """Run the command; exit 2 on a user mistake, exit 1 when any image failed."""
     # Lightning's advice to users of save_hyperparameters, raised while a checkpoint's module is rebuilt.
-    warnings.filterwarnings("ignore", message="Attribute 'network' is an instance of `nn.Module`")
     settings = parser().parse_args(args)
     result = exit_on_user_error(lambda: predict_images(**settings.as_dict()))
     if result.failures:

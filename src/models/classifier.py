@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
@@ -14,6 +16,10 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 from src.errors import UserInputError
 from src.models.seed_cnn import SeedCNN
 from src.models.tta import averaged_probabilities, shift_maps
+
+# Through the CLI the network is saved as its {class_path, init_args}; a network passed as an object (predictors,
+# ensembles, tests) travels with the weights, so Lightning's advice to ignore it has nothing to add.
+warnings.filterwarnings("ignore", message="Attribute 'network' is an instance of `nn.Module`")
 
 
 class DigitClassifier(pl.LightningModule):
