@@ -81,7 +81,9 @@ class RunSummary(pl.Callback):
         for logger in _tensorboards(trainer):
             logger.log_metrics({"hp/test_acc": accuracy}, step=max(self._fit_step, 1))
             logger.save()
-        self._write(trainer, test_acc=accuracy, tested=trainer.ckpt_path)
+        self._write(
+            trainer, test_acc=accuracy, tested=trainer.ckpt_path, tested_tta_shift=getattr(pl_module, "tta_shift", 0)
+        )
 
     def _write(self, trainer: pl.Trainer, **fields) -> None:
         log_dir = trainer.log_dir  # a collective call under DDP: every rank makes it
