@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import itertools
 import sys
+import warnings
 from pathlib import Path
 
 from jsonargparse import Namespace
@@ -130,6 +131,9 @@ class DigitCLI(LightningCLI):
             _check_validation_is_held_out(config)
         else:  # checkpointing and early stopping do nothing here but restore state and warn about it
             config.trainer.callbacks = [c for c in config.trainer.callbacks or [] if not _trains_only(c)]
+            config.trainer.enable_checkpointing = False  # nor Lightning's default one, aimed at ./checkpoints
+            # Lightning then asks for the training callbacks back to restore their state; evaluating needs none.
+            warnings.filterwarnings("ignore", message="Be aware that when using `ckpt_path`, callbacks used to create")
             if self.subcommand == "test":
                 _log_into_evaluated_run(config)
             else:  # validate re-measures the run's own validation curve; predict has nothing to plot
