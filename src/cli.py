@@ -33,6 +33,8 @@ from src.runs import newest_run, resolve_checkpoint, run_of_checkpoint
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "mnist.yaml"
 ENSEMBLE_CLASS_PATH = f"{CheckpointEnsemble.__module__}.{CheckpointEnsemble.__qualname__}"
 EVALUATIONS = ("validate", "test", "predict")
+# Lightning 2.6's own use of a torch API deprecated in torch 2.14: nothing a user of this CLI can act on.
+warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
 
 
 class FitConfigSaver(SaveConfigCallback):

@@ -16,6 +16,10 @@ class UserInputError(Exception):
     """A mistake the user can fix (a bad CSV, a missing folder, a wrong checkpoint); the message says how."""
 
 
+class MissingLabelsError(UserInputError):
+    """A score was asked of a test set without labels (Kaggle's real one): upload its submission instead."""
+
+
 def exit_on_user_error(command: Callable[[], T], also: tuple[type[BaseException], ...] = ()) -> T:
     """Run a command; a ``UserInputError`` (or one of ``also``) ends it with one ``error:`` line and exit code 2.
 

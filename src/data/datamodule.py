@@ -23,7 +23,7 @@ from src.data.provenance import (
     check_pixel_scale,
     check_same_training_data,
 )
-from src.errors import UserInputError, notice
+from src.errors import MissingLabelsError, UserInputError, notice
 
 DEFAULT_DATA_DIR = "data/digit-recognizer"
 
@@ -191,7 +191,7 @@ class DigitCSVDataModule(pl.LightningDataModule):
         labels_path = self.data_dir / "test_labels.csv"
         if not labels_path.exists():
             if table.labels is None:
-                raise UserInputError(
+                raise MissingLabelsError(
                     f"{path} has no labels and there is no test_labels.csv beside it (Kaggle's real test set); "
                     "'test' needs labels: use 'predict' for a submission"
                 )

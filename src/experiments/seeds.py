@@ -28,7 +28,7 @@ from rich.table import Table
 from src.atomic import atomic_write
 from src.callbacks.run_summary import SUMMARY
 from src.cli import ENSEMBLE_CLASS_PATH, recipe_of, run
-from src.errors import UserInputError, exit_on_user_error
+from src.errors import MissingLabelsError, UserInputError, exit_on_user_error
 from src.runs import run_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,10 +104,8 @@ def held_out_accuracy(args: list[str]) -> float | None:
     """``test/acc`` of ``python -m src.cli test <args>``; None when the test set has no labels."""
     try:
         return float(run(["test", *args]).trainer.callback_metrics["test/acc"])
-    except UserInputError as err:
-        if "has no labels" in str(err):
-            return None
-        raise
+    except MissingLabelsError:
+        return None
 
 
 def seeds(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -64,3 +65,20 @@ def test_a_killed_seeds_run_continues_where_it_stopped_and_scores_the_ensemble(t
     for member in members:  # each member's own record holds the held-out score the table shows
         assert json.loads((member / "summary.json").read_text())["test_acc"] == scores["members"][member.name]
     assert len(submission.read_text().splitlines()) == 31
+
+
+def test_a_test_set_without_labels_scores_as_none_and_other_mistakes_still_raise(trained_run, tmp_path):
+    from src.errors import UserInputError
+    from src.experiments.seeds import held_out_accuracy
+    from tests.conftest import eval_args
+
+    unlabelled = tmp_path / "data"
+    shutil.copytree(trained_run.data_dir, unlabelled)
+    (unlabelled / "test_labels.csv").unlink()  # Kaggle's real test set: nothing to score against
+    checkpoint = shutil.copy(trained_run.last, tmp_path / "model.ckpt")  # outside the run: test logs nothing
+    args = eval_args("test", unlabelled, tmp_path / "logs", "--ckpt_path", str(checkpoint))[1:]
+    assert held_out_accuracy(args) is None
+    (unlabelled / "test.csv").unlink()  # a missing test.csv is a mistake, not "no labels"
+    with pytest.raises(UserInputError) as raised:
+        held_out_accuracy(args)
+    assert "test.csv" in str(raised.value) and "no labels" not in str(raised.value)
