@@ -8,7 +8,6 @@ sends and as JSON pixels; then the PNG burst again with batching off, for compar
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -20,8 +19,7 @@ from jsonargparse import auto_cli
 
 from benchmarks.load_client import Payload, image_payloads, pixel_payloads, send_burst
 from benchmarks.server_process import ROOT, running_server
-from benchmarks.timing import machine_info
-from src.atomic import atomic_write
+from benchmarks.timing import write_figures
 from src.data import embedded_mnist
 
 TARGETS = {"one_image_p50_ms_max": 20.0, "batched_requests_per_s_min": 500.0}
@@ -127,16 +125,8 @@ def serve_load(
             "batched_json_requests_per_s": json_pixels["requests_per_s"] >= TARGETS["batched_requests_per_s_min"],
             "zero_failures": all(run["failures"] == 0 for run in runs.values()),
         },
-        "machine": machine_info(),
-        "load_average_before": list(load_before),
-        "load_average_after": list(os.getloadavg()),
-        "wall_s": time.perf_counter() - start,
     }
-    with atomic_write(output) as handle:
-        json.dump(results, handle, indent=2)
-    print(format_table(results))
-    print(f"wrote {output}")
-    return results
+    return write_figures(output, results, format_table, load_before, start)
 
 
 def format_table(results: dict) -> str:

@@ -8,7 +8,6 @@ shortened, which the table's notes say.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
@@ -27,9 +26,8 @@ from benchmarks.inference import as_uint8_batch, measure_predict_paths
 from benchmarks.predict_command import measure_predict_command
 from benchmarks.report import format_table
 from benchmarks.summary import summarise
-from benchmarks.timing import machine_info, median_seconds, timed
+from benchmarks.timing import median_seconds, timed, write_figures
 from benchmarks.trainer_epoch import EpochPlan, measure_trainer_epochs
-from src.atomic import atomic_write
 from src.data.csv_reader import read_digit_csv
 from src.precision import cpu_has_native_bf16, fastest_precision
 
@@ -152,16 +150,8 @@ def speed(
         "command": " ".join(["python -m benchmarks.speed", *sys.argv[1:]]),
         "quick": quick,
         **summarise(measured, budget),
-        "machine": machine_info(),
-        "load_average_before": list(load_before),
-        "load_average_after": list(os.getloadavg()),
-        "wall_s": time.perf_counter() - start,
     }
-    with atomic_write(output) as handle:
-        json.dump(results, handle, indent=2)
-    print(format_table(results))
-    print(f"wrote {output}")
-    return results
+    return write_figures(output, results, format_table, load_before, start)
 
 
 if __name__ == "__main__":

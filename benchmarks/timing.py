@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
 import statistics
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TypeVar
 
 import torch
+
+from src.atomic import atomic_write
 
 T = TypeVar("T")
 
@@ -51,6 +55,26 @@ def machine_info() -> dict[str, object]:
         "cuda_available": torch.cuda.is_available(),
         "load_average_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
+
+
+def write_figures(
+    output: Path, results: dict, format_table: Callable[[dict], str], load_before: tuple[float, ...], start: float
+) -> dict:
+    """Add the machine, the load before and after and the wall time to ``results``; write them as JSON
+    atomically and print them as ``format_table`` lays them out. Shared by ``benchmarks.speed`` and
+    ``benchmarks.serve_load``."""
+    results = {
+        **results,
+        "machine": machine_info(),
+        "load_average_before": list(load_before),
+        "load_average_after": list(os.getloadavg()),
+        "wall_s": time.perf_counter() - start,
+    }
+    with atomic_write(output) as handle:
+        json.dump(results, handle, indent=2)
+    print(format_table(results))
+    print(f"wrote {output}")
+    return results
 
 
 @contextlib.contextmanager
