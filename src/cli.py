@@ -35,6 +35,8 @@ ENSEMBLE_CLASS_PATH = f"{CheckpointEnsemble.__module__}.{CheckpointEnsemble.__qu
 EVALUATIONS = ("validate", "test", "predict")
 # Lightning 2.6's own use of a torch API deprecated in torch 2.14: nothing a user of this CLI can act on.
 warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+# Evaluations drop the training callbacks (below), and Lightning asks for them back to restore their state.
+warnings.filterwarnings("ignore", message="Be aware that when using `ckpt_path`, callbacks used to create")
 
 
 class FitConfigSaver(SaveConfigCallback):
@@ -134,8 +136,6 @@ class DigitCLI(LightningCLI):
         else:  # checkpointing and early stopping do nothing here but restore state and warn about it
             config.trainer.callbacks = [c for c in config.trainer.callbacks or [] if not _trains_only(c)]
             config.trainer.enable_checkpointing = False  # nor Lightning's default one, aimed at ./checkpoints
-            # Lightning then asks for the training callbacks back to restore their state; evaluating needs none.
-            warnings.filterwarnings("ignore", message="Be aware that when using `ckpt_path`, callbacks used to create")
             if self.subcommand == "test":
                 _log_into_evaluated_run(config)
             else:  # validate re-measures the run's own validation curve; predict has nothing to plot

@@ -167,7 +167,6 @@ def verify(model: ExportableDigitModel, onnx_bytes: bytes, pt2_bytes: bytes, out
 
 def main(args: list[str] | None = None) -> Exported:
     """``export`` from the command line; a user mistake ends with one ``error:`` line and exit code 2."""
-    # Lightning's advice to users of save_hyperparameters, raised while a checkpoint's module is rebuilt.
     return exit_on_user_error(lambda: CLI(export, args=args))
 
 

@@ -135,7 +135,6 @@ def parser() -> ArgumentParser:
 
 def main(args: list[str] | None = None) -> ImagePredictions:
     """Run the command; exit 2 on a user mistake, exit 1 when any image failed."""
-    # Lightning's advice to users of save_hyperparameters, raised while a checkpoint's module is rebuilt.
     settings = parser().parse_args(args)
     result = exit_on_user_error(lambda: predict_images(**settings.as_dict()))
     if result.failures:
