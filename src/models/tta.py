@@ -6,6 +6,24 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from jsonargparse.typing import restricted_number_type
+
+from src.errors import UserInputError
+
+MAX_SHIFT = 4.0  # pixels: the empty margin around an MNIST digit in its 28x28 field; more moves ink out of view
+TTAShift = restricted_number_type(
+    "TTAShift", float, [(">=", 0), ("<=", MAX_SHIFT)], docstring=f"pixels, 0 (off) to {MAX_SHIFT:g}"
+)
+
+
+def check_tta_shift(pixels: float) -> float:
+    """``pixels`` as a float, or a ``UserInputError`` when it is outside 0..MAX_SHIFT (for callers outside the CLIs,
+    whose ``TTAShift`` type refuses such values when parsing)."""
+    if not 0 <= float(pixels) <= MAX_SHIFT:
+        raise UserInputError(
+            f"tta_shift {float(pixels):g}; expected 0 (off) to {MAX_SHIFT:g} pixels, the margin around an MNIST digit"
+        )
+    return float(pixels)
 
 
 def shift_maps(pixels: float, height: int = 28, width: int = 28) -> torch.Tensor:
@@ -16,6 +34,7 @@ def shift_maps(pixels: float, height: int = 28, width: int = 28) -> torch.Tensor
     ensembles (README, recipes). Being fixed, the result depends on neither the batch size, the number of
     DDP processes nor any RNG, so a submission is reproducible byte for byte.
     """
+    pixels = check_tta_shift(pixels)
     dx, dy = 2 * pixels / width, 2 * pixels / height  # normalised coordinates span 2 units per side
     maps = torch.tensor([[1.0, 0, 0], [0, 1, 0]]).repeat(4, 1, 1)
     # affine_grid maps output to input coordinates, so moving the content by +d samples the input at -d
