@@ -7,14 +7,15 @@
 The space file lists the ``fit`` arguments every trial shares, the metric, and one distribution per config key.
 Trials log like any fit (``<save_dir>/sweep_<study>/trial_<N>/``); poor ones are pruned from their validation
 metric. The study lives in ``<save_dir>/sweeps/<study>.db`` (SQLite) unless ``--storage`` names a database, so a
-killed sweep resumes: its interrupted trial is marked failed and retried, and finished trials count. At the end the
-best trial's full config is written as ``<save_dir>/sweeps/<study>_best.yaml``, ready for ``fit --config``.
+killed sweep resumes: its interrupted trial is marked failed and retried, and finished trials count. A study
+records its space (user attrs ``space``, ``space_sha256``) and resumes only with the same space: an edited space file
+stops with what changed. At the end the best trial's full config is written as ``<save_dir>/sweeps/<study>_best.yaml``,
+ready for ``fit --config``, once checked to lie inside the space.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
@@ -27,51 +28,10 @@ from src.atomic import atomic_write
 from src.callbacks.optuna_pruning import OptunaPruning
 from src.cli import run
 from src.errors import UserInputError, exit_on_user_error
+from src.experiments.sweep_space import Space, tie_to_space
 
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # the heartbeat retry callback
-
-
-@dataclass(frozen=True)
-class Space:
-    """A search space file: the shared ``fit`` arguments, the metric and its direction, one entry per key."""
-
-    name: str
-    fit: list[str]
-    monitor: str
-    direction: str
-    params: dict[str, dict]
-
-    @classmethod
-    def read(cls, path: Path) -> Space:
-        try:
-            spec = yaml.safe_load(Path(path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as err:
-            raise UserInputError(f"search space {path}: {err}") from None
-        if not isinstance(spec.get("params"), dict) or not spec["params"]:
-            raise UserInputError(f"search space {path}: expected 'params:' mapping config keys to distributions")
-        return cls(
-            name=spec.get("name") or Path(path).stem,
-            fit=[str(arg) for arg in spec.get("fit", [])],
-            monitor=spec.get("monitor", "val/acc"),
-            direction=spec.get("direction", "maximize"),
-            params=spec["params"],
-        )
-
-    def suggest(self, trial: optuna.trial.Trial) -> list[str]:
-        """``--key value`` flags for one trial, drawn from each key's distribution."""
-        flags = []
-        for key, spec in self.params.items():
-            kind = spec.get("type", "float")
-            if kind == "categorical":
-                value = trial.suggest_categorical(key, spec["choices"])
-            elif kind in ("float", "int"):
-                suggest = trial.suggest_float if kind == "float" else trial.suggest_int
-                value = suggest(key, spec["low"], spec["high"], log=spec.get("log", False))
-            else:
-                raise UserInputError(f"param {key}: type {kind!r}; expected float, int or categorical")
-            flags += [f"--{key}", str(value)]
-        return flags
 
 
 def sweep(
@@ -98,12 +58,13 @@ def sweep(
     url = storage or f"sqlite:///{Path(save_dir) / 'sweeps' / f'{name}.db'}"
     rdb = RDBStorage(
         url, heartbeat_interval=heartbeat_s, grace_period=2 * heartbeat_s,
-        failed_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
+        heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
     )  # fmt: skip
     pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
     found = optuna.create_study(
         study_name=name, storage=rdb, direction=spec.direction, load_if_exists=True, pruner=pruner
     )
+    tie_to_space(found, spec, space)
 
     def objective(trial: optuna.trial.Trial) -> float:
         pruning = OptunaPruning(trial, spec.monitor)
@@ -120,13 +81,20 @@ def sweep(
     remaining = trials - len(found.get_trials(deepcopy=False, states=DONE))
     if remaining > 0:
         found.optimize(objective, callbacks=[MaxTrialsCallback(trials, states=DONE)])
-    write_best_config(found, Path(save_dir) / "sweeps" / f"{name}_best.yaml")
+    write_best_config(found, spec, Path(save_dir) / "sweeps" / f"{name}_best.yaml")
     return found
 
 
-def write_best_config(found: optuna.Study, path: Path) -> None:
-    """The best trial's full ``config.yaml``, renamed to log as ``<study>_best`` in a new run folder."""
+def write_best_config(found: optuna.Study, spec: Space, path: Path) -> None:
+    """The best trial's full ``config.yaml``, renamed to log as ``<study>_best`` in a new run folder; only when the
+    best trial was drawn from ``spec``'s distributions and every value lies inside them."""
+    if not found.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        raise UserInputError(f"no trial of study {found.study_name!r} completed (all pruned or failed): no best config")
     best = found.best_trial
+    outside = spec.outside(best)
+    if outside:
+        where = f"best trial {best.number} of study {found.study_name!r}"
+        raise UserInputError(f"{where} lies outside the space for {', '.join(outside)}; not writing {path}")
     config = yaml.safe_load(Path(best.user_attrs["run_dir"], "config.yaml").read_text())
     logger = config["trainer"]["logger"]["init_args"]
     logger["name"], logger["version"] = f"{found.study_name}_best", None

@@ -1,5 +1,5 @@
-"""``python -m src.experiments.sweep``: real fits as trials, pruning, a SQLite study that a killed sweep resumes,
-and the best trial's config ready to run."""
+"""``python -m src.experiments.sweep``: real fits as trials, pruning, a SQLite study that a killed sweep resumes
+in the space it began in, and the best trial's config ready to run."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import optuna
@@ -17,25 +18,28 @@ from optuna.trial import TrialState
 
 from src.callbacks.optuna_pruning import OptunaPruning
 from src.cli import run
+from src.errors import UserInputError
+from src.experiments.sweep import main, write_best_config
+from src.experiments.sweep_space import Space
 from tests.conftest import ROOT, fit_args
 from tests.learnable_digits import write_learnable_csvs
 
 
-def write_space(path: Path, data_dir: Path) -> Path:
+def write_space(path: Path, data_dir: Path, epochs: int = 2, lr: tuple[float, float] = (1e-4, 1e-2)) -> Path:
     space = {
         "name": "tiny",
         "fit": [
             "--data.data_dir",
             str(data_dir),
             "--trainer.max_epochs",
-            "2",
+            str(epochs),
             "--trainer.precision",
             "32-true",
             "--data.batch_size",
             "20",
         ],  # fmt: skip
         "params": {
-            "model.optimizer.init_args.lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
+            "model.optimizer.init_args.lr": {"type": "float", "low": lr[0], "high": lr[1], "log": True},
             "model.label_smoothing": {"type": "categorical", "choices": [0.0, 0.1]},
         },
     }
@@ -87,3 +91,63 @@ def test_a_poor_trial_is_pruned_after_its_first_validation(tmp_path):
     cli = run(fit_args(data_dir, tmp_path / "logs", "--trainer.max_epochs", "5"), callbacks=[pruning])
     assert pruning.pruned_at == 0 and cli.trainer.current_epoch == 1  # stopped after one epoch of five
     assert list(trial.storage.get_trial(trial._trial_id).intermediate_values) == [0]
+
+
+def test_a_sweep_resumes_only_the_space_it_began_in_and_its_best_config_lies_inside_it(tmp_path, capsys):
+    data_dir = write_learnable_csvs(tmp_path / "data", n_train=100, n_test=20)
+    space, logs = write_space(tmp_path / "space.yaml", data_dir, epochs=1), tmp_path / "logs"
+    command = ["--space", str(space), "--trials", "1", "--save_dir", str(logs)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        main(command)
+    assert not [w for w in caught if issubclass(w.category, FutureWarning) and "optuna" in f"{w.filename}{w.message}"]
+    best_path, study = logs / "sweeps" / "tiny_best.yaml", logs / "sweeps" / "tiny.db"
+    best = yaml.safe_load(best_path.read_text())
+    assert 1e-4 <= best["model"]["optimizer"]["init_args"]["lr"] <= 1e-2
+    assert best["model"]["label_smoothing"] in (0.0, 0.1) and best["trainer"]["max_epochs"] == 1  # the fit args
+    recorded = optuna.load_study(study_name="tiny", storage=f"sqlite:///{study}").user_attrs
+    assert recorded["space_sha256"] == Space.read(space).fingerprint
+
+    written = best_path.read_text()
+    write_space(space, data_dir, epochs=3, lr=(0.02, 0.05))  # edited after the study began
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(command)
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and error.startswith("error: study 'tiny' was searched in another space")
+    assert "param model.optimizer.init_args.lr" in error and "--trainer.max_epochs 1" in error
+    assert "--study <new name>" in error and f"restore {space}" in error
+    assert best_path.read_text() == written and len(trials_in(study)) == 1  # nothing run, nothing rewritten
+
+    write_space(space, data_dir, epochs=1)  # restored: the study resumes, with nothing left to run
+    main(command)
+    assert best_path.read_text() == written and len(trials_in(study)) == 1
+
+
+def test_the_best_config_is_written_only_from_a_trial_drawn_from_its_space(tmp_path, trained_run):
+    space = Space.read(write_space(tmp_path / "space.yaml", tmp_path))
+    found = optuna.create_study(study_name="tiny", direction="maximize")
+    params = {"model.optimizer.init_args.lr": 0.05, "model.label_smoothing": 0.1}  # lr above the space's 1e-2
+    distributions = {**space.params, "model.optimizer.init_args.lr": optuna.distributions.FloatDistribution(0.01, 0.1)}
+    found.add_trial(optuna.trial.create_trial(params=params, distributions=distributions, value=0.9,
+                                              user_attrs={"run_dir": str(trained_run.run_dir)}))  # fmt: skip
+    with pytest.raises(UserInputError, match="best trial 0 .* outside the space for model.optimizer.init_args.lr"):
+        write_best_config(found, space, tmp_path / "best.yaml")
+    assert not (tmp_path / "best.yaml").exists()
+
+
+@pytest.mark.parametrize(
+    ("param", "message"),
+    [
+        ({"type": "float", "low": 0.1, "hihg": 0.2}, "param model.dropout: unknown hihg; a float takes high, log, low"),
+        ({"type": "int", "low": 1}, "param model.dropout: a int needs high"),
+        ({"type": "int", "low": 1, "high": 2.5}, "param model.dropout: 2.5 is not an integer"),
+        ({"type": "float", "low": 0.3, "high": 0.2}, "param model.dropout: `low <= high` must hold"),
+        ({"type": "uniform", "low": 0.1, "high": 0.2}, "param model.dropout: type 'uniform'; expected float, int"),
+    ],
+)
+def test_a_space_entry_with_a_typo_or_a_missing_bound_is_one_error(tmp_path, param, message):
+    path = tmp_path / "space.yaml"
+    path.write_text(yaml.safe_dump({"params": {"model.dropout": param}}))
+    with pytest.raises(UserInputError, match=f"search space {path}: {message}".replace("(", r"\(")):
+        Space.read(path)
