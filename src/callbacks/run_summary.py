@@ -6,6 +6,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -22,8 +23,9 @@ class RunSummary(pl.Callback):
 
     - the hyperparameters with ``hp/val_acc_best``, ``hp/test_acc`` (once ``test`` scores a checkpoint of the
       run) and ``hp/wall_time_s``, so TensorBoard's HParams tab compares runs;
-    - ``summary.json`` (epochs, wall time, best val/acc, held-out test/acc, checkpoint paths, finished or not),
-      rewritten atomically after every epoch, at the end of fit and after test;
+    - ``summary.json`` (epochs, wall time, best val/acc, checkpoint paths, finished or not, and one held-out score
+      per tested checkpoint file and TTA shift under ``tests``), rewritten atomically after every epoch, at the end
+      of fit and after test; ``test_acc``, ``tested`` and ``tested_tta_shift`` repeat the latest test;
     - the run's training wall time summed over resumes (kept in the checkpoint);
     - a flush of the loggers at every epoch end, so a killed run's curves hold every epoch its checkpoint holds.
 
@@ -35,6 +37,7 @@ class RunSummary(pl.Callback):
         self.wall_time_before = 0.0  # seconds trained by earlier processes of this run (resumes)
         self._started = time.monotonic()
         self._fit_step = 0  # global step of the checkpoint this process restored (test logs after it)
+        self._fit_from_step = 0  # where this process's fit began: checkpoints written after it are new weights
 
     def describe(self, **fields: str) -> None:
         """What ``summary.json`` says of the run's origin (the CLI passes ``recipe`` and ``command``)."""
@@ -52,6 +55,8 @@ class RunSummary(pl.Callback):
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._started = time.monotonic()
+        self._fit_from_step = self._fit_step  # 0 for a new run
+        self._edit(trainer, self._forget_rewritten_scores)
         if trainer.ckpt_path is None:  # a new run declares its metrics; a resumed one already has
             for logger in _tensorboards(trainer):
                 logger.log_hyperparams(pl_module.hparams, metrics=dict.fromkeys(HP_METRICS, math.nan))
@@ -81,30 +86,62 @@ class RunSummary(pl.Callback):
         for logger in _tensorboards(trainer):
             logger.log_metrics({"hp/test_acc": accuracy}, step=max(self._fit_step, 1))
             logger.save()
-        self._write(
-            trainer, test_acc=accuracy, tested=trainer.ckpt_path, tested_tta_shift=getattr(pl_module, "tta_shift", 0)
-        )
+        tta_shift = float(getattr(pl_module, "tta_shift", 0))
+        score = {"checkpoint": trainer.ckpt_path, "tta_shift": tta_shift, "test_acc": accuracy}
+        score["global_step"] = self._fit_step  # the checkpoint's, restored with this callback's state
+        limit = trainer.limit_test_batches  # a score of part of the test set says so; 1 is one batch, 1.0 all
+        if not (isinstance(limit, float) and limit == 1.0):
+            score["limit_test_batches"] = limit
+        self._write(trainer, score, test_acc=accuracy, tested=trainer.ckpt_path, tested_tta_shift=tta_shift)
 
-    def _write(self, trainer: pl.Trainer, **fields) -> None:
+    def _write(self, trainer: pl.Trainer, score: dict | None = None, **fields) -> None:
+        def update(summary: dict) -> None:
+            if trainer.state.fn == "fit":
+                best = trainer.callback_metrics.get("val/acc_best")
+                summary.update(
+                    **self.described,
+                    seed=global_seed(),
+                    epochs=trainer.current_epoch + (0 if fields.get("finished") else 1),
+                    global_step=trainer.global_step,
+                    wall_time_s=round(self.wall_time_s(), 1),
+                    val_acc_best=None if best is None else float(best),
+                    checkpoints=_checkpoint_paths(trainer),
+                )
+            if score is not None:  # one per checkpoint file and shift: testing another keeps this one
+                summary.setdefault("tests", {})[score_key(score)] = score
+            summary.update(fields)
+
+        self._edit(trainer, update)
+
+    def _edit(self, trainer: pl.Trainer, change: Callable[[dict], None]) -> None:
+        """Apply ``change`` to the run's ``summary.json`` (rank zero of a logged run only); atomic."""
         log_dir = trainer.log_dir  # a collective call under DDP: every rank makes it
         if not trainer.is_global_zero or not trainer.loggers or log_dir is None:
             return
         path = Path(log_dir, SUMMARY)
         summary = json.loads(path.read_text()) if path.is_file() else {}
-        if trainer.state.fn == "fit":
-            best = trainer.callback_metrics.get("val/acc_best")
-            summary.update(
-                **self.described,
-                seed=global_seed(),
-                epochs=trainer.current_epoch + (0 if fields.get("finished") else 1),
-                global_step=trainer.global_step,
-                wall_time_s=round(self.wall_time_s(), 1),
-                val_acc_best=None if best is None else float(best),
-                checkpoints=_checkpoint_paths(trainer),
-            )
-        summary.update(fields)
-        with atomic_write(path) as handle:
-            json.dump(summary, handle, indent=2, sort_keys=True)
+        change(summary)
+        if summary:
+            with atomic_write(path) as handle:
+                json.dump(summary, handle, indent=2, sort_keys=True)
+
+    def _forget_rewritten_scores(self, summary: dict) -> None:
+        """Forget the scores of checkpoint files this fit rewrites: ``last.ckpt``, and any saved after the step it
+        starts from (a new run starts from 0); they would describe weights that are gone."""
+        tests = summary.get("tests", {})
+        for key, score in list(tests.items()):
+            if Path(score["checkpoint"]).name == "last.ckpt" or score.get("global_step", 0) > self._fit_from_step:
+                del tests[key]
+        latest = (summary.get("tested"), summary.get("tested_tta_shift"))
+        if latest not in {(score["checkpoint"], score["tta_shift"]) for score in tests.values()}:
+            for key in ("test_acc", "tested", "tested_tta_shift"):
+                summary.pop(key, None)
+
+
+def score_key(score: dict) -> str:
+    """``summary.json["tests"]`` key of a score: the checkpoint's file name, with ``|tta<shift>`` when TTA was on."""
+    name = Path(score["checkpoint"]).name
+    return f"{name}|tta{score['tta_shift']:g}" if score["tta_shift"] else name
 
 
 def global_seed() -> int | None:

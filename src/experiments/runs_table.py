@@ -1,8 +1,13 @@
 """Every run under ``logs/`` in one table: ``python -m src.experiments.runs_table --sort test_acc``.
 
 One row per run folder with a ``config.yaml`` (what ``fit`` wrote): experiment, version, recipe, seed, the
-hyperparameters that differ between the runs listed, epochs, wall time, best val/acc, held-out test/acc (once
-``test`` scored the run) and the checkpoint paths. Printed with rich and written as CSV.
+hyperparameters that differ between the runs listed, epochs, the trainer flags that cut the run short (``budget``),
+wall time, best val/acc, a held-out test/acc with the checkpoint (``tested``: best, last or a file name) and TTA
+shift it belongs to, and the checkpoint paths. Printed with rich and written as CSV.
+
+A run's row shows its best checkpoint's score when ``test`` scored it, else last.ckpt's, else another file's; and
+the plain model's (``tta`` 0) before a TTA one: runs compare like for like, as ``--ckpt_path best`` scores them.
+``--every_test true`` lists one row per score instead (every checkpoint and shift a run was tested with).
 """
 
 from __future__ import annotations
@@ -21,7 +26,10 @@ from src.callbacks.run_summary import SUMMARY
 from src.errors import UserInputError, exit_on_user_error
 
 FIXED = ["experiment", "version", "recipe", "seed"]
-RESULTS = ["epochs", "wall_time_s", "val_acc_best", "test_acc", "best_checkpoint", "last_checkpoint"]
+RESULTS = ["epochs", "budget", "wall_time_s", "val_acc_best", "test_acc", "tested", "tta"]
+PATHS = ["best_checkpoint", "last_checkpoint"]
+# Trainer flags that stop a fit before its epochs (or its data) run out.
+BUDGET = ("limit_train_batches", "limit_val_batches", "max_steps", "max_time", "overfit_batches", "fast_dev_run")
 
 
 def hyperparameters(config: dict) -> dict[str, object]:
@@ -32,46 +40,91 @@ def hyperparameters(config: dict) -> dict[str, object]:
     return {key.replace(".init_args.", ".").replace(".class_path", ""): value for key, value in flat.items()}
 
 
-def collect(save_dir: Path) -> pd.DataFrame:
-    """One row per run; hyperparameter columns only where runs differ."""
+def budget(config: dict, score: dict | None = None) -> str:
+    """The budget-limiting flags a run's ``fit`` had (``limit_train_batches=5, max_steps=10``); empty when none.
+    A test score of part of the test set adds ``limit_test_batches``."""
+    trainer = config.get("trainer") or {}
+    limits = {key: trainer.get(key) for key in BUDGET if _limits(key, trainer.get(key))}
+    if (config.get("data") or {}).get("train_on_all"):  # no row is held out: the CLI turns validation off
+        limits.pop("limit_val_batches", None)
+    if score and "limit_test_batches" in score:
+        limits["limit_test_batches"] = score["limit_test_batches"]
+    return ", ".join(f"{key}={value}" for key, value in limits.items())
+
+
+def _limits(key: str, value) -> bool:
+    if key.startswith("limit_"):  # Lightning reads 1 as one batch, 1.0 as every batch
+        return value is not None and not (isinstance(value, float) and value == 1.0)
+    if key == "max_steps":
+        return value not in (None, -1)
+    return bool(value)  # max_time, overfit_batches, fast_dev_run: unset, 0 or false is off
+
+
+def scores_of(summary: dict) -> list[dict]:
+    """A run's held-out scores, the one its row shows first: best checkpoint, then last, then others; plain
+    prediction before TTA. A summary written before ``tests`` existed gives its one ``test_acc``."""
+    scores = list(summary.get("tests", {}).values())
+    if not scores and summary.get("test_acc") is not None:
+        legacy = {"checkpoint": summary.get("tested") or "", "tta_shift": summary.get("tested_tta_shift")}
+        scores = [{**legacy, "test_acc": summary["test_acc"]}]
+    best = summary.get("checkpoints", {}).get("best")
+    labels = {"last.ckpt": "last", **({Path(best).name: "best"} if best else {})}
+    named = []
+    for score in scores:
+        name = Path(score["checkpoint"]).name
+        named.append({**score, "tested": labels.get(name, name)})
+    rank = {"best": 0, "last": 1}
+    return sorted(named, key=lambda s: (rank.get(s["tested"], 2), s["tta_shift"] or 0, s["tested"]))
+
+
+def collect(save_dir: Path, every_test: bool = False) -> pd.DataFrame:
+    """One row per run (or per test score with ``every_test``); hyperparameter columns only where runs differ."""
     rows = []
     for config_path in sorted(Path(save_dir).glob("*/*/config.yaml")):
         run = config_path.parent
         config = yaml.safe_load(config_path.read_text()) or {}
         summary = json.loads((run / SUMMARY).read_text()) if (run / SUMMARY).is_file() else {}
         checkpoints = summary.get("checkpoints", {})
-        rows.append(
-            {
-                "experiment": run.parent.name,
-                "version": run.name,
-                "recipe": summary.get("recipe", ""),
-                "seed": config.get("seed_everything"),
-                **hyperparameters(config),
-                "epochs": summary.get("epochs"),
-                "wall_time_s": summary.get("wall_time_s"),
-                "val_acc_best": summary.get("val_acc_best"),
-                "test_acc": summary.get("test_acc"),
-                "best_checkpoint": checkpoints.get("best", ""),
-                "last_checkpoint": checkpoints.get("last", ""),
-            }
-        )
+        scores = scores_of(summary)
+        for score in (scores if every_test else scores[:1]) or [None]:
+            rows.append(
+                {
+                    "experiment": run.parent.name,
+                    "version": run.name,
+                    "recipe": summary.get("recipe", ""),
+                    "seed": config.get("seed_everything"),
+                    **hyperparameters(config),
+                    "epochs": summary.get("epochs"),
+                    "budget": budget(config, score),
+                    "wall_time_s": summary.get("wall_time_s"),
+                    "val_acc_best": summary.get("val_acc_best"),
+                    "test_acc": score["test_acc"] if score else None,
+                    "tested": score["tested"] if score else "",
+                    "tta": score["tta_shift"] if score else None,
+                    "best_checkpoint": checkpoints.get("best", ""),
+                    "last_checkpoint": checkpoints.get("last", ""),
+                }
+            )
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
-    settings = [c for c in frame.columns if c not in FIXED + RESULTS]
+    settings = [c for c in frame.columns if c not in FIXED + RESULTS + PATHS]
     differing = [c for c in settings if frame[c].astype(str).nunique() > 1]
-    return frame[FIXED + differing + RESULTS]
+    return frame[FIXED + differing + RESULTS + PATHS]
 
 
-def runs_table(save_dir: Path = Path("logs"), sort: str = "test_acc", output: Path | None = None) -> pd.DataFrame:
+def runs_table(
+    save_dir: Path = Path("logs"), sort: str = "test_acc", output: Path | None = None, every_test: bool = False
+) -> pd.DataFrame:
     """Print the table of runs sorted by ``sort`` (best first, unmeasured last) and write it as CSV.
 
     Args:
         save_dir: The folder of experiments (the logger's save_dir).
         sort: Column to sort by: ``test_acc``, ``val_acc_best``, ``wall_time_s``, or any column shown.
         output: CSV path; default ``<save_dir>/runs.csv``.
+        every_test: One row per test score (checkpoint and TTA shift) instead of one per run.
     """
-    frame = collect(save_dir)
+    frame = collect(save_dir, every_test)
     if frame.empty:
         raise UserInputError(f"no runs under {save_dir}/<experiment>/<version>/config.yaml; train one with fit")
     if sort not in frame.columns:
@@ -80,21 +133,25 @@ def runs_table(save_dir: Path = Path("logs"), sort: str = "test_acc", output: Pa
     output = Path(output) if output is not None else Path(save_dir) / "runs.csv"
     with atomic_write(output, newline="") as handle:
         frame.to_csv(handle, index=False)
-    shown = frame.drop(columns=["best_checkpoint", "last_checkpoint"])
-    table = Table(title=f"{len(frame)} runs under {save_dir}, by {sort} (checkpoint paths in {output})")
+    shown = frame.drop(columns=PATHS)
+    rows = f"{len(frame)} {'test scores' if every_test else 'runs'} under {save_dir}"
+    table = Table(title=f"{rows}, by {sort} (checkpoint paths in {output})")
     for column in shown.columns:
-        table.add_column(column, justify="right" if column in RESULTS else "left", overflow="fold")
+        numeric = pd.api.types.is_numeric_dtype(shown[column])
+        table.add_column(column, justify="right" if numeric and column in RESULTS else "left", overflow="fold")
     for row in shown.itertuples(index=False):
-        table.add_row(*(_cell(value) for value in row))
+        table.add_row(*(_cell(value, column) for column, value in zip(shown.columns, row, strict=True)))
     Console(width=max(Console().width, 160)).print(table)
     print(f"wrote {output}")
     return frame
 
 
-def _cell(value) -> str:
+def _cell(value, column: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        return f"{value:g}" if column == "tta" else f"{value:.4f}"
+    return str(value)
 
 
 def main(args: list[str] | None = None) -> pd.DataFrame:

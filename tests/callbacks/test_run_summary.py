@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from src.cli import main
-from tests.conftest import fit_args
+from tests.conftest import eval_args, fit_args
 from tests.learnable_digits import write_learnable_csvs
 
 
@@ -43,3 +45,49 @@ def test_the_lr_finder_preset_writes_its_suggestion_and_plot_into_the_run_folder
     assert (run_dir / "lr_find.png").read_bytes()[:4] == b"\x89PNG"
     assert run_dir.parent.name == "lr_find" and cli.trainer.global_step == 0  # a range test, not a training
     assert f"suggested learning rate: {report['suggestion']:.3g}" in capsys.readouterr().out
+
+
+def copy_tested(trained_run, logs: Path, *ckpts_and_flags: tuple[str, ...]) -> tuple[Path, list[float]]:
+    """A copy of the trained run, tested once per ``(checkpoint name, *flags)``; the test/acc of each."""
+    run_dir = logs / "mnist" / trained_run.run_dir.name
+    if not run_dir.exists():
+        shutil.copytree(trained_run.run_dir, run_dir)
+    scores = []
+    for name, *flags in ckpts_and_flags:
+        args = eval_args("test", trained_run.data_dir, logs, "--ckpt_path", str(run_dir / "checkpoints" / name), *flags)
+        scores.append(float(main(args).trainer.callback_metrics["test/acc"]))
+    return run_dir, scores
+
+
+def test_every_tested_checkpoint_and_tta_shift_keeps_its_own_score(tmp_path, trained_run):
+    best, logs = trained_run.best.name, tmp_path / "logs"
+    run_dir, (acc_best, acc_last, acc_tta) = copy_tested(
+        trained_run, logs, (best,), ("last.ckpt",), (best, "--model.tta_shift", "1")
+    )
+    summary = json.loads((run_dir / "summary.json").read_text())
+    path = {name: str(run_dir / "checkpoints" / name) for name in (best, "last.ckpt")}
+    step = {name: torch.load(path[name], weights_only=True)["global_step"] for name in path}
+    assert step[best] < step["last.ckpt"]  # two different checkpoints
+    assert summary["tests"] == {
+        best: {"checkpoint": path[best], "tta_shift": 0.0, "test_acc": acc_best, "global_step": step[best]},
+        "last.ckpt": {"checkpoint": path["last.ckpt"], "tta_shift": 0.0, "test_acc": acc_last,
+                      "global_step": step["last.ckpt"]},
+        f"{best}|tta1": {"checkpoint": path[best], "tta_shift": 1.0, "test_acc": acc_tta, "global_step": step[best]},
+    }  # fmt: skip
+    assert (summary["test_acc"], summary["tested"], summary["tested_tta_shift"]) == (acc_tta, path[best], 1)
+
+    _, (acc_part,) = copy_tested(trained_run, logs, ("last.ckpt", "--trainer.limit_test_batches", "1"))
+    tests = json.loads((run_dir / "summary.json").read_text())["tests"]
+    assert tests["last.ckpt"] == {**summary["tests"]["last.ckpt"], "test_acc": acc_part, "limit_test_batches": 1}
+    assert {key: tests[key] for key in (best, f"{best}|tta1")} == {
+        k: summary["tests"][k] for k in (best, f"{best}|tta1")
+    }
+
+
+def test_a_resumed_fit_forgets_the_scores_of_the_checkpoints_it_rewrites(tmp_path, trained_run):
+    best = trained_run.best.name
+    run_dir, _ = copy_tested(trained_run, tmp_path / "logs", (best,), ("last.ckpt",))
+    main(fit_args(trained_run.data_dir, tmp_path / "logs", "--ckpt_path", "last", "--trainer.max_epochs", "4"))
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["epochs"] == 4 and list(summary["tests"]) == [best]  # last.ckpt now holds epoch 4's weights
+    assert "test_acc" not in summary and "tested" not in summary  # the latest test was of the old last.ckpt

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pandas as pd
@@ -37,3 +38,52 @@ def test_an_empty_folder_or_unknown_column_is_one_error(tmp_path, capsys, traine
     with pytest.raises(SystemExit):
         main(["--save_dir", str(trained_run.logs), "--sort", "speed", "--output", str(tmp_path / "r.csv")])
     assert "cannot sort by 'speed'" in capsys.readouterr().err
+
+
+def write_run(logs, version: str, summary: dict, **trainer) -> None:
+    """A run folder as fit and test leave it: config.yaml and summary.json (no weights)."""
+    run_dir = logs / "mnist" / version
+    run_dir.mkdir(parents=True)
+    config = {"seed_everything": 0, "model": {"lr": 0.01}, "data": {"train_on_all": False}, "trainer": trainer}
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
+    (run_dir / "summary.json").write_text(json.dumps({"epochs": 3, **summary}))
+
+
+def score(checkpoint: str, test_acc: float, tta_shift: float = 0.0) -> dict:
+    return {"checkpoint": f"/runs/checkpoints/{checkpoint}", "tta_shift": tta_shift, "test_acc": test_acc}
+
+
+def test_each_row_says_which_checkpoint_and_tta_its_test_score_belongs_to(tmp_path):
+    best = "epoch02-acc0.9500.ckpt"
+    checkpoints = {"best": f"/runs/checkpoints/{best}", "last": "/runs/checkpoints/last.ckpt"}
+    tests = {"last.ckpt": score("last.ckpt", 0.99), f"{best}|tta1": score(best, 0.98, 1.0), best: score(best, 0.95)}
+    write_run(tmp_path, "version_0", {"checkpoints": checkpoints, "tests": tests, "test_acc": 0.99})  # last tested last
+    write_run(tmp_path, "version_1", {"checkpoints": checkpoints, "tests": {"last.ckpt": score("last.ckpt", 0.97)}})
+    legacy = {"test_acc": 0.96, "tested": checkpoints["best"], "tested_tta_shift": 0}  # before scores were kept apart
+    write_run(tmp_path, "version_2", {"checkpoints": checkpoints, **legacy})
+    frame = main(["--save_dir", str(tmp_path)]).set_index("version")
+    assert frame.loc["version_0", ["test_acc", "tested", "tta"]].tolist() == [0.95, "best", 0.0]  # not last's 0.99
+    assert frame.loc["version_1", ["test_acc", "tested", "tta"]].tolist() == [0.97, "last", 0.0]
+    assert frame.loc["version_2", ["test_acc", "tested", "tta"]].tolist() == [0.96, "best", 0.0]
+    every = main(["--save_dir", str(tmp_path), "--every_test", "true", "--output", str(tmp_path / "all.csv")])
+    rows = every[every["version"] == "version_0"][["tested", "tta", "test_acc"]].values.tolist()
+    assert rows == [["last", 0.0, 0.99], ["best", 1.0, 0.98], ["best", 0.0, 0.95]]  # sorted by test_acc
+
+
+@pytest.mark.parametrize(
+    ("trainer", "data", "shown"),
+    [
+        ({"limit_train_batches": 5, "max_steps": 10}, {}, "limit_train_batches=5, max_steps=10"),
+        ({"limit_val_batches": 1, "max_time": "00:00:01:00"}, {}, "limit_val_batches=1, max_time=00:00:01:00"),
+        ({"overfit_batches": 4, "fast_dev_run": True}, {}, "overfit_batches=4, fast_dev_run=True"),
+        ({"limit_train_batches": 1.0, "max_steps": -1, "overfit_batches": 0.0, "fast_dev_run": False}, {}, ""),
+        ({"limit_val_batches": 0}, {"train_on_all": True}, ""),  # nothing held out: the CLI turns validation off
+    ],
+)
+def test_a_run_cut_short_shows_its_budget_flags(tmp_path, trainer, data, shown):
+    write_run(tmp_path, "version_0", {}, **trainer)
+    config_path = tmp_path / "mnist" / "version_0" / "config.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    config_path.write_text(yaml.safe_dump({**config, "data": {**config["data"], **data}}))
+    frame = main(["--save_dir", str(tmp_path)])
+    assert frame["budget"].tolist() == [shown]
