@@ -137,8 +137,8 @@ def runs_table(
     rows = f"{len(frame)} {'test scores' if every_test else 'runs'} under {save_dir}"
     table = Table(title=f"{rows}, by {sort} (checkpoint paths in {output})")
     for column in shown.columns:
-        numeric = pd.api.types.is_numeric_dtype(shown[column])
-        table.add_column(column, justify="right" if numeric and column in RESULTS else "left", overflow="fold")
+        numeric = column in RESULTS and column not in ("budget", "tested")
+        table.add_column(column, justify="right" if numeric else "left", overflow="fold")
     for row in shown.itertuples(index=False):
         table.add_row(*(_cell(value, column) for column, value in zip(shown.columns, row, strict=True)))
     Console(width=max(Console().width, 160)).print(table)
