@@ -3,32 +3,39 @@
     python -m src.experiments.seeds --seeds '[0, 1, 2]' -- --config configs/fast.yaml   # any fit arguments after --
     python -m src.experiments.seeds --config configs/ensemble.yaml                       # the README's best recipe
 
-Every member is a real ``python -m src.cli fit`` in its own run folder, ``<save_dir>/<name>/<tag>_seed<N>``.
-Killed and run again, it continues where it stopped: finished members are kept, an interrupted one resumes
-from its ``last.ckpt``. Then it writes ``<save_dir>/<name>/ensemble.yaml`` (a config naming the members'
-checkpoints), scores every member and the ensemble on the held-out labels when they exist
-(``<save_dir>/<name>/scores.json``), and with ``--submit true`` writes the ensemble's submission.
+Every member is a real ``python -m src.cli fit`` in its own run folder, ``<save_dir>/<name>/<tag>_seed<N>``,
+whose ``member.json`` records its fit arguments before it trains (``src.experiments.member_record``). Killed and
+run again, it continues where it stopped: finished members are kept, an interrupted one resumes from its
+``last.ckpt``, but only when it was trained with the arguments asked; otherwise it stops naming the difference
+(``--retrain true`` retrains those members, keeping each old run folder as ``<run>.replaced-<n>``). Then it writes
+``<save_dir>/<name>/ensemble.yaml`` (a config naming the members' checkpoints and each one's fit arguments),
+scores every member and the ensemble on the held-out labels when they exist, appending the scoring to
+``<save_dir>/<name>/scores.json`` (a list, so no scoring is lost), and with ``--submit true`` writes the
+ensemble's submission.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import yaml
-from rich.console import Console
-from rich.table import Table
 
 from src.atomic import atomic_write
 from src.callbacks.run_summary import SUMMARY
 from src.cli import ENSEMBLE_CLASS_PATH, recipe_of, run
 from src.errors import MissingLabelsError, UserInputError, exit_on_user_error
+from src.experiments.member_record import RECORD, read_record, record_of, runs_to_retrain, set_aside, write_record
+from src.experiments.scorings import append_scoring, print_scores, read_scorings
+from src.models.tta import TTAShift, check_tta_shift
 from src.runs import run_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,8 +77,9 @@ class Member:
         return command + (["--ckpt_path", str(last)] if last.is_file() else [])
 
 
-def train(members: list[Member], save_dir: Path, name: str, parallel: int) -> None:
-    """Fit every unfinished member (``parallel`` processes at a time); each writes ``fit.log`` in its run folder."""
+def train(members: list[Member], asked: dict[Path, dict], save_dir: Path, name: str, parallel: int) -> None:
+    """Fit every unfinished member (``parallel`` processes at a time), recording ``asked[run_dir]`` in its run folder
+    first when none is there; each writes ``fit.log`` in its run folder."""
     todo = [member for member in members if not member.finished]
     print(f"{len(members) - len(todo)} of {len(members)} members already trained; training {len(todo)}", flush=True)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -80,6 +88,8 @@ def train(members: list[Member], save_dir: Path, name: str, parallel: int) -> No
 
     def fit(member: Member) -> None:
         member.run_dir.mkdir(parents=True, exist_ok=True)
+        if read_record(member.run_dir) is None:  # a resumed member keeps the record of its first start
+            write_record(member.run_dir, asked[member.run_dir])
         started = time.monotonic()
         with (member.run_dir / "fit.log").open("a") as log:
             done = subprocess.run(member.fit_command(save_dir, name), cwd=ROOT, env=env, stdout=log, stderr=log)
@@ -91,13 +101,22 @@ def train(members: list[Member], save_dir: Path, name: str, parallel: int) -> No
         list(pool.map(fit, todo))
 
 
-def write_ensemble_config(path: Path, checkpoints: list[Path], command: str) -> None:
-    """A config for ``python -m src.cli test|predict --config <path>`` naming the members' checkpoints."""
+def write_ensemble_config(path: Path, members: dict[str, tuple[dict, Path]], command: str) -> None:
+    """A config for ``python -m src.cli test|predict --config <path>`` naming the members' checkpoints, with a
+    header giving each member's fit arguments from its record (``members``: run name -> (record, checkpoint))."""
     config = {"model": {"network": {"class_path": ENSEMBLE_CLASS_PATH, "init_args": {"checkpoints": []}}}}
-    config["model"]["network"]["init_args"]["checkpoints"] = [str(c) for c in checkpoints]
+    config["model"]["network"]["init_args"]["checkpoints"] = [str(c) for _, c in members.values()]
+    header = [f"Written by: {command}", f"Members, each trained by python -m src.cli fit <arguments> ({RECORD}):"]
+    header += [f"  {run}: {shlex.join(fit_argv(record))}" for run, (record, _) in members.items()]
+    header.append(f"python -m src.cli test|predict --config {path}")
     with atomic_write(path) as handle:
-        handle.write(f"# Written by: {command}\n# python -m src.cli test|predict --config {path}\n")
+        handle.writelines(f"# {line}".replace("\n", " ") + "\n" for line in header)  # one comment line each
         yaml.safe_dump(config, handle, sort_keys=False)
+
+
+def fit_argv(record: dict) -> list[str]:
+    """A member's ``fit`` arguments with its seed, as its record holds them."""
+    return [*record["fit"], "--seed_everything", str(record["seed"])]
 
 
 def held_out_accuracy(args: list[str]) -> float | None:
@@ -115,12 +134,14 @@ def seeds(
     name: str | None = None,
     save_dir: Path = Path("logs"),
     parallel: int = 1,
+    retrain: bool = False,
     score: bool = True,
-    tta_shift: float = 0.0,
+    tta_shift: TTAShift = 0.0,
     submit: bool = False,
     submission: Path = Path("submissions/submission.csv"),
 ) -> dict:
-    """Train the members, write their ensemble config, score members and ensemble, optionally submit.
+    """Train the members, write their ensemble config, score members and ensemble, optionally submit; returns the
+    scoring appended to ``scores.json``.
 
     Args:
         seeds: Seeds of the single group given by ``fit`` (the arguments after ``--``).
@@ -129,53 +150,57 @@ def seeds(
         name: Experiment folder under ``save_dir``; default: the first group's recipe with ``_seeds``.
         save_dir: Where the runs go (the logger's save_dir).
         parallel: Members trained at the same time (each a process; on one CPU they share the cores).
+        retrain: Retrain the members whose run folder holds a training with other fit arguments (without it, such
+            a member stops the command); each old run folder is kept, renamed ``<run>.replaced-<n>``.
         score: Score every member and the ensemble with ``test`` when the test set has labels.
-        tta_shift: Test-time augmentation for the ensemble's score and submission (see ``DigitClassifier``).
+        tta_shift: Test-time augmentation for the ensemble's score and submission, in pixels (see ``TTAShift``).
         submit: Write the ensemble's submission to ``submission``.
         submission: Where ``submit`` writes it.
     """
+    call = dict(locals())  # what the scoring records as the command of a Python call
+    tta_shift = check_tta_shift(tta_shift)  # the CLI's TTAShift type checks it for command lines, this for Python
     groups = members or [Members(fit=list(fit or []), seeds=list(seeds or [0, 1, 2]), tag=recipe_of(fit or []))]
     if len({group.tag for group in groups}) != len(groups):
         raise UserInputError("every group of members needs its own tag (their run folders are <tag>_seed<N>)")
     name = name or f"{recipe_of(groups[0].fit)}_seeds"
     save_dir = Path(save_dir)
     work = [Member(g, s, save_dir / name / f"{g.tag}_seed{s}") for g in groups for s in g.seeds]
-    command = " ".join(["python -m src.experiments.seeds", *sys.argv[1:]])
+    asked = {member.run_dir: record_of(member.group.fit, member.seed) for member in work}
+    scores, ensemble_config = save_dir / name / "scores.json", save_dir / name / "ensemble.yaml"
+    read_scorings(scores)  # a history it could not extend stops the command before any training
+    for run_dir in runs_to_retrain(asked, retrain):
+        set_aside(run_dir, [scores, ensemble_config])
     started = time.monotonic()
-    train(work, save_dir, name, parallel)
+    train(work, asked, save_dir, name, parallel)
     trained_s = time.monotonic() - started
-    checkpoints = [run_checkpoint(member.run_dir)[0] for member in work]
-    ensemble_config = save_dir / name / "ensemble.yaml"
-    write_ensemble_config(ensemble_config, checkpoints, command)
+    trained = {m.run_dir.name: (read_record(m.run_dir), run_checkpoint(m.run_dir)[0]) for m in work}
+    command = _invocation(call)
+    write_ensemble_config(ensemble_config, trained, command)
     print(f"wrote {ensemble_config} ({len(work)} members)")
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    scoring: dict = {"time": now, "command": command, "tta_shift": tta_shift, "train_wall_s": round(trained_s)}
+    scoring["members"] = {run: {"fit": fit_argv(record), "checkpoint": str(c)} for run, (record, c) in trained.items()}
     data_args = groups[0].fit  # the data the members share (leak and provenance checks apply to all of them)
-    results: dict = {"command": command, "ensemble_config": str(ensemble_config), "train_wall_s": round(trained_s)}
     ensemble_args = [*data_args, "--config", str(ensemble_config), "--model.tta_shift", str(tta_shift)]
     if score:
-        results["members"] = {
-            m.run_dir.name: held_out_accuracy([*m.group.fit, "--ckpt_path", str(c)])
-            for m, c in zip(work, checkpoints, strict=True)
-        }
-        results["ensemble"] = held_out_accuracy(ensemble_args)
-        _print_scores(results)
+        for member in work:
+            entry = scoring["members"][member.run_dir.name]
+            entry["test_acc"] = held_out_accuracy([*member.group.fit, "--ckpt_path", entry["checkpoint"]])
+        scoring["ensemble_test_acc"] = held_out_accuracy(ensemble_args)
+        print_scores(scoring)
     if submit:
         run(["predict", *ensemble_args, "--submission.output", str(submission)])
-        results["submission"] = str(submission)
-    results["total_wall_s"] = round(time.monotonic() - started)
-    with atomic_write(save_dir / name / "scores.json") as handle:
-        json.dump(results, handle, indent=2)
-    return results
+        scoring["submission"] = str(submission)
+    scoring["total_wall_s"] = round(time.monotonic() - started)
+    append_scoring(scores, scoring)
+    return scoring
 
 
-def _print_scores(results: dict) -> None:
-    table = Table(title="held-out accuracy (test/acc)")
-    table.add_column("member")
-    table.add_column("test/acc", justify="right")
-    for member, accuracy in results["members"].items():
-        table.add_row(member, "no labels" if accuracy is None else f"{accuracy:.4f}")
-    ensemble = results["ensemble"]
-    table.add_row("[bold]ensemble[/bold]", "no labels" if ensemble is None else f"[bold]{ensemble:.4f}[/bold]")
-    Console().print(table)
+def _invocation(call: dict) -> str:
+    """The command line when run as ``python -m src.experiments.seeds``, else the Python call (a test, a notebook)."""
+    if sys.argv and Path(sys.argv[0]).resolve() == Path(__file__).resolve():
+        return shlex.join(["python", "-m", "src.experiments.seeds", *sys.argv[1:]])
+    return f"seeds({', '.join(f'{key}={value!r}' for key, value in call.items())})"
 
 
 def main(argv: list[str] | None = None) -> dict:

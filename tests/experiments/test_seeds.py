@@ -59,12 +59,68 @@ def test_a_killed_seeds_run_continues_where_it_stopped_and_scores_the_ensemble(t
     config = yaml.safe_load((logs / "duo" / "ensemble.yaml").read_text())
     listed = config["model"]["network"]["init_args"]["checkpoints"]
     assert [Path(path).parent.parent for path in listed] == members  # one checkpoint per member, by seed
-    scores = json.loads((logs / "duo" / "scores.json").read_text())
+    (scores,) = json.loads((logs / "duo" / "scores.json").read_text())  # the killed run scored nothing
     assert set(scores["members"]) == {member.name for member in members}
-    assert all(0 <= value <= 1 for value in [*scores["members"].values(), scores["ensemble"]])
-    for member in members:  # each member's own record holds the held-out score the table shows
-        assert json.loads((member / "summary.json").read_text())["test_acc"] == scores["members"][member.name]
+    accuracies = [entry["test_acc"] for entry in scores["members"].values()]
+    assert all(0 <= value <= 1 for value in [*accuracies, scores["ensemble_test_acc"]])
+    for seed, member in enumerate(members):  # each member's own records: its fit arguments and its held-out score
+        assert json.loads((member / "member.json").read_text())["fit"] == command[command.index("--") + 1 :]
+        entry, summary = scores["members"][member.name], json.loads((member / "summary.json").read_text())
+        assert entry["fit"][-2:] == ["--seed_everything", str(seed)]
+        assert summary["tests"][Path(entry["checkpoint"]).name]["test_acc"] == summary["test_acc"] == entry["test_acc"]
     assert len(submission.read_text().splitlines()) == 31
+
+
+@pytest.mark.slow
+def test_retraining_with_other_fit_args_keeps_the_old_members_and_every_file_names_each_members_args(tmp_path):
+    """A smoke test, then the real run under the same name: refused, then retrained with ``--retrain true``; the
+    smoke-test member and its scoring stay, and each file says what its members were trained with."""
+    from src.errors import UserInputError
+    from src.experiments.seeds import seeds
+
+    data_dir = write_learnable_csvs(tmp_path / "data", n_train=60, n_test=20)
+    logs = tmp_path / "logs"
+
+    def fit(batches: int) -> list[str]:
+        return [
+            "--data.data_dir", str(data_dir), "--data.batch_size", "20", "--trainer.max_epochs", "1",
+            "--trainer.limit_train_batches", str(batches), "--trainer.precision", "32-true",
+        ]  # fmt: skip
+
+    seeds(seeds=[0], fit=fit(2), name="smoke", save_dir=logs)
+    member = logs / "smoke" / "mnist_seed0"
+    record = json.loads((member / "member.json").read_text())  # written before it trained
+    assert (record["fit"], record["seed"], [c["path"] for c in record["configs"]]) == (
+        fit(2),
+        0,
+        ["configs/mnist.yaml"],
+    )
+    with pytest.raises(
+        UserInputError, match=r"mnist_seed0: --trainer.limit_train_batches: 2 \(trained\) vs 3 \(asked\)"
+    ):
+        seeds(seeds=[0], fit=fit(3), name="smoke", save_dir=logs)
+
+    seeds(seeds=[0], fit=fit(3), name="smoke", save_dir=logs, retrain=True)
+    kept = logs / "smoke" / "mnist_seed0.replaced-1"
+    assert json.loads((kept / "member.json").read_text())["fit"] == fit(2)
+    assert json.loads((member / "member.json").read_text())["fit"] == fit(3)
+    old_summary = json.loads((kept / "summary.json").read_text())
+    assert all(
+        Path(path).parent.parent == kept and Path(path).is_file() for path in old_summary["checkpoints"].values()
+    )
+
+    header = [line for line in (logs / "smoke" / "ensemble.yaml").read_text().splitlines() if line.startswith("#")]
+    assert any(line.startswith("#   mnist_seed0: ") and "--trainer.limit_train_batches 3 " in line for line in header)
+    assert not any("limit_train_batches 2" in line for line in header)
+
+    smoke, real = json.loads((logs / "smoke" / "scores.json").read_text())
+    assert smoke["members"]["mnist_seed0"]["fit"] == [*fit(2), "--seed_everything", "0"]
+    assert real["members"]["mnist_seed0"]["fit"] == [*fit(3), "--seed_everything", "0"]
+    assert Path(smoke["members"]["mnist_seed0"]["checkpoint"]).parent.parent == kept  # where that member now is
+    assert Path(real["members"]["mnist_seed0"]["checkpoint"]).parent.parent == member
+    for scoring in (smoke, real):
+        assert scoring["time"] and scoring["command"].startswith("seeds(") and scoring["tta_shift"] == 0
+        assert 0 <= scoring["members"]["mnist_seed0"]["test_acc"] <= 1 and 0 <= scoring["ensemble_test_acc"] <= 1
 
 
 def test_a_test_set_without_labels_scores_as_none_and_other_mistakes_still_raise(trained_run, tmp_path):

@@ -1,0 +1,49 @@
+"""A seeds experiment's ``scores.json``: every scoring of its members and ensemble, oldest first.
+
+A list rather than one overwritten result, so a smoke test's scores and the real run's both stay, each with its
+time, command, tta_shift and every member's fit arguments, checkpoint and held-out accuracy.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from src.atomic import atomic_write
+from src.errors import UserInputError
+
+
+def read_scorings(path: Path) -> list[dict]:
+    """Every scoring ``scores.json`` holds, oldest first (a file holding one scoring object counts as that one)."""
+    if not path.is_file():
+        return []
+    try:
+        scorings = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise UserInputError(f"{path}: not JSON ({err}); it keeps every scoring, so it is not overwritten") from err
+    scorings = [scorings] if isinstance(scorings, dict) else scorings
+    if not isinstance(scorings, list) or not all(isinstance(scoring, dict) for scoring in scorings):
+        raise UserInputError(f"{path}: expected a list of scorings (objects); it is not overwritten")
+    return scorings
+
+
+def append_scoring(path: Path, scoring: dict) -> None:
+    """Add ``scoring`` after the ones ``path`` holds, atomically."""
+    scorings = [*read_scorings(path), scoring]
+    with atomic_write(path) as handle:
+        json.dump(scorings, handle, indent=2)
+
+
+def print_scores(scoring: dict) -> None:
+    """The held-out accuracy of every member and of the ensemble, as a table."""
+    table = Table(title="held-out accuracy (test/acc)")
+    table.add_column("member")
+    table.add_column("test/acc", justify="right")
+    for member, entry in scoring["members"].items():
+        table.add_row(member, "no labels" if entry["test_acc"] is None else f"{entry['test_acc']:.4f}")
+    ensemble = scoring["ensemble_test_acc"]
+    table.add_row("[bold]ensemble[/bold]", "no labels" if ensemble is None else f"[bold]{ensemble:.4f}[/bold]")
+    Console().print(table)
