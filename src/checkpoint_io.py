@@ -72,3 +72,12 @@ def load_checkpoint_bytes(raw: bytes, path: str | Path, map_location: Any = "cpu
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise UserInputError(f"checkpoint {path} is not a Lightning checkpoint (no state_dict)")
     return checkpoint
+
+
+def raise_if_untrained(checkpoint: dict[str, Any], path: str | Path) -> None:
+    """Refuse weights that never took a training step: their predictions are random yet look like any others."""
+    if not checkpoint.get("global_step"):
+        raise UserInputError(
+            f"checkpoint {path} never took a training step (global_step 0), so its weights are untrained; "
+            "pass a checkpoint written by `python -m src.cli fit` after training"
+        )

@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import copy
 import itertools
+import logging
 import sys
 import warnings
 from pathlib import Path
 
 from jsonargparse import Namespace
-from pytorch_lightning.callbacks import RichModelSummary
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
-from src.callbacks.progress import progress_bar_for
+from src.callbacks.progress import LayerSummary, progress_bar_for
 from src.callbacks.run_summary import RunSummary
 from src.callbacks.submission_writer import SubmissionWriter
-from src.checkpoint_io import AtomicCheckpointIO, load_checkpoint_file
+from src.checkpoint_io import AtomicCheckpointIO, load_checkpoint_file, raise_if_untrained
 from src.data.datamodule import DigitCSVDataModule
 from src.data.provenance import TrainingRecord
 from src.errors import UserInputError, exit_on_user_error, notice
@@ -37,6 +37,13 @@ EVALUATIONS = ("validate", "test", "predict")
 warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
 # Evaluations drop the training callbacks (below), and Lightning asks for them back to restore their state.
 warnings.filterwarnings("ignore", message="Be aware that when using `ckpt_path`, callbacks used to create")
+# The summary's size estimate assumes fp32 weights, which is what the weights are under bf16-mixed.
+warnings.filterwarnings("ignore", message="Precision bf16-mixed is not supported by the model summary")
+# Lightning's info lines that say nothing about this run: an advert, and a remark on our own summary callback.
+LIGHTNING_NOISE = ("💡 Tip:", "Trainer already configured with model summary callbacks")
+logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(
+    lambda record: not record.getMessage().startswith(LIGHTNING_NOISE)
+)
 
 
 class FitConfigSaver(SaveConfigCallback):
@@ -104,6 +111,8 @@ class DigitCLI(LightningCLI):
                 logger.version = run.name  # keep logging into the resumed run's folder
         path, how = resolve_checkpoint(config.ckpt_path, save_dir, name)
         self._checkpoint = load_checkpoint_file(path)
+        if subcommand in EVALUATIONS:
+            raise_if_untrained(self._checkpoint, path)
         self._checkpoint_path = config.ckpt_path = str(path)
         notice(f"{'resuming from' if subcommand == 'fit' else 'weights from'} {path} ({how})")
 
@@ -232,9 +241,11 @@ def _log_into_evaluated_run(config) -> None:
 
 
 def _check_validation_is_held_out(config) -> None:
-    """With ``train_on_all`` no validation row is held out: nothing may select or stop on ``val/*``."""
+    """With ``train_on_all`` no validation row is held out: nothing may select or stop on ``val/*``, and the
+    validation loop is off."""
     if not config.data.train_on_all:
         return
+    config.trainer.limit_val_batches = 0
     watchers = []
     for callback in config.trainer.callbacks or []:
         monitor = getattr(callback, "init_args", {}).get("monitor") if hasattr(callback, "init_args") else None
@@ -261,9 +272,7 @@ def run(args: list[str] | None = None, callbacks: list | None = None) -> DigitCL
         DigitCSVDataModule,
         save_config_callback=FitConfigSaver,
         save_config_kwargs={"overwrite": True},
-        trainer_defaults={
-            "callbacks": [progress_bar_for(sys.stdout), RichModelSummary(max_depth=1), summary, *(callbacks or [])]
-        },
+        trainer_defaults={"callbacks": [progress_bar_for(sys.stdout), LayerSummary(), summary, *(callbacks or [])]},
         args=args,
     )
 

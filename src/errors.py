@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Callable
@@ -21,16 +22,17 @@ class MissingLabelsError(UserInputError):
 
 
 def exit_on_user_error(command: Callable[[], T], also: tuple[type[BaseException], ...] = ()) -> T:
-    """Run a command; a ``UserInputError`` (or one of ``also``) ends it with one ``error:`` line and exit code 2.
+    """Run a command; a ``UserInputError``, an argument jsonargparse refused (``CLI(..., exit_on_error=False)``) or
+    one of ``also`` ends it with one ``error:`` line and exit code 2.
 
     ``DIGITS_DEBUG=1`` re-raises instead, to show the traceback.
     """
     try:
         return command()
-    except (UserInputError, *also) as err:
+    except (UserInputError, argparse.ArgumentError, *also) as err:
         if os.environ.get("DIGITS_DEBUG"):
             raise
-        print(f"error: {err}", file=sys.stderr)
+        print("error: " + " ".join(str(err).split()), file=sys.stderr)  # jsonargparse spreads a reason over lines
         sys.exit(2)
 
 

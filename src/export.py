@@ -16,7 +16,7 @@ import contextlib
 import io
 import json
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +25,11 @@ from jsonargparse import CLI
 
 from src.atomic import atomic_write
 from src.errors import UserInputError, exit_on_user_error
+from src.models.ensemble import CheckpointEnsemble
 from src.models.exportable import ExportableDigitModel, example_images
 from src.models.onnx_predictor import INPUT_NAME, METADATA_KEY, OUTPUT_NAME, OnnxPredictor
 from src.models.predictor import load_predictor, weights_from_flags
+from src.models.tta import TTAShift
 
 TOLERANCE = 1e-4  # largest difference in any probability allowed between PyTorch and an exported file
 PT2_METADATA = f"{METADATA_KEY}.json"  # extra file inside the .pt2 archive
@@ -79,7 +81,7 @@ def compare(expected: np.ndarray, found: np.ndarray, what: str) -> float:
 def export(
     ckpt_path: str | None = None,
     ensemble: list[str] | str | None = None,
-    tta_shift: float = 0.0,
+    tta_shift: TTAShift = 0.0,
     output: Path = Path("exports/model.onnx"),
     experiment: str = "mnist",
     save_dir: Path = Path("logs"),
@@ -88,9 +90,9 @@ def export(
 
     Args:
         ckpt_path: ``best`` (the default without ``--ensemble``), ``last`` (both in the newest run of
-            ``save_dir/experiment``) or a ``.ckpt`` file.
+            ``save_dir/experiment``), a ``.ckpt`` file, or an ensemble config (``.yaml``) as seeds writes it.
         ensemble: ``.ckpt`` files averaged inside the graph, comma-separated (``a.ckpt,b.ckpt``) or a list.
-        tta_shift: Average each image with its 4 copies moved this many pixels, inside the graph (0 = off).
+        tta_shift: Average each image with its 4 copies moved this many pixels, inside the graph (0 = off, at most 4).
         output: The ``.onnx`` path; the ``.pt2`` goes beside it.
         experiment: The run name whose newest run ``last``/``best`` are looked up in (``logs/<experiment>``).
         save_dir: Where the experiments' runs are.
@@ -102,20 +104,20 @@ def export(
     for path in (output, pt2_path):
         if path.is_dir():
             raise UserInputError(f"--output: {path} is a folder; expected a file path")
-    if tta_shift < 0:
-        raise UserInputError(f"--tta_shift {tta_shift}; expected 0 (off) or a positive number of pixels")
     weights = weights_from_flags(ckpt_path, ensemble)
     if isinstance(weights, str) and weights.endswith((".onnx", ".pt2")):
         raise UserInputError(f"--ckpt_path {weights} is an export already; pass the .ckpt it was exported from")
-    members = weights if isinstance(weights, list) else None
     predictor = load_predictor(weights, tta_shift, "32-true", save_dir, experiment)
+    network = predictor.model.network
+    members = list(network.checkpoints) if isinstance(network, CheckpointEnsemble) else None
     # Plain (contiguous) weights: channels_last ones load back from a .pt2 with a storage warning, and neither
     # ONNX Runtime nor a later torch.compile of the program keeps the eager layout anyway.
-    model = ExportableDigitModel(predictor.model.network, tta_shift, channels_last=False)
+    model = ExportableDigitModel(network, tta_shift, channels_last=False)
     metadata = {
         "source": predictor.source,
         "members": members,
         "tta_shift": float(tta_shift),
+        "training_pixels": None if predictor.training_pixels is None else asdict(predictor.training_pixels),
         "input": f"{INPUT_NAME}: uint8 [N, 1, 28, 28], 0 = background .. 255 = ink",
         "output": f"{OUTPUT_NAME}: float32 [N, 10], each row sums to 1",
         "torch": torch.__version__,
@@ -167,7 +169,7 @@ def verify(model: ExportableDigitModel, onnx_bytes: bytes, pt2_bytes: bytes, out
 
 def main(args: list[str] | None = None) -> Exported:
     """``export`` from the command line; a user mistake ends with one ``error:`` line and exit code 2."""
-    return exit_on_user_error(lambda: CLI(export, args=args))
+    return exit_on_user_error(lambda: CLI(export, args=args, exit_on_error=False))
 
 
 if __name__ == "__main__":

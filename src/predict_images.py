@@ -28,6 +28,7 @@ from src.data.image_paths import expand_image_paths
 from src.data.images import ImageInputError, mnist_style, read_image_file
 from src.errors import UserInputError, exit_on_user_error
 from src.models.predictor import load_predictor, weights_from_flags
+from src.models.tta import TTAShift
 
 TABLE_ROWS = 20  # the printed table stops here; the CSV has every row
 
@@ -81,7 +82,7 @@ def predict_images(
     paths: list[str],
     ckpt_path: str | None = None,
     ensemble: list[str] | str | None = None,
-    tta_shift: float = 0.0,
+    tta_shift: TTAShift = 0.0,
     output: Path = Path("predictions/images.csv"),
     experiment: str = "mnist",
     save_dir: Path = Path("logs"),
@@ -91,9 +92,10 @@ def predict_images(
     Args:
         paths: Image files, folders (their PNG/JPEG/BMP files) or globs (quote them: ``'scans/*.png'``).
         ckpt_path: ``best`` (the default without ``--ensemble``), ``last`` (both in the newest run of
-            ``save_dir/experiment``), a ``.ckpt`` file, or an ``.onnx`` file from ``python -m src.export``.
+            ``save_dir/experiment``), a ``.ckpt`` file, an ensemble config (``.yaml``, as seeds writes it), or an
+            ``.onnx`` file from ``python -m src.export``.
         ensemble: ``.ckpt`` files whose probabilities are averaged, comma-separated or a list.
-        tta_shift: Average each image with its 4 copies moved this many pixels (0 = off).
+        tta_shift: Average each image with its 4 copies moved this many pixels (0 = off, at most 4).
         output: The CSV to write (``path,label,p0..p9``).
         experiment: The run name whose newest run ``last``/``best`` are looked up in (``logs/<experiment>``).
         save_dir: Where the experiments' runs are.
@@ -102,13 +104,11 @@ def predict_images(
     files = expand_image_paths(paths)
     if output.is_dir() or output.resolve() in {f.resolve() for f in files}:
         raise UserInputError(f"--output {output} is a folder or one of the images; pass a new .csv path")
-    if tta_shift < 0:
-        raise UserInputError(f"--tta_shift {tta_shift}; expected 0 (off) or a positive number of pixels")
     predictor = load_predictor(weights_from_flags(ckpt_path, ensemble), tta_shift, None, save_dir, experiment)
     kept, digits, failures = read_digits(files)
     result = ImagePredictions(kept, predictor(digits), failures)
     console = Console()
-    console.print(f"weights: {predictor.source}" + (f"; tta_shift {tta_shift:g}" if tta_shift else ""))
+    console.print(f"weights: {predictor.source}; tta_shift {predictor.tta_shift:g}")
     if kept:
         result.write_csv(output)
         console.print(result.table())
@@ -127,7 +127,9 @@ def _count(n: int, noun: str) -> str:
 
 def parser() -> ArgumentParser:
     """``predict_images``' own flags plus the positional image arguments (a list jsonargparse's CLI cannot take)."""
-    command = ArgumentParser(prog="python -m src.predict_images", description=__doc__.split("\n\n")[0])
+    command = ArgumentParser(
+        prog="python -m src.predict_images", description=__doc__.split("\n\n")[0], exit_on_error=False
+    )
     command.add_argument("paths", nargs="+", help="Image files, folders or globs (quote globs)")
     command.add_function_arguments(predict_images, skip={"paths"})
     return command
@@ -135,8 +137,7 @@ def parser() -> ArgumentParser:
 
 def main(args: list[str] | None = None) -> ImagePredictions:
     """Run the command; exit 2 on a user mistake, exit 1 when any image failed."""
-    settings = parser().parse_args(args)
-    result = exit_on_user_error(lambda: predict_images(**settings.as_dict()))
+    result = exit_on_user_error(lambda: predict_images(**parser().parse_args(args).as_dict()))
     if result.failures:
         sys.exit(1)
     return result

@@ -51,9 +51,12 @@ def write_encoded_csvs(folder: Path, digits: np.ndarray, labels: np.ndarray | No
     return folder
 
 
-def save_checkpoint(path: Path, network: nn.Module, class_path: str, init_args: dict | None = None) -> Path:
+def save_checkpoint(
+    path: Path, network: nn.Module, class_path: str, init_args: dict | None = None, global_step: int = 1
+) -> Path:
     """A checkpoint as ``python -m src.cli fit`` writes it: the network's weights under ``network.`` and its
-    ``{class_path, init_args}`` in ``hyper_parameters`` (plain values only, loadable with weights_only=True)."""
+    ``{class_path, init_args}`` in ``hyper_parameters`` (plain values only, loadable with weights_only=True). The
+    network stands for a trained one (``global_step`` 1); ``global_step=0`` makes the checkpoint of an untrained one."""
     checkpoint = {
         "state_dict": {f"network.{k}": v for k, v in network.state_dict().items()},
         "hyper_parameters": {
@@ -64,7 +67,7 @@ def save_checkpoint(path: Path, network: nn.Module, class_path: str, init_args: 
         },
         "pytorch-lightning_version": pl.__version__,
         "epoch": 0,
-        "global_step": 0,
+        "global_step": global_step,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(checkpoint, path)

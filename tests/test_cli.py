@@ -115,3 +115,39 @@ def test_config_mistakes_end_with_a_clear_message_and_non_zero_exit(args, expect
         main(["fit", *args])
     assert exited.value.code != 0
     assert expected in capsys.readouterr().err
+
+
+LIGHTNING_NOISE = (
+    "Total FLOPs: 0",  # a figure that looks wrong
+    "MetricCollection",  # summary rows of metric objects, which hold no weights
+    "litlogger",  # an advert
+    "Trainer already configured with model summary callbacks",
+    "Total length of `list` across ranks is zero",  # the fast recipe has no validation loop to warn about
+    "is not supported by the model summary",
+)
+
+
+@pytest.mark.slow
+def test_a_fit_prints_what_a_user_needs_and_nothing_that_looks_wrong(tmp_path):
+    data_dir = write_learnable_csvs(tmp_path / "data", n_train=60, n_test=10)
+    args = [*fit_args(data_dir, tmp_path / "logs", "--config", str(ROOT / "configs" / "fast.yaml"))[1:]]
+    done = subprocess.run(
+        [sys.executable, "-m", "src.cli", "fit", *args, "--trainer.max_epochs", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    printed = done.stdout + done.stderr
+    assert [noise for noise in LIGHTNING_NOISE if noise in printed] == []
+    assert "StridedCNN" in printed and "Total FLOPs: 30.3 M" in printed  # the network's summary, with real FLOPs
+    assert "epoch 0 done" in printed
+
+
+def test_a_prediction_prints_its_progress(trained_run, tmp_path, capsys):
+    from tests.conftest import eval_args
+
+    submission = tmp_path / "submission.csv"
+    extra = ["--ckpt_path", "best", "--submission.output", str(submission), "--data.eval_batch_size", "4"]
+    main(eval_args("predict", trained_run.data_dir, trained_run.logs, *extra))
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("predict [")]
+    assert lines[0].startswith("predict [1/15]") and lines[-1].startswith("predict [15/15]")  # 60 rows, 4 a batch
+    assert 10 <= len(lines) <= 16 and submission.is_file()

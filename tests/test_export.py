@@ -74,7 +74,8 @@ def test_a_file_that_does_not_reproduce_the_model_is_refused_and_the_old_files_s
     [
         (["--output", "model.pt2"], "expected a path ending in .onnx"),
         (["--ensemble", "a.ckpt,b.ckpt"], "either --ckpt_path or --ensemble"),
-        (["--tta_shift", "-1"], "--tta_shift -1"),
+        (["--tta_shift", "-1"], '"tta_shift": Not of type TTAShift: -1'),
+        (["--tta_shift", "40"], '"tta_shift": Not of type TTAShift: 40'),  # 4 pixels is the margin of a digit
         (["--ckpt_path", "old/model.onnx"], "is an export already"),
         (["--ckpt_path", "missing.ckpt"], "checkpoint missing.ckpt not found"),
         (["--ckpt_path", "best", "--save_dir", "nowhere"], "--ckpt_path best: no checkpoint found under nowhere/mnist"),

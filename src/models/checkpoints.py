@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from src.checkpoint_io import load_checkpoint_bytes
+from src.checkpoint_io import load_checkpoint_bytes, raise_if_untrained
 from src.errors import UserInputError
 
 WEIGHTS_AND_STATE = ("state_dict", "optimizer_states", "lr_schedulers", "loops")
@@ -17,7 +17,7 @@ WEIGHTS_AND_STATE = ("state_dict", "optimizer_states", "lr_schedulers", "loops")
 
 def network_from_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """The checkpoint's ``network`` with its trained weights, in eval mode, and the checkpoint's metadata
-    (everything but weights and optimiser state: hparams, callback and datamodule states).
+    (everything but weights and optimiser state: hparams, callback and datamodule states). Untrained ones are refused.
 
     The file is read once; our loader checks it (``weights_only=True``, clear errors) and Lightning's
     ``load_from_checkpoint`` rebuilds the module from the class paths the CLI saved in its hparams.
@@ -29,6 +29,7 @@ def network_from_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]
         raise UserInputError(f"checkpoint {path} not found; pass an existing .ckpt")
     raw = path.read_bytes()
     checkpoint = load_checkpoint_bytes(raw, path)
+    raise_if_untrained(checkpoint, path)
     saved = checkpoint.get("hyper_parameters", {}).get("network")
     if not isinstance(saved, dict) or "class_path" not in saved:
         raise UserInputError(

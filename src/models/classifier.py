@@ -7,7 +7,6 @@ import warnings
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from jsonargparse.typing import NonNegativeFloat
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 from torchmetrics import MaxMetric, MeanMetric, MetricCollection
@@ -15,7 +14,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 
 from src.errors import UserInputError
 from src.models.seed_cnn import SeedCNN
-from src.models.tta import averaged_probabilities, shift_maps
+from src.models.tta import TTAShift, averaged_probabilities, check_tta_shift, shift_maps
 
 # Through the CLI the network is saved as its {class_path, init_args}; a network passed as an object (predictors,
 # ensembles, tests) travels with the weights, so Lightning's advice to ignore it has nothing to add.
@@ -38,7 +37,7 @@ class DigitClassifier(pl.LightningModule):
         channels_last: Run the network in channels_last memory format (faster convolutions on CPU and GPU).
         label_smoothing: Cross-entropy label smoothing (0 = the seed's plain cross-entropy).
         tta_shift: Validate, test and predict: average the softmax of the plain image with its 4 copies moved
-            this many pixels left, right, up and down (0 = plain prediction); see ``src.models.tta``.
+            this many pixels left, right, up and down (0 = plain prediction, at most 4); see ``src.models.tta``.
     """
 
     def __init__(
@@ -51,7 +50,7 @@ class DigitClassifier(pl.LightningModule):
         channels_last: bool = True,
         label_smoothing: float = 0.0,
         num_classes: int = 10,
-        tta_shift: NonNegativeFloat = 0.0,
+        tta_shift: TTAShift = 0.0,
     ):
         super().__init__()
         # Through the CLI these are the parsed YAML (class paths and plain values), so checkpoints
@@ -59,7 +58,7 @@ class DigitClassifier(pl.LightningModule):
         # out: LightningCLI overwrites the model config with a --ckpt_path's hparams, so a saved
         # tta_shift: 0 would silently undo --model.tta_shift.
         self.save_hyperparameters(ignore=["tta_shift"])
-        self.tta_shift = tta_shift
+        self.tta_shift = check_tta_shift(tta_shift)  # the type refuses it on the command line; this in Python
         self.network = network if network is not None else SeedCNN(num_classes=num_classes)
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         if channels_last:
@@ -74,6 +73,7 @@ class DigitClassifier(pl.LightningModule):
         self.val_confusion = MulticlassConfusionMatrix(num_classes)
         self.test_confusion = MulticlassConfusionMatrix(num_classes)
         self.confusion: dict[str, torch.Tensor] = {}  # last computed matrix per stage, for callbacks
+        self.example_input_array = torch.zeros(1, 1, 28, 28)  # the model summary counts FLOPs per image with it
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if self.hparams.channels_last:

@@ -13,7 +13,10 @@ differ in architecture; files are read with ``weights_only=True``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
+import yaml
 from torch import nn
 
 from src.errors import UserInputError
@@ -48,3 +51,25 @@ class CheckpointEnsemble(nn.Module):
             raise UserInputError(f"ensemble members predict different numbers of classes: {sorted(widths)}")
         mean = torch.stack(probabilities).mean(dim=0)
         return mean.clamp_min(torch.finfo(mean.dtype).tiny).log()
+
+
+def ensemble_file_members(path: str | Path) -> list[str]:
+    """The member checkpoints an ensemble config names (``model.network: {class_path: ...CheckpointEnsemble,
+    init_args: {checkpoints: [...]}}``, what ``python -m src.experiments.seeds`` writes), for tools outside the CLI."""
+    path = Path(path)
+    expected = f"expected a config with model.network.class_path {__name__}.CheckpointEnsemble and its checkpoints"
+    try:
+        config = yaml.safe_load(path.read_text())
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark
+        raise UserInputError(
+            f"{path}, line {mark.line + 1}, column {mark.column + 1}: {err.problem}; {expected}"
+        ) from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise UserInputError(f"ensemble file {path}: {err}; {expected}") from None
+    network = ((config or {}).get("model") or {}).get("network") if isinstance(config, dict) else None
+    class_path = network.get("class_path") if isinstance(network, dict) else None
+    members = ((network or {}).get("init_args") or {}).get("checkpoints") if class_path else None
+    if class_path != f"{__name__}.CheckpointEnsemble" or not isinstance(members, list) or not members:
+        raise UserInputError(f"ensemble file {path}: found model.network {class_path or 'missing'}; {expected}")
+    return [str(member) for member in members]

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
+from src.data.provenance import PixelStats
 from src.errors import UserInputError
 from src.models.digit_batch import digit_batch, in_chunks
 from src.models.exportable import IMAGE_SHAPE, NUM_CLASSES
+from src.models.tta import MAX_SHIFT
 
 METADATA_KEY = "digit_recognizer"  # ONNX metadata_props entry written by src.export (JSON)
 INPUT_NAME, OUTPUT_NAME = "images", "probabilities"
@@ -48,7 +50,15 @@ class OnnxPredictor:
         raw = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY, "{}")
         self.metadata = json.loads(raw)
         self.tta_shift = float(self.metadata.get("tta_shift", 0.0))
-        self.source = f"{self.path} (ONNX Runtime, {self.metadata.get('source', 'unknown weights')})"
+        if not 0 <= self.tta_shift <= MAX_SHIFT:
+            raise UserInputError(
+                f"{self.path} was exported with tta_shift {self.tta_shift:g}, beyond the {MAX_SHIFT:g}-pixel margin "
+                "around an MNIST digit (its predictions are mostly wrong); export it again with a smaller --tta_shift"
+            )
+        pixels = self.metadata.get("training_pixels")
+        self.training_pixels = PixelStats(**pixels) if isinstance(pixels, dict) else None
+        tta = f"TTA shift {self.tta_shift:g} px inside the graph" if self.tta_shift else "no TTA"
+        self.source = f"{self.path} (ONNX Runtime, {tta}; {self.metadata.get('source', 'unknown weights')})"
 
     def _check_signature(self) -> None:
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()

@@ -15,12 +15,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from src.data.provenance import PixelStats, TrainingRecord
 from src.errors import UserInputError
 from src.models.checkpoints import network_from_checkpoint
 from src.models.digit_batch import digit_batch, in_chunks
-from src.models.ensemble import CheckpointEnsemble
+from src.models.ensemble import CheckpointEnsemble, ensemble_file_members
 from src.models.exportable import NUM_CLASSES, ExportableDigitModel
 from src.models.onnx_predictor import OnnxPredictor
+from src.models.tta import check_tta_shift
 from src.precision import fastest_precision
 from src.runs import resolve_checkpoint
 
@@ -39,6 +41,7 @@ class TorchPredictor:
             compilation (seconds to a minute); every chunk is padded to ``batch_size`` so one shape is compiled
             once. Worth it for bulk prediction only (``make bench`` reports when it pays for itself).
         batch_size: Rows per forward pass (larger inputs are cut into such chunks).
+        training_pixels: The pixel statistics of the data the weights were trained on, when the checkpoint says.
     """
 
     def __init__(
@@ -49,12 +52,19 @@ class TorchPredictor:
         source: str = "",
         compiled: bool = False,
         batch_size: int = 256,
+        training_pixels: PixelStats | None = None,
     ):
+        self.training_pixels = training_pixels
         self.precision = precision or fastest_precision("cpu")
         if self.precision not in PRECISIONS:
             raise UserInputError(f"precision {self.precision!r}; expected one of {', '.join(PRECISIONS)} on CPU")
         self.model = ExportableDigitModel(network, tta_shift).eval()
-        self.tta_shift, self.source, self.compiled, self.batch_size = float(tta_shift), source, compiled, batch_size
+        self.tta_shift, self.source, self.compiled, self.batch_size = (
+            check_tta_shift(tta_shift),
+            source,
+            compiled,
+            batch_size,
+        )
         self._forward = torch.compile(self.model, dynamic=False) if compiled else self.model
 
     @torch.inference_mode()
@@ -94,18 +104,33 @@ def load_predictor(
     compiled: bool = False,
 ) -> TorchPredictor | OnnxPredictor:
     """A predictor for ``weights``: ``last``/``best`` (newest run of ``save_dir/name``), a ``.ckpt`` file, a list
-    of ``.ckpt`` files averaged as an ensemble, or an ``.onnx`` file from ``python -m src.export`` (run by ONNX
-    Runtime in float32, with the TTA it was exported with). Errors are ``UserInputError`` with the reason."""
+    of ``.ckpt`` files averaged as an ensemble, an ensemble config (``.yaml``, as ``python -m src.experiments.seeds``
+    writes), or an ``.onnx`` file from ``python -m src.export`` (run by ONNX Runtime in float32, with the TTA it was
+    exported with). Untrained weights and shifts above ``MAX_SHIFT`` are refused; errors are ``UserInputError``."""
+    check_tta_shift(tta_shift)
+    listed_in = ""
+    if isinstance(weights, (str, Path)) and str(weights).endswith((".yaml", ".yml")):
+        listed_in, weights = f" listed in {weights}", ensemble_file_members(weights)
     if isinstance(weights, (list, tuple)):
         if any(str(w).endswith(".onnx") for w in weights):
             raise UserInputError("an ensemble lists .ckpt files; export it to one .onnx with `python -m src.export`")
         ensemble = CheckpointEnsemble([str(w) for w in weights])
-        return TorchPredictor(ensemble, tta_shift, precision, f"ensemble of {len(weights)}", compiled)
+        source = f"ensemble of {len(weights)}{listed_in}"
+        pixels = _training_pixels(ensemble.member_metadata[0])
+        return TorchPredictor(ensemble, tta_shift, precision, source, compiled, training_pixels=pixels)
     if str(weights).endswith(".onnx"):
         return _onnx_predictor(Path(weights), tta_shift, precision, compiled)
     path, how = resolve_checkpoint(str(weights), save_dir, name)
-    network, _ = network_from_checkpoint(path)
-    return TorchPredictor(network, tta_shift, precision, f"{path} ({how})", compiled)
+    network, metadata = network_from_checkpoint(path)
+    pixels = _training_pixels(metadata)
+    return TorchPredictor(network, tta_shift, precision, f"{path} ({how})", compiled, training_pixels=pixels)
+
+
+def _training_pixels(metadata: dict) -> PixelStats | None:
+    """The training data's pixel statistics a checkpoint's DataModule state records (None if it records none)."""
+    state = metadata.get("DigitCSVDataModule") or {}
+    record = TrainingRecord.from_dict(state.get("training_data"))
+    return None if record is None else record.pixels
 
 
 def _onnx_predictor(path: Path, tta_shift: float, precision: str | None, compiled: bool) -> OnnxPredictor:

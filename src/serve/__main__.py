@@ -11,7 +11,7 @@ from src.serve.server import serve
 
 
 def main(args: list[str] | None = None) -> None:
-    exit_on_user_error(lambda: CLI(serve, args=args))
+    exit_on_user_error(lambda: CLI(serve, args=args, exit_on_error=False))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 Two kinds of body are accepted:
 
 - ``application/json``: ``{"pixels": [784 integers 0..255]}`` (or 28 lists of 28), row by row, an MNIST digit as a
-  row of test.csv holds it: ink bright, background 0. Used as it is.
+  row of test.csv holds it: ink bright, background 0. Used as it is, unless its pixels are far from the training
+  data's (a dark digit on a white background, pixels on a 0..1 scale): then 422, as the CSV path refuses such files.
 - ``multipart/form-data`` with a file field ``image`` (PNG, JPEG, BMP ...): made into an MNIST digit by
   ``mnist_style`` (cropped to its ink, scaled, centred), as predicting an image file does.
 """
@@ -13,8 +14,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import torch
 
 from src.data.images import ImageInputError, decode_image, mnist_style
+from src.data.provenance import PixelStats
+
+MOSTLY_INK = 0.5  # a digit with more ink (>= 128) than background is the inverse of a train.csv row
 
 IMAGE_FIELD = "image"
 PIXELS_FIELD = "pixels"
@@ -30,12 +35,14 @@ class RequestError(Exception):
         self.reason = reason
 
 
-def digit_from_json(body: bytes) -> np.ndarray:
-    """The digit in a JSON body; 400 for malformed JSON, a wrong shape or values, 422 for a blank digit."""
+def digit_from_json(body: bytes, training_pixels: PixelStats | None = None) -> np.ndarray:
+    """The digit in a JSON body; 400 for malformed JSON, a wrong shape or values, 422 for a blank digit or one whose
+    pixels are far from ``training_pixels`` (the statistics of the data the model was trained on)."""
     try:
         payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise RequestError(400, f"body: not valid JSON ({err}); {PIXELS_EXPECTED}") from None
+    except ValueError as err:  # JSONDecodeError, UnicodeDecodeError, and an integer too long to convert
+        reason = str(err) if len(str(err)) <= 120 else str(err)[:117] + "..."
+        raise RequestError(400, f"body: not valid JSON ({reason}); {PIXELS_EXPECTED}") from None
     except RecursionError:
         raise RequestError(400, f"body: JSON nested too deeply; {PIXELS_EXPECTED}") from None
     if not isinstance(payload, dict) or PIXELS_FIELD not in payload:
@@ -60,7 +67,23 @@ def digit_from_json(body: bytes) -> np.ndarray:
     digit = values.reshape(28, 28).astype(np.uint8)
     if digit.min() == digit.max():
         raise RequestError(422, f"{PIXELS_FIELD}: all 784 values are {digit.min()}: no digit (an empty canvas)")
+    check_like_training(digit, training_pixels)
     return digit
+
+
+def check_like_training(digit: np.ndarray, training_pixels: PixelStats | None) -> None:
+    """422 for pixels on a 0..1 scale, or with far more ink than the training data's digits (an inverted digit)."""
+    as_in_csv = "send the digit as a row of train.csv holds it: ink bright, background 0, values 0..255"
+    if int(digit.max()) <= 1:
+        raise RequestError(422, f"{PIXELS_FIELD}: every value is 0 or 1, on another scale; {as_in_csv}")
+    found = PixelStats.of(torch.from_numpy(digit))
+    if training_pixels is not None and found.ink_fraction > max(MOSTLY_INK, 3 * training_pixels.ink_fraction):
+        raise RequestError(
+            422,
+            f"{PIXELS_FIELD}: {found.ink_fraction:.0%} of the values are ink (>= 128), far from the "
+            f"{training_pixels.ink_fraction:.0%} of the digits the model was trained on: is it dark on a light "
+            f"background? {as_in_csv.capitalize()}",
+        )
 
 
 def digit_from_image(data: bytes, field: str = IMAGE_FIELD) -> np.ndarray:

@@ -14,6 +14,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from src.data.provenance import PixelStats
 from src.serve.digit_request import IMAGE_FIELD, RequestError, digit_from_image, digit_from_json
 
 DIGIT_KEY = "digit"  # what the inference worker receives: {"digit": base64 of 784 uint8}
@@ -23,13 +24,21 @@ DRAIN_FACTOR = 8  # an oversized body is read (and dropped) up to this many time
 class DigitRequestCheck:
     """ASGI middleware owning the HTTP side of ``POST <path>``: reads the body (at most ``max_body_bytes``), turns it
     into one checked 28x28 digit (``src.serve.digit_request``) and passes it on as ``{"digit": base64}``, or answers
-    ``{"detail": reason}`` with a 4xx itself. Other paths and methods pass through untouched.
+    ``{"detail": reason}`` with a 4xx itself. Other paths and methods pass through untouched. ``training_pixels``
+    (the model's training data statistics) is what JSON pixels are checked against.
     """
 
-    def __init__(self, app: ASGIApp, path: str = "/predict", max_body_bytes: int = 6 * 1024 * 1024):
+    def __init__(
+        self,
+        app: ASGIApp,
+        path: str = "/predict",
+        max_body_bytes: int = 6 * 1024 * 1024,
+        training_pixels: PixelStats | None = None,
+    ):
         self.app = app
         self.path = path
         self.max_body_bytes = max_body_bytes
+        self.training_pixels = training_pixels
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != self.path or scope["method"] != "POST":
@@ -70,7 +79,7 @@ class DigitRequestCheck:
         content_type = dict(scope["headers"]).get(b"content-type", b"").decode("latin-1")
         kind = content_type.split(";")[0].strip().lower()
         if kind == "application/json":
-            return digit_from_json(body)
+            return digit_from_json(body, self.training_pixels)
         if kind == "multipart/form-data":
             data = await _uploaded_file(scope, body)
             return await run_in_threadpool(digit_from_image, data)  # decoding a large image must not stall the loop

@@ -13,8 +13,10 @@ from typing import Literal
 
 import litserve as ls
 
+from src.data.provenance import PixelStats
 from src.errors import notice
 from src.models.predictor import load_predictor
+from src.models.tta import TTAShift
 from src.runs import CHECKPOINT_WORDS, resolve_checkpoint
 from src.serve.digit_api import DigitAPI
 from src.serve.page import add_page
@@ -23,14 +25,19 @@ from src.serve.request_check import DigitRequestCheck
 MIB = 1024 * 1024
 
 
-def build_server(api: DigitAPI, max_body_bytes: int = 6 * MIB, request_timeout: float = 30) -> ls.LitServer:
+def build_server(
+    api: DigitAPI, max_body_bytes: int = 6 * MIB, request_timeout: float = 30, training_pixels: PixelStats | None = None
+) -> ls.LitServer:
     """The LitServer for ``api`` with the request check in front of ``/predict`` and the page at ``/``.
 
     OpenAPI and its /docs page are off: /docs would load Swagger's scripts from a CDN, and the page works offline.
     ``fast_queue``: answers travel back over ZMQ instead of multiprocessing-manager queues (JSON requests under load:
     312 -> 471 requests/s measured here).
     """
-    check = (DigitRequestCheck, {"path": api.api_path, "max_body_bytes": max_body_bytes})
+    check = (
+        DigitRequestCheck,
+        {"path": api.api_path, "max_body_bytes": max_body_bytes, "training_pixels": training_pixels},
+    )
     server = ls.LitServer(
         api, accelerator="cpu", timeout=request_timeout, middlewares=[check], disable_openapi_url=True, fast_queue=True
     )
@@ -44,7 +51,7 @@ def serve(
     save_dir: Path = Path("logs"),
     host: Literal["127.0.0.1", "0.0.0.0", "::"] = "127.0.0.1",
     port: int = 8000,
-    tta_shift: float = 0,
+    tta_shift: TTAShift = 0,
     precision: Literal["bf16-mixed", "32-true"] | None = None,
     max_batch_size: int = 64,
     batch_timeout: float = 0.002,
@@ -56,13 +63,13 @@ def serve(
     """Serve the model until Ctrl+C (or SIGTERM).
 
     Args:
-        ckpt_path: ``best`` or ``last`` (newest run of ``save_dir/experiment``), a model file, or a list of
-            checkpoints averaged as an ensemble: anything ``load_predictor`` loads.
+        ckpt_path: ``best`` or ``last`` (newest run of ``save_dir/experiment``), a model file, an ensemble config
+            (``.yaml``), or a list of checkpoints averaged as an ensemble: anything ``load_predictor`` loads.
         experiment: The experiment (logger name) whose newest run ``best``/``last`` look in.
         save_dir: The folder holding the experiments' runs.
         host: Where to listen; 127.0.0.1 (this machine only) unless you mean to expose it.
         port: TCP port.
-        tta_shift: Average each digit with copies moved this many pixels (5x the work); 0 = off.
+        tta_shift: Average each digit with copies moved this many pixels (5x the work); 0 = off, at most 4.
         precision: ``bf16-mixed`` or ``32-true``; default: the fastest for this CPU.
         max_batch_size: Concurrent requests run together as one batch, at most.
         batch_timeout: Seconds the worker waits to fill a batch; every request waits up to this long.
@@ -75,10 +82,11 @@ def serve(
     if isinstance(weights, str) and weights in CHECKPOINT_WORDS:  # resolved once: the worker loads what is logged
         weights = str(resolve_checkpoint(weights, save_dir, experiment)[0])
     predictor = load_predictor(weights, tta_shift, precision, save_dir, experiment)  # fails here, not in the worker
-    notice(f"weights: {predictor.source}; precision {predictor.precision}")
+    notice(f"weights: {predictor.source}; tta_shift {predictor.tta_shift:g}; precision {predictor.precision}")
+    pixels = predictor.training_pixels
     del predictor
     api = DigitAPI(weights, tta_shift, precision, save_dir, experiment, max_batch_size, batch_timeout, threads)
-    server = build_server(api, max_body_bytes)
+    server = build_server(api, max_body_bytes, training_pixels=pixels)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # LitServe shuts its workers down on Ctrl+C only
     os.register_at_fork(after_in_child=lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))  # not in its children
     shown = f"[{host}]" if ":" in host else host

@@ -7,10 +7,13 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from src.data import images as image_rules
 from src.data.images import decode_image, mnist_style
+from src.data.provenance import PixelStats
 from src.serve.digit_request import RequestError, digit_from_image, digit_from_json
 
 
@@ -100,3 +103,69 @@ def test_unreadable_oversized_or_blank_images_are_refused_with_the_reason(data, 
         digit_from_image(data)
     assert refused.value.status == status
     assert reason in refused.value.reason
+
+
+MNIST_PIXELS = PixelStats(mean=33.4, ink_fraction=0.133)  # the embedded train.csv's, as its checkpoints record them
+
+
+def inverted_three() -> list[int]:
+    """A 3 drawn dark on a white field: the inverse of a train.csv row."""
+    digit = np.full((28, 28), 255, np.uint8)
+    for row in (6, 13, 20):
+        digit[row : row + 3, 8:20] = 0
+    digit[6:23, 17:20] = 0
+    return digit.ravel().tolist()
+
+
+@pytest.mark.parametrize(
+    ("pixels", "reason"),
+    [
+        (inverted_three(), "% of the values are ink (>= 128), far from the 13% of the digits the model was trained on"),
+        ([0] * 700 + [1] * 84, "every value is 0 or 1, on another scale"),
+    ],
+)
+def test_pixels_far_from_the_training_data_are_422_and_a_request_cannot_override_it(pixels, reason):
+    for body in (pixels_body(pixels), json.dumps({"pixels": pixels, "allow_unusual_pixels": True}).encode()):
+        with pytest.raises(RequestError) as refused:
+            digit_from_json(body, MNIST_PIXELS)
+        assert refused.value.status == 422
+        assert reason in refused.value.reason and "\n" not in refused.value.reason
+
+
+def test_a_real_digit_passes_the_training_data_check(mnist_digits):
+    images, _ = mnist_digits
+    for digit in images[60_000:60_200]:  # every kind of digit, thin 1s and bold 0s alike
+        np.testing.assert_array_equal(digit_from_json(pixels_body(digit.ravel().tolist()), MNIST_PIXELS), digit)
+
+
+def test_an_integer_too_long_to_convert_is_a_400_not_a_server_error():
+    body = b'{"pixels": [' + b"9" * 5001 + b"," + b"0," * 782 + b"0]}"
+    with pytest.raises(RequestError) as refused:
+        digit_from_json(body, MNIST_PIXELS)
+    assert refused.value.status == 400 and "body: not valid JSON" in refused.value.reason
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    lambda children: st.lists(children, max_size=30) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=60,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.binary(max_size=200),
+        JSON_VALUES.map(lambda value: json.dumps(value).encode()),
+        st.lists(JSON_VALUES, min_size=784, max_size=784).map(lambda pixels: pixels_body(pixels)),
+        st.lists(st.integers(-(10**6), 10**6), min_size=784, max_size=784).map(lambda pixels: pixels_body(pixels)),
+    )
+)
+def test_no_body_ever_gets_anything_but_a_digit_or_a_4xx_naming_the_field(body):
+    try:
+        digit = digit_from_json(body, MNIST_PIXELS)
+    except RequestError as refused:
+        assert 400 <= refused.status < 500 and "\n" not in refused.reason
+        assert refused.reason.split(":")[0] in ("body", "pixels") or refused.reason.startswith("pixels[")
+    else:
+        assert digit.shape == (28, 28) and digit.dtype == np.uint8

@@ -98,6 +98,16 @@ BAD_REQUESTS = {
         "pixels[300]: found 256; expected a whole number 0..255",
     ),
     "all-zero pixels": ((json.dumps({"pixels": [0] * 784}).encode(), "application/json"), 422, "pixels: all 784"),
+    "a digit dark on white, the inverse of a train.csv row": (
+        (json.dumps({"pixels": [255] * 600 + [0] * 184}).encode(), "application/json"),
+        422,
+        "of the values are ink (>= 128), far from the",
+    ),
+    "an integer too long to convert": (
+        (b'{"pixels": [' + b"9" * 5001 + b"," + b"0," * 782 + b"0]}", "application/json"),
+        400,
+        "body: not valid JSON",
+    ),
     "another content type": ((b"1,2,3", "text/csv"), 415, "Content-Type: text/csv"),
 }
 
