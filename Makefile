@@ -36,7 +36,7 @@ browser:
 	    || { echo "install Chromium (apt-get install chromium) or set CHROMIUM=/path/to/chrome" >&2; exit 1; }; fi
 
 data: install
-	$(PY) -m src.data.prepare
+	$(PY) -m src.data.embedded
 
 fit: install
 	$(PY) -m src.cli fit $(RECIPE_CONFIG)
@@ -48,7 +48,7 @@ tensorboard: install
 	$(VENV)/bin/tensorboard --logdir logs
 
 serve: install
-	$(PY) -m src.serve --ckpt_path $(CKPT) --experiment $(EXPERIMENT)
+	$(PY) -m src.tools.serve --ckpt_path $(CKPT) --experiment $(EXPERIMENT)
 
 test: install browser
 	$(PY) -m pytest

@@ -1,4 +1,4 @@
-"""The ceiling: a bare training loop of the seed CNN (no Lightning, no data pipeline, no augmentation)."""
+"""The ceiling: a bare training loop of the tutorial CNN (no Lightning, no data pipeline, no augmentation)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.budget import Budget, in_turn
-from src.models.seed_cnn import SeedCNN
+from src.models.tutorial_cnn import TutorialCNN
 
 
 @dataclass(frozen=True)
@@ -34,14 +34,14 @@ def variant_for(precision: str, channels_last: bool) -> str:
 
 
 class BareLoop:
-    """SeedCNN + Adam + cross-entropy on a fixed pool of random batches already in memory."""
+    """TutorialCNN + Adam + cross-entropy on a fixed pool of random batches already in memory."""
 
     def __init__(self, variant: Variant, batch_size: int, n_batches: int = 8, seed: int = 0):
         generator = torch.Generator().manual_seed(seed)
         self.variant = variant
         self.batch_size = batch_size
         torch.manual_seed(seed)
-        self.network = SeedCNN()
+        self.network = TutorialCNN()
         memory_format = torch.channels_last if variant.channels_last else torch.contiguous_format
         self.network.to(memory_format=memory_format).train()
         self.optimizer = torch.optim.Adam(self.network.parameters(), lr=1e-3)

@@ -1,7 +1,7 @@
 """The comparison point: plain PyTorch written the way most MNIST tutorials do.
 
 fp32, a per-item ``Dataset`` applying torchvision transforms to one PIL image at a time, a
-``DataLoader(batch_size=64, shuffle=True)`` and a hand-written loop over the same ``SeedCNN``.
+``DataLoader(batch_size=64, shuffle=True)`` and a hand-written loop over the same ``TutorialCNN``.
 It is a generous baseline: pixels sit in a numpy array (many tutorials call ``frame.iloc[i]`` per item).
 """
 
@@ -20,7 +20,7 @@ from torchvision import transforms
 
 from benchmarks.budget import Budget, in_turn
 from benchmarks.timing import median_seconds
-from src.models.seed_cnn import SeedCNN
+from src.models.tutorial_cnn import TutorialCNN
 
 TRAIN_TRANSFORM = transforms.Compose(
     [
@@ -89,7 +89,7 @@ def measure_baseline(
     test_set = TutorialDigits(read_csv_tutorial(test_csv)[0], None, EVAL_TRANSFORM)
 
     torch.manual_seed(0)
-    model = SeedCNN()
+    model = TutorialCNN()
     criterion = nn.CrossEntropyLoss()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 

@@ -1,7 +1,7 @@
 """How well held-out digits read back from image files: ``python -m benchmarks.image_accuracy --ckpt_path PATH``.
 
 Writes the held-out test.csv digits as PNG files twice, as they are (white on black, 28x28) and as a person might
-photograph them (dark ink on a white page, 4x larger, somewhere off-centre), runs ``python -m src.predict_images``
+photograph them (dark ink on a white page, 4x larger, somewhere off-centre), runs ``python -m src.tools images``
 on each folder, and scores both CSVs against test_labels.csv beside the model's accuracy on the CSV pixels.
 """
 
@@ -15,10 +15,9 @@ import numpy as np
 from jsonargparse import auto_cli
 from PIL import Image
 
-from src.data.csv_reader import read_digit_csv
-from src.data.label_csv import read_label_csv
-from src.models.predictor import load_predictor
-from src.predict_images import main as predict_images
+from src.data.csv_reader import read_digit_csv, read_label_csv
+from src.tools.images.predict import main as predict_images
+from src.tools.predictor import load_predictor
 
 
 def as_is(digit: np.ndarray, index: int) -> Image.Image:
@@ -65,7 +64,7 @@ def image_accuracy(
         ckpt_path: A ``.ckpt`` or ``.onnx`` file (or ``last``/``best`` of logs/mnist).
         data_dir: Folder with test.csv and test_labels.csv.
         limit: Only the first rows (default: all 28,000).
-        tta_shift: As ``src.predict_images``.
+        tta_shift: As ``src.tools.images.predict``.
     """
     digits = read_digit_csv(data_dir / "test.csv", require_label=False).images.numpy().reshape(-1, 28, 28)
     labels = read_label_csv(data_dir / "test_labels.csv")

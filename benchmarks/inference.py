@@ -4,7 +4,7 @@ ONNX Runtime, each from uint8 pixels to probabilities.
 - eager: the LightningModule as ``predict`` runs it (eval, inference mode, the default precision's autocast).
 - compiled: ``TorchPredictor(compiled=True)``: inductor with frozen weights, the same precision, channels_last;
   the fastest compiled PyTorch path measured here (bf16 where native; fp32 elsewhere, as emulated bf16 is slow).
-- onnx: ``OnnxPredictor`` on the file ``src.export`` writes (float32; ONNX Runtime's CPU kernels).
+- onnx: ``OnnxPredictor`` on the file ``src.tools.export`` writes (float32; ONNX Runtime's CPU kernels).
 
 Start-up is reported beside each: compilation (the compiled path's first call) and export + session creation
 (ONNX), and from the steady rates, how many images it takes before the compiled path has paid for compiling.
@@ -23,11 +23,11 @@ from pathlib import Path
 import torch
 
 from benchmarks.budget import Budget, in_turn
-from src.export import export_bytes
 from src.models.classifier import DigitClassifier
-from src.models.exportable import ExportableDigitModel
-from src.models.onnx_predictor import OnnxPredictor
-from src.models.predictor import TorchPredictor
+from src.tools.export import export_bytes
+from src.tools.exportable import ExportableDigitModel
+from src.tools.onnx_predictor import OnnxPredictor
+from src.tools.predictor import TorchPredictor
 
 
 def eager_predict(model: DigitClassifier, precision: str, batch_size: int):
@@ -72,7 +72,7 @@ def measure_predict_paths(images: torch.Tensor, precision: str, budget: Budget, 
     stayed in the way of torch's.
     """
     torch.manual_seed(0)
-    model = DigitClassifier().eval()  # the seed CNN, as the Trainer and bare-loop figures use
+    model = DigitClassifier().eval()  # the tutorial CNN, as the Trainer and bare-loop figures use
     batch_size, skipped, startup, rates = budget.predict_batch_size, {}, {}, {}
     first = images[:batch_size]
     seconds = budget.predict_s / 3

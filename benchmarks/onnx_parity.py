@@ -11,9 +11,8 @@ from pathlib import Path
 import numpy as np
 from jsonargparse import auto_cli
 
-from src.data.csv_reader import read_digit_csv
-from src.data.label_csv import read_label_csv
-from src.models.predictor import load_predictor
+from src.data.csv_reader import read_digit_csv, read_label_csv
+from src.tools.predictor import load_predictor
 
 
 def onnx_parity(

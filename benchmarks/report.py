@@ -13,7 +13,7 @@ VARIANT_LABELS = {
 def format_table(r: dict) -> str:
     """Rows of ``what | value | note``; every rate is a median, the header says over how many."""
     reps, ratios, bare = r["repeats"], r["ratios"], r["bare_loop_img_s"]
-    rows = [(f"bare training loop (SeedCNN, batch {reps['batch_size']}, Adam)", "img/s", "")]
+    rows = [(f"bare training loop (TutorialCNN, batch {reps['batch_size']}, Adam)", "img/s", "")]
     for key, label in VARIANT_LABELS.items():
         if key not in bare:
             rows.append((f"  {label}", "skipped", "bf16 is emulated on this CPU (see notes)"))
@@ -104,7 +104,7 @@ def format_table(r: dict) -> str:
 PATH_LABELS = {
     "eager": "eager predict_step (today's path)",
     "compiled": "torch.compile (inductor, frozen weights)",
-    "onnx": "ONNX Runtime (fp32, file from src.export)",
+    "onnx": "ONNX Runtime (fp32, file from src.tools.export)",
 }
 
 

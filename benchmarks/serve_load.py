@@ -1,6 +1,6 @@
 """``python -m benchmarks.serve_load``: the server under load on 127.0.0.1 (part of ``make bench``).
 
-Starts ``python -m src.serve`` as a user would and sends bounded bursts of real MNIST digits: one client at a time
+Starts ``python -m src.tools serve`` as a user would and sends bounded bursts of real MNIST digits: one client at a time
 (the latency of one image), then 16 concurrent clients (throughput, p50/p99), as 280x280 PNG uploads like the page
 sends and as JSON pixels; then the PNG burst again with batching off, for comparison. Every request must come back
 200: failures are counted, never retried. Prints a table and writes ``benchmarks/serve_load.json``.
@@ -20,7 +20,7 @@ from jsonargparse import auto_cli
 from benchmarks.load_client import Payload, image_payloads, pixel_payloads, send_burst
 from benchmarks.server_process import ROOT, running_server
 from benchmarks.timing import write_figures
-from src.data import embedded_mnist
+from src.data import embedded
 
 TARGETS = {"one_image_p50_ms_max": 20.0, "batched_requests_per_s_min": 500.0}
 SEEN_IMAGES = slice(60_000, 60_256)  # MNIST's own test images: what a server sees, not what the model trained on
@@ -85,7 +85,7 @@ def serve_load(
         output: JSON file, written atomically.
     """
     start, load_before = time.perf_counter(), os.getloadavg()
-    images = embedded_mnist.load()[0][SEEN_IMAGES].numpy()
+    images = embedded.load()[0][SEEN_IMAGES].numpy()
     uploads, pixel_bodies = image_payloads(images), pixel_payloads(images)
     served = [("batched", max_batch_size)] + ([("unbatched", 1)] if compare_unbatched else [])
     runs: dict[str, dict] = {}

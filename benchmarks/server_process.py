@@ -1,5 +1,5 @@
-"""``python -m src.serve`` as a user starts it, in a subprocess on a free 127.0.0.1 port (for the load test and the
-server tests): ready once ``/health`` answers, always stopped (Ctrl+C's path, then its whole process group)."""
+"""``python -m src.tools serve`` as a user starts it, in a subprocess on a free 127.0.0.1 port (for the load test and
+the server tests): ready once ``/health`` answers, always stopped (Ctrl+C's path, then its whole process group)."""
 
 from __future__ import annotations
 
@@ -27,13 +27,13 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running_server(args: list[str], log: Path, startup_timeout: float = 300) -> Iterator[str]:
-    """The base URL (``http://127.0.0.1:PORT``) of ``python -m src.serve ARGS`` while the ``with`` block runs.
+    """The base URL (``http://127.0.0.1:PORT``) of ``python -m src.tools serve ARGS`` while the ``with`` block runs.
 
     Its output goes to ``log``; if it exits or is not healthy within ``startup_timeout`` seconds, RuntimeError with
     the log's end. The server gets SIGTERM (a graceful stop); anything left of its process group is killed.
     """
     port = free_port()
-    command = [sys.executable, "-m", "src.serve", *args, "--port", str(port)]
+    command = [sys.executable, "-m", "src.tools", "serve", *args, "--port", str(port)]
     with log.open("wb") as output:
         process = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"

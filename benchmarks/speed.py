@@ -1,4 +1,4 @@
-"""``python -m benchmarks.speed``: how fast the seed CNN trains and predicts here, against a tutorial loop.
+"""``python -m benchmarks.speed``: how fast the tutorial CNN trains and predicts here, against a tutorial loop.
 
 Prints a table and writes ``benchmarks/speed.json``. ``--quick`` runs every part on tiny synthetic data
 in seconds (what the test uses); the full run takes 3-4 minutes on a 2-core CPU, under 5 on any CPU kind:
@@ -29,7 +29,7 @@ from benchmarks.summary import summarise
 from benchmarks.timing import median_seconds, timed, write_figures
 from benchmarks.trainer_epoch import EpochPlan, measure_trainer_epochs
 from src.data.csv_reader import read_digit_csv
-from src.precision import cpu_has_native_bf16, fastest_precision
+from src.utils import cpu_has_native_bf16, fastest_precision
 
 
 def write_synthetic_csvs(folder: Path, n_train: int = 192, n_test: int = 64, seed: int = 0) -> Path:

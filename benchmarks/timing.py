@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import torch
 
-from src.atomic import atomic_write
+from src.utils import atomic_write
 
 T = TypeVar("T")
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytorch_lightning as pl
 import yaml
 
-from src.atomic import atomic_write
 from src.cli import main as cli_main
+from src.utils import atomic_write
 
 
 class EpochTimer(pl.Callback):

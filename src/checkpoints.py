@@ -1,4 +1,10 @@
-"""Checkpoint files that are never half-written and never unpickle code."""
+"""Checkpoints: where ``--ckpt_path best|last`` point, how a file is read (once, safely), and how it is written.
+
+A run is ``<save_dir>/<name>/version_N/`` as the logger makes it; its ``checkpoints/`` folder holds ``best.ckpt``
+(the epoch with the highest ``val/acc``) and ``last.ckpt`` (the newest epoch), the file names the recipes give their
+``ModelCheckpoint`` callbacks. Hand-written because Lightning resolves ``"best"``/``"last"`` only inside the Trainer
+that is running, whose logger has just opened a new, empty ``version_N``.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +14,146 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
+from pytorch_lightning.cli import instantiate_class
 from pytorch_lightning.plugins.io import TorchCheckpointIO
+from torch import nn
 
-from src.atomic import atomic_write
-from src.errors import UserInputError
+from src.utils import UserInputError, atomic_write, notice
+
+WORDS = ("best", "last")
+# Classes renamed since checkpoints were written: a checkpoint naming the old path loads as the new one.
+RENAMED = {"src.models.seed_cnn.SeedCNN": "src.models.tutorial_cnn.TutorialCNN"}
+
+
+def newest_run(save_dir: str | Path, name: str) -> Path | None:
+    """The run folder holding the most recently written checkpoint of the experiment, or None."""
+    newest = max(Path(save_dir, name).glob("*/checkpoints/*.ckpt"), key=lambda p: p.stat().st_mtime, default=None)
+    return None if newest is None else newest.parent.parent
+
+
+def run_of(checkpoint: str | Path) -> Path | None:
+    """The run folder a checkpoint lives in (``.../version_N/checkpoints/x.ckpt``), or None elsewhere."""
+    path = Path(checkpoint).resolve()
+    return path.parent.parent if path.parent.name == "checkpoints" else None
+
+
+def resolve(spec: str, save_dir: str | Path, name: str) -> tuple[Path, str]:
+    """``(file, how it was found)`` for ``best``/``last`` in the newest run of ``save_dir/name``; a path as it is.
+
+    A run trained on every row (``train_on_all``) has no held-out validation and so no ``best.ckpt``: its
+    ``last.ckpt`` stands in, and the note says so. Nothing found is a ``UserInputError`` saying where it looked.
+    """
+    if spec not in WORDS:
+        return Path(spec), "given"
+    run = newest_run(save_dir, name)
+    if run is None:
+        raise UserInputError(
+            f"--ckpt_path {spec}: no checkpoint found under {Path(save_dir, name)}/version_*/checkpoints/; train one "
+            "with `python -m src.cli fit`, or pass a .ckpt file"
+        )
+    return run_checkpoint(run, spec)
+
+
+def run_checkpoint(run: Path, spec: str = "best") -> tuple[Path, str]:
+    """``(file, how it was chosen)``: ``best``/``last`` of one run folder, as ``resolve`` finds them."""
+    best, last = run / "checkpoints" / "best.ckpt", run / "checkpoints" / "last.ckpt"
+    if spec == "best" and best.is_file():
+        return best, f"best checkpoint by val/acc of the run {run}"
+    if spec == "best" and last.is_file() and _trained_on_all(run):
+        return last, f"the run {run} had no held-out validation, so its last checkpoint stands for its best"
+    if spec == "last" and last.is_file():
+        return last, f"last checkpoint of the run {run}"
+    raise UserInputError(f"--ckpt_path {spec}: the run {run} has no checkpoints/{spec}.ckpt; pass a .ckpt file")
+
+
+def _trained_on_all(run: Path) -> bool:
+    config = yaml.safe_load((run / "config.yaml").read_text()) if (run / "config.yaml").is_file() else {}
+    return bool(((config or {}).get("data") or {}).get("train_on_all"))
+
+
+def read_checkpoint(path: str | Path, trained: bool = True) -> dict[str, Any]:
+    """``torch.load(path, weights_only=True)`` with one clear error for missing, corrupt or unsafe files, old class
+    paths renamed (``RENAMED``), and, with ``trained``, weights that never took a training step refused."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserInputError(f"checkpoint {path} not found; pass an existing .ckpt with --ckpt_path")
+    try:
+        checkpoint = torch.load(io.BytesIO(path.read_bytes()), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:  # torch names the refused global
+        unsafe = [line.strip() for line in str(err).splitlines() if "global" in line.lower()]
+        reason = f"it holds objects other than tensors and plain values ({unsafe[0]})" if unsafe else "not a torch file"
+        raise UserInputError(f"checkpoint {path} was refused: {reason}; load only checkpoints you trust") from None
+    except Exception as err:  # garbage bytes reach the legacy unpickler, which fails in many ways
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserInputError(f"checkpoint {path} is truncated or corrupted ({reason}); pass another one") from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise UserInputError(f"checkpoint {path} is not a Lightning checkpoint (no state_dict)")
+    if trained and not checkpoint.get("global_step"):
+        raise UserInputError(
+            f"checkpoint {path} never took a training step (global_step 0), so its weights are untrained; "
+            "pass a checkpoint written by `python -m src.cli fit` after training"
+        )
+    network = checkpoint.get("hyper_parameters", {}).get("network")
+    if isinstance(network, dict) and network.get("class_path") in RENAMED:
+        notice(f"checkpoint {path}: {network['class_path']} is now {RENAMED[network['class_path']]}")
+        network["class_path"] = RENAMED[network["class_path"]]
+    return checkpoint
+
+
+def network_from_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    """The checkpoint's trained ``network`` in eval mode, rebuilt from the ``{class_path, init_args}`` the CLI saved in
+    its hparams, and its metadata (hparams, callback and DataModule states: everything but weights and optimiser)."""
+    checkpoint = read_checkpoint(path)
+    saved = checkpoint.get("hyper_parameters", {}).get("network")
+    if not isinstance(saved, dict) or "class_path" not in saved:
+        raise UserInputError(f"checkpoint {path} does not say which network it holds; train it with src.cli fit")
+    try:
+        network = instantiate_class((), saved)
+    except Exception as err:  # an import or signature error: the class moved or changed
+        raise UserInputError(f"checkpoint {path}: cannot rebuild {saved['class_path']} ({err})") from None
+    raise_if_weights_do_not_fit(network, checkpoint, path)
+    network.load_state_dict({k.removeprefix("network."): v for k, v in checkpoint["state_dict"].items()})
+    kept = ("state_dict", "optimizer_states", "lr_schedulers", "loops")
+    return network.eval(), {key: value for key, value in checkpoint.items() if key not in kept}
+
+
+def raise_if_weights_do_not_fit(module: nn.Module, checkpoint: dict[str, Any], path: str | Path) -> None:
+    """One error naming the first differences when the checkpoint's weights do not fit ``module`` exactly (a network,
+    matched against the ``network.`` weights, or a whole LightningModule)."""
+    weights = checkpoint["state_dict"]
+    if not any(key.startswith("network.") for key in module.state_dict()):
+        weights = {k.removeprefix("network."): v for k, v in weights.items() if k.startswith("network.")}
+    expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in weights.items() if isinstance(v, torch.Tensor)}
+    problems = [
+        f"{len(keys)} {label} (e.g. {', '.join(keys[:2])})"
+        for label, keys in (
+            ("missing", sorted(expected.keys() - found.keys())),
+            ("unexpected", sorted(found.keys() - expected.keys())),
+            (
+                "other shape",
+                [
+                    f"{k} {found[k]} vs {expected[k]}"
+                    for k in sorted(expected.keys() & found.keys())
+                    if found[k] != expected[k]
+                ],
+            ),
+        )  # fmt: skip
+        if keys
+    ]
+    if problems:
+        saved = checkpoint.get("hyper_parameters", {}).get("network") or {}
+        saved_as = f" (it was saved with {saved['class_path']})" if "class_path" in saved else ""
+        raise UserInputError(
+            f"checkpoint {path} holds another architecture than the configured model{saved_as}: {'; '.join(problems)}; "
+            "configure the network it was trained with, or pass a checkpoint of this one"
+        )
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Saves through a temp file renamed over the target (a kill mid-write keeps the old ``last.ckpt``)
-    and loads with ``weights_only=True``, turning an unreadable file into one message naming it.
-
-    ``preload`` hands it a checkpoint the CLI has already read, so the Trainer does not read the file again.
-    """
+    """Saves through a temp file renamed over the target (a kill mid-write keeps the old ``last.ckpt``) and loads
+    with ``read_checkpoint``. ``preload`` hands it a checkpoint the CLI has read already, so it is read once."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -36,48 +170,4 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if self._preloaded is not None and self._preloaded[0] == Path(path).resolve():
             checkpoint, self._preloaded = self._preloaded[1], None  # handed over once
             return checkpoint
-        return load_checkpoint_file(path, map_location=map_location or "cpu")
-
-
-def load_checkpoint_file(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
-    """``torch.load(path, weights_only=True)`` with a clear error for missing, corrupt or unsafe files."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserInputError(f"checkpoint {path} not found; pass an existing .ckpt with --ckpt_path")
-    return load_checkpoint_bytes(path.read_bytes(), path, map_location)
-
-
-def load_checkpoint_bytes(raw: bytes, path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
-    """``load_checkpoint_file`` for a file already read into memory (``path`` names it in errors)."""
-    try:
-        checkpoint = torch.load(io.BytesIO(raw), map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
-        # torch names the refused global ("Unsupported global: ..." or "... unsupported GLOBAL ...").
-        unsafe = [line.strip() for line in str(err).splitlines() if "global" in line.lower()]
-        if unsafe:
-            raise UserInputError(
-                f"checkpoint {path} was refused: it holds objects other than tensors and plain values "
-                f"({unsafe[0]}); load only checkpoints you trust, or re-save them with this project"
-            ) from None
-        raise UserInputError(
-            f"checkpoint {path} is truncated or corrupted (not a readable torch file); pass another checkpoint "
-            "with --ckpt_path (e.g. a best-epoch file beside it)"
-        ) from None
-    except Exception as err:  # garbage bytes reach the legacy unpickler, which fails in many ways
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserInputError(
-            f"checkpoint {path} is truncated or corrupted ({reason}); pass another checkpoint with "
-            "--ckpt_path (e.g. a best-epoch file beside it)"
-        ) from None
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise UserInputError(f"checkpoint {path} is not a Lightning checkpoint (no state_dict)")
-    return checkpoint
-
-
-def raise_if_untrained(checkpoint: dict[str, Any], path: str | Path) -> None:
-    """Refuse weights that never took a training step: their predictions are random yet look like any others."""
-    if not checkpoint.get("global_step"):
-        raise UserInputError(
-            f"checkpoint {path} never took a training step (global_step 0), so its weights are untrained; "
-            "pass a checkpoint written by `python -m src.cli fit` after training"
-        )
+        return read_checkpoint(path, trained=False)

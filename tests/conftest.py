@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def fit_args(data_dir: Path, logs: Path, *extra: str) -> list[str]:
-    """``fit`` of the default seed recipe on small CSVs: fp32 (the same numbers on every CPU), logs in ``logs``."""
+    """``fit`` of the default recipe on small CSVs: fp32 (the same numbers on every CPU), logs in ``logs``."""
     return [
         "fit",
         "--data.data_dir", str(data_dir),
@@ -75,3 +75,10 @@ def trained_digits(tmp_path_factory: pytest.TempPathFactory):
     from tests.trained_mnist import train_tiny_model
 
     return train_tiny_model(tmp_path_factory.mktemp("trained"), n_train=6000, n_held_out=1000)
+
+
+def tool(command: str):
+    """``python -m src.tools <command> ARGS`` in process, as a function of ``ARGS``."""
+    from src.tools.__main__ import main as tools_main
+
+    return lambda args: tools_main([command, *args])

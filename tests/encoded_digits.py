@@ -17,7 +17,7 @@ from torch import nn
 from tests.synthetic import digit_csv_text, random_digits
 
 READER = "tests.encoded_digits.EncodedDigitReader"
-SEED_CNN = "src.models.seed_cnn.SeedCNN"
+TUTORIAL_CNN = "src.models.tutorial_cnn.TutorialCNN"
 
 
 class EncodedDigitReader(nn.Module):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from src.atomic import atomic_write
+from src.utils import atomic_write
 
 
 def test_success_replaces_the_content(tmp_path: Path) -> None:

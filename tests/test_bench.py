@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.timing import noisy
-from src.precision import cpu_has_native_bf16, fastest_precision
+from src.utils import cpu_has_native_bf16, fastest_precision
 
 ROOT = Path(__file__).resolve().parents[1]
 RATES = [

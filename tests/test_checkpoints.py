@@ -7,8 +7,8 @@ import os
 import pytest
 import torch
 
-from src.checkpoint_io import AtomicCheckpointIO, load_checkpoint_file
-from src.errors import UserInputError
+from src.checkpoints import AtomicCheckpointIO, read_checkpoint
+from src.utils import UserInputError
 
 
 def checkpoint(value: float) -> dict:
@@ -36,7 +36,7 @@ def test_a_save_interrupted_mid_write_keeps_the_previous_file(tmp_path, monkeypa
     monkeypatch.setattr(torch, "save", save_half_then_die)
     with pytest.raises(KeyboardInterrupt):
         io.save_checkpoint(checkpoint(2.0), path)
-    assert torch.equal(load_checkpoint_file(path)["state_dict"]["w"], torch.ones(3))
+    assert torch.equal(read_checkpoint(path)["state_dict"]["w"], torch.ones(3))
     assert os.listdir(tmp_path) == ["last.ckpt"]  # no temp file left behind
 
 
@@ -47,12 +47,12 @@ def test_a_damaged_checkpoint_is_one_clear_error_naming_the_file(tmp_path, damag
     data = path.read_bytes()
     path.write_bytes({"truncate": data[: len(data) // 2], "garbage": os.urandom(500), "empty": b""}[damage])
     with pytest.raises(UserInputError, match="last.ckpt is truncated or corrupted.*--ckpt_path"):
-        load_checkpoint_file(path)
+        read_checkpoint(path)
 
 
 def test_a_missing_checkpoint_says_so(tmp_path):
     with pytest.raises(UserInputError, match="not found"):
-        load_checkpoint_file(tmp_path / "nope.ckpt")
+        read_checkpoint(tmp_path / "nope.ckpt")
 
 
 class Payload:
@@ -68,5 +68,5 @@ def test_a_checkpoint_carrying_a_pickled_callable_is_refused(tmp_path, monkeypat
     path = tmp_path / "evil.ckpt"
     torch.save({"state_dict": {}, "hook": Payload()}, path)
     with pytest.raises(UserInputError, match="refused"):
-        load_checkpoint_file(path)
+        read_checkpoint(path)
     assert not marker.exists()

@@ -35,7 +35,7 @@ def test_the_seed_recipe_is_the_default_and_naming_it_changes_nothing(tmp_path):
         return {key: value for key, value in config.items() if key != "config"}
 
     assert settings(implicit) == settings(explicit)
-    assert implicit.model.network.class_path == "src.models.seed_cnn.SeedCNN"
+    assert implicit.model.network.class_path == "src.models.tutorial_cnn.TutorialCNN"
     assert implicit.data.val_fraction == 0.15 and implicit.trainer.max_epochs == 50
 
 
@@ -70,14 +70,16 @@ def test_tensorboard_has_the_scalars_figures_and_pngs(trained_run):
     for png in ("learning_curves.png", "confusion_matrix.png"):
         assert (run_dir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())
-    assert saved["trainer"]["precision"] == "32-true" and saved["model"]["network"]["class_path"].endswith("SeedCNN")
+    assert saved["trainer"]["precision"] == "32-true" and saved["model"]["network"]["class_path"].endswith(
+        "TutorialCNN"
+    )
 
 
 def test_checkpoint_holds_only_plain_values_and_rebuilds_the_network(trained_run):
     checkpoint = torch.load(trained_run.last, map_location="cpu", weights_only=True)
-    assert checkpoint["hyper_parameters"]["network"]["class_path"] == "src.models.seed_cnn.SeedCNN"
+    assert checkpoint["hyper_parameters"]["network"]["class_path"] == "src.models.tutorial_cnn.TutorialCNN"
     model = DigitClassifier.load_from_checkpoint(trained_run.last, map_location="cpu", weights_only=True)
-    assert type(model.network).__name__ == "SeedCNN"
+    assert type(model.network).__name__ == "TutorialCNN"
     trained = trained_run.cli.model.state_dict()
     assert all(torch.equal(value, trained[key]) for key, value in model.state_dict().items())
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from src.cli import main
-from src.precision import cpu_has_native_bf16, fastest_precision
+from src.utils import cpu_has_native_bf16, fastest_precision
 from tests.learnable_digits import write_learnable_csvs
 
 ROOT = Path(__file__).resolve().parents[1]

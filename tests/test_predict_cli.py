@@ -11,19 +11,21 @@ import numpy as np
 import pytest
 import torch
 
-from src.callbacks.submission_writer import SubmissionWriter
+from src.callbacks.submission import SubmissionWriter
 from src.cli import main
-from src.models.seed_cnn import SeedCNN
-from src.score import main as score_main
+from src.models.tutorial_cnn import TutorialCNN
+from tests.conftest import tool
 from tests.encoded_digits import (
     READER,
-    SEED_CNN,
+    TUTORIAL_CNN,
     EncodedDigitReader,
     encoded_images,
     save_checkpoint,
     write_encoded_csvs,
 )
 from tests.synthetic import digit_csv_text
+
+score_main = tool("score")
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = str(ROOT / "configs" / "mnist.yaml")
@@ -86,7 +88,7 @@ def test_test_accuracy_equals_the_score_of_the_submission(tmp_path, capsys, read
 def test_tta_shift_from_the_command_line_survive_the_checkpoint_hparams(tmp_path):
     data_dir = write_encoded_csvs(tmp_path / "data", DIGITS)
     torch.manual_seed(0)
-    ckpt = save_checkpoint(tmp_path / "cnn.ckpt", SeedCNN(), SEED_CNN, {"dropout": 0.3, "num_classes": 10})
+    ckpt = save_checkpoint(tmp_path / "cnn.ckpt", TutorialCNN(), TUTORIAL_CNN, {"dropout": 0.3, "num_classes": 10})
     plain, tta = tmp_path / "plain" / "s.csv", tmp_path / "tta" / "s.csv"
     probabilities = ("--submission.probabilities_output",)
     main(predict_args(data_dir, plain, "--ckpt_path", str(ckpt), *probabilities, str(plain.with_name("p.csv"))))
@@ -135,7 +137,7 @@ def test_errors_exit_2_with_one_message_and_leave_the_old_submission(
         ckpt = tmp_path / "nowhere.ckpt"
     elif case == "truncated checkpoint":
         ckpt = corrupt(reader_ckpt)
-    elif case == "checkpoint of another architecture":  # saved without hparams, so the configured SeedCNN loads it
+    elif case == "checkpoint of another architecture":  # saved without hparams, so the configured TutorialCNN loads it
         checkpoint = torch.load(reader_ckpt, weights_only=True)
         del checkpoint["hyper_parameters"]
         torch.save(checkpoint, ckpt)

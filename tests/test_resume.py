@@ -12,8 +12,8 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from src.checkpoints import newest_run
 from src.cli import main
-from src.runs import newest_run
 from tests.conftest import fit_args
 from tests.learnable_digits import write_learnable_csvs
 from tests.synthetic import write_digit_csvs

@@ -1,6 +1,6 @@
 """A small model trained on real MNIST rows through the real CLI, for tests that need a model that reads digits.
 
-The rows come from the embedded MNIST with the documented split (``src.data.prepare``): training rows from the
+The rows come from the embedded MNIST with the documented split (``src.data.embedded``): training rows from the
 42,000 of train.csv, test rows from the 28,000 held-out ones, so nothing a test scores was trained on.
 """
 
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from src.cli import main as cli_main
-from src.data import embedded_mnist, prepare
+from src.data import embedded
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENT = "tiny"
@@ -34,10 +34,10 @@ class TrainedDigits:
 
 def real_mnist_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """train images, train labels, held-out images, held-out labels in train.csv / test.csv order."""
-    images, labels = embedded_mnist.load()
-    order = np.random.default_rng(prepare.SPLIT_SEED).permutation(len(labels))
+    images, labels = embedded.load()
+    order = np.random.default_rng(embedded.SPLIT_SEED).permutation(len(labels))
     images, labels = images.numpy()[order], labels.numpy()[order]
-    n = prepare.N_TRAIN
+    n = embedded.N_TRAIN
     return images[:n], labels[:n], images[n:], labels[n:]
 
 
@@ -46,7 +46,7 @@ def train_tiny_model(folder: Path, n_train: int, n_held_out: int, epochs: int = 
     train_images, train_labels, test_images, test_labels = real_mnist_split()
     data_dir = folder / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
-    frame = pd.DataFrame(train_images[:n_train].reshape(n_train, 784), columns=prepare.PIXEL_COLUMNS)
+    frame = pd.DataFrame(train_images[:n_train].reshape(n_train, 784), columns=embedded.PIXEL_COLUMNS)
     frame.insert(0, "label", train_labels[:n_train])
     frame.to_csv(data_dir / "train.csv", index=False)
     args = [

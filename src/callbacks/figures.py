@@ -1,18 +1,108 @@
-"""Matplotlib drawings of the seed's pictures: confusion matrix, learning curves, misclassified digits."""
+"""The Keras tutorial's pictures: confusion matrices, learning curves and misclassified digits, in TensorBoard during
+training and as PNGs in the run folder when fit ends."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")  # files and TensorBoard only; never a window
 
 import matplotlib.pyplot as plt  # noqa: E402
+import pytorch_lightning as pl  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from pytorch_lightning.loggers import TensorBoardLogger  # noqa: E402
+
+from src.utils import atomic_write  # noqa: E402
+
+
+class ValidationFigures(pl.Callback):
+    """Owns the figures: confusion matrices (every validation epoch and after test), a grid of
+    misclassified validation digits, and at the end of fit ``learning_curves.png`` and
+    ``confusion_matrix.png`` in the run folder. Draws on rank 0 only and never during the sanity check.
+
+    It reads what the LightningModule computed (``pl_module.confusion``, logged metrics, the ``preds``
+    that ``validation_step`` returns); it computes no metric itself.
+
+    Args:
+        max_misclassified: How many misclassified validation digits the grid shows.
+    """
+
+    def __init__(self, max_misclassified: int = 32):
+        self.max_misclassified = max_misclassified
+        self.history: list[dict[str, float]] = []
+        self._wrong: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        self._n_wrong = 0
+
+    def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._wrong, self._n_wrong = [], 0
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero or self._n_wrong >= self.max_misclassified:
+            return
+        images, labels = batch
+        wrong = torch.nonzero(outputs["preds"] != labels).flatten()[: self.max_misclassified - self._n_wrong]
+        if len(wrong):
+            self._wrong.append((images[wrong].cpu(), labels[wrong].cpu(), outputs["preds"][wrong].cpu()))
+            self._n_wrong += len(wrong)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        step = trainer.current_epoch
+        self._log_figure(
+            trainer, "val/confusion_matrix", confusion_figure(pl_module.confusion["val"], "validation"), step
+        )
+        if self._wrong:
+            images, true, pred = (torch.cat(parts) for parts in zip(*self._wrong, strict=True))
+            self._log_figure(trainer, "val/misclassified", misclassified_figure(images, true, pred), step)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Lightning has computed this epoch's train metrics and ran validation; last.ckpt is saved right after,
+        # so the row is in every checkpoint that says this epoch is done (a resume loses no epoch).
+        row = {"epoch": float(trainer.current_epoch)}
+        for key, value in trainer.callback_metrics.items():
+            if key.split("/")[-1] in ("loss", "acc"):
+                row[key] = float(value)
+        self.history = [r for r in self.history if r["epoch"] != row["epoch"]] + [row]
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        log_dir = trainer.log_dir  # a collective call under DDP: every rank must make it
+        if not trainer.is_global_zero or log_dir is None or not self.history:
+            return
+        run_dir = Path(log_dir)
+        self._save_png(learning_curves_figure(self.history), run_dir / "learning_curves.png")
+        if "val" in pl_module.confusion:
+            self._save_png(confusion_figure(pl_module.confusion["val"], "validation"), run_dir / "confusion_matrix.png")
+
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.is_global_zero and "test" in pl_module.confusion:
+            self._log_figure(trainer, "test/confusion_matrix", confusion_figure(pl_module.confusion["test"], "test"), 0)
+
+    def state_dict(self) -> dict:
+        return {"history": self.history}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.history = list(state_dict.get("history", []))
+
+    @staticmethod
+    def _log_figure(trainer: pl.Trainer, tag: str, figure: Figure, step: int) -> None:
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                logger.experiment.add_figure(tag, figure, global_step=step, close=False)
+        plt.close(figure)
+
+    @staticmethod
+    def _save_png(figure: Figure, path: Path) -> None:
+        with atomic_write(path, "wb") as handle:
+            figure.savefig(handle, format="png", dpi=110)
+        plt.close(figure)
 
 
 def confusion_figure(matrix: torch.Tensor, title: str) -> Figure:
-    """Counts per (true, predicted) class, annotated, as in the seed's heat map."""
+    """Counts per (true, predicted) class, annotated, as in the tutorial's heat map."""
     matrix = matrix.cpu().numpy()  # matplotlib wants arrays, not tensors
     fig, ax = plt.subplots(figsize=(6.4, 5.6))
     ax.imshow(matrix, cmap="Blues")
@@ -52,7 +142,7 @@ def misclassified_figure(images: torch.Tensor, true: torch.Tensor, pred: torch.T
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:
-            ax.imshow(images[i].reshape(28, 28).float().cpu().numpy(), cmap="gray_r")
+            ax.imshow(images[i, 0].float().cpu().numpy(), cmap="gray_r")
             ax.set_title(f"{int(true[i])}→{int(pred[i])}", fontsize=9)
     fig.tight_layout()
     return fig

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import LearningRateFinder
 
-from src.atomic import atomic_write
+from src.utils import atomic_write
 
 
 class LearningRateFinderReport(LearningRateFinder):

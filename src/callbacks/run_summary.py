@@ -12,7 +12,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 from pytorch_lightning.loggers import TensorBoardLogger
 
-from src.atomic import atomic_write
+from src.utils import atomic_write
 
 HP_METRICS = ("hp/val_acc_best", "hp/test_acc", "hp/wall_time_s")
 SUMMARY = "summary.json"

@@ -13,8 +13,7 @@ import torch.distributed as dist
 from pytorch_lightning.callbacks import BasePredictionWriter
 from pytorch_lightning.utilities import rank_zero_info
 
-from src.atomic import atomic_write
-from src.errors import UserInputError
+from src.utils import UserInputError, atomic_write
 
 SUBMISSION_HEADER = "ImageId,Label"
 
@@ -29,7 +28,7 @@ class SubmissionWriter(BasePredictionWriter):
     each file atomically (temp file + rename in the target folder, created if missing), so a failed
     or interrupted run leaves the previous file, never a partial one.
 
-    It does not compute predictions (the LightningModule does) nor score them (``python -m src.score``).
+    It does not compute predictions (the LightningModule does) nor score them (``python -m src.tools score``).
     The CLI adds it to every subcommand as ``--submission.*``; it writes only in ``predict``, whose output
     paths it checks before any image is predicted.
 

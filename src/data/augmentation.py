@@ -10,7 +10,7 @@ from torch import nn
 
 
 class BatchRandomAffine(nn.Module):
-    """The seed's ``ImageDataGenerator(rotation_range, zoom_range, width/height_shift_range)``.
+    """The Keras tutorial's ``ImageDataGenerator(rotation_range, zoom_range, width/height_shift_range)`` on a batch.
 
     Every image gets its own angle, zoom (x and y drawn separately, as Keras does) and shift, in one
     ``affine_grid`` + ``grid_sample`` call. Hand-written because torchvision's ``RandomAffine`` draws
@@ -19,7 +19,7 @@ class BatchRandomAffine(nn.Module):
 
     Elastic distortion (Simard et al., 2003, the classic MNIST augmentation) adds to the same sampling grid a
     random displacement field: uniform noise smoothed by a Gaussian of ``elastic_sigma`` pixels, scaled by
-    ``elastic_alpha`` pixels. ``elastic_alpha = 0`` (the seed's setting) turns it off.
+    ``elastic_alpha`` pixels. ``elastic_alpha = 0`` (the tutorial's setting) turns it off.
 
     Args:
         rotation: maximum rotation in degrees (uniform in [-rotation, rotation]).

@@ -1,26 +1,56 @@
-"""Which data a model was trained on, and the checks that refuse data it does not belong with.
+"""The checks that data and weights belong together, by content: fingerprints, pixel statistics, training records.
 
 The DataModule saves a ``TrainingRecord`` in every checkpoint; ``validate``, ``test``, ``predict`` and a resumed
-``fit`` compare it with the data they are given: images the model trained on must not be scored or submitted
-as if unseen, and pixels must be on the scale the model learnt (0 = background .. 255 = ink).
+``fit`` compare it with the data they are given: images the model trained on must not be scored or submitted as if
+unseen, and pixels must be on the scale the model learnt (0 = background .. 255 = ink).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from src.data.prepare import EMBEDDED_FINGERPRINTS
-from src.errors import UserInputError
+from src.utils import UserInputError
 
+# Content fingerprints of the embedded MNIST split (src.data.embedded writes it; tests check these against the wheel).
+EMBEDDED_FINGERPRINTS = {
+    "train.csv": "ba47d6b7bb16fefb509f",  # images and labels
+    "test.csv": "119e03c2a5b34122ef46",  # images
+    "test_labels.csv": "fcd98d9365773827c384",  # labels
+}
 INK = 128  # a pixel at least this bright counts as ink
 FAR = 3.0  # statistics more than this factor away from training's are refused
 KAGGLE_HOWTO = (
     "to submit to Kaggle, train on Kaggle's own train.csv: put Kaggle's train.csv and test.csv in a folder "
     "and run fit and predict with --data.data_dir <folder>"
 )
+
+
+def fingerprint(*arrays: torch.Tensor | np.ndarray) -> str:
+    """sha256 (first 20 hex digits) of the arrays' values: uint8 images ``[N, ...]``, int64 labels ``[N]``.
+
+    It depends on the values only, not on how a file spells them (column order, CRLF, gzip, quotes).
+    """
+    digest = hashlib.sha256()
+    for array in arrays:
+        values = array.numpy() if isinstance(array, torch.Tensor) else np.asarray(array)
+        values = values.astype(np.uint8 if values.dtype == np.uint8 else np.int64, copy=False)
+        digest.update(str(values.dtype).encode() + str(values.shape).encode())
+        digest.update(np.ascontiguousarray(values).tobytes())
+    return digest.hexdigest()[:20]
+
+
+def duplicate_groups(images: torch.Tensor) -> np.ndarray:
+    """Group id per row ``[N]``: rows with identical pixels share an id (ids in order of first appearance)."""
+    rows = np.ascontiguousarray(images.reshape(len(images), -1).numpy())
+    as_bytes = rows.view(np.dtype((np.void, rows.shape[1]))).ravel()
+    _, first, inverse = np.unique(as_bytes, return_index=True, return_inverse=True)
+    order = np.argsort(np.argsort(first))  # renumber groups by first appearance
+    return order[inverse.ravel()]
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
-"""Read a Kaggle digit-recognizer CSV into uint8 tensors, refusing anything malformed.
+"""Read the Kaggle digit-recognizer CSVs (images, and ``ImageId,Label`` files), refusing anything malformed.
 
-One pandas parse per file; validation is vectorised over the parsed frame, and the first violation
-in file order raises :class:`DigitCSVError` naming the file, the 1-based line (header = line 1) and
-the column. UTF-8 with or without BOM, LF or CRLF, plain or gzip-compressed are all accepted.
+One pandas parse per image file; validation is vectorised over the parsed frame, and the first violation in file
+order raises :class:`DigitCSVError` naming the file, the 1-based line (header = line 1) and the column. UTF-8 with
+or without BOM, LF or CRLF, plain or gzip-compressed are all accepted.
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from src.errors import UserInputError
+from src.utils import UserInputError
 
-N_PIXELS = 784
 _PIXEL_NAME = re.compile(r"pixel(\d+)")
 
 
@@ -39,14 +38,17 @@ class DigitCSVError(UserInputError, ValueError):
 
 @dataclass(frozen=True)
 class DigitTable:
-    """Images as uint8 ``[N, 1, 28, 28]`` and labels as int64 ``[N]`` (None when the file has none)."""
+    """Images as uint8 ``[N, 1, H, W]`` and labels as int64 ``[N]`` (None when the file has none)."""
 
     images: torch.Tensor
     labels: torch.Tensor | None
 
 
-def read_digit_csv(path: Path | str, require_label: bool) -> DigitTable:
-    """Parse ``train.csv``/``test.csv`` (optionally ``.gz``): ``[label,]pixel0..pixel783`` in any column order."""
+def read_digit_csv(
+    path: Path | str, require_label: bool, image_size: tuple[int, int] = (28, 28), num_classes: int = 10
+) -> DigitTable:
+    """Parse ``train.csv``/``test.csv`` (optionally ``.gz``): ``[label,]pixel0..pixel{H*W-1}`` in any column order,
+    labels ``0..num_classes-1``."""
     path = Path(path)
     if not path.is_file():
         raise DigitCSVError(path, "file not found; expected a Kaggle digit-recognizer CSV")
@@ -56,15 +58,15 @@ def read_digit_csv(path: Path | str, require_label: bool) -> DigitTable:
     raw = raw.rstrip(b"\r\n") + b"\n"  # trailing blank lines are not rows
     header_line, _, rest = _decode(path, raw).partition("\n")
     header = _fields(path, header_line, 1)
-    label_col, pixel_cols = _check_header(path, header, require_label)
+    label_col, pixel_cols = _check_header(path, header, require_label, image_size[0] * image_size[1])
     if not rest:
         raise DigitCSVError(path, "no data rows after the header; expected at least one image", line=2)
     # Every row's width is checked before pandas parses: pandas would turn extra fields into an index column.
     _check_row_widths(path, raw, rest, len(header))
-    values = _validated(path, _parse(path, raw, len(header)), header)
+    values = _validated(path, _parse(path, raw, len(header)), header, num_classes)
     labels = None if label_col is None else torch.from_numpy(values[:, header.index(label_col)].copy())
     pixels = values.astype(np.uint8)[:, [header.index(name) for name in pixel_cols]]  # all in 0..255 now
-    return DigitTable(images=torch.from_numpy(pixels).reshape(-1, 1, 28, 28), labels=labels)
+    return DigitTable(images=torch.from_numpy(pixels).reshape(-1, 1, *image_size), labels=labels)
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -108,7 +110,7 @@ def _fields(path: Path, line: str, number: int) -> list[str]:
         raise DigitCSVError(path, f"unreadable line ({err}); expected comma-separated integers", number) from None
 
 
-def _check_header(path: Path, header: list[str], require_label: bool) -> tuple[str | None, list[str]]:
+def _check_header(path: Path, header: list[str], require_label: bool, n: int) -> tuple[str | None, list[str]]:
     seen: set[str] = set()
     for i, name in enumerate(header, start=1):
         if name in seen:
@@ -117,15 +119,12 @@ def _check_header(path: Path, header: list[str], require_label: bool) -> tuple[s
         if name != "label" and not _PIXEL_NAME.fullmatch(name):
             raise DigitCSVError(path, f"unexpected column name {name!r}; expected 'label' or 'pixel<K>'", 1, f"{i}")
     if require_label and "label" not in seen:
-        raise DigitCSVError(path, "no 'label' column; expected 'label' followed by 784 pixel columns", 1)
+        raise DigitCSVError(path, f"no 'label' column; expected 'label' followed by {n} pixel columns", 1)
     pixel_cols = sorted(seen - {"label"}, key=lambda n: int(n[5:]))
     indices = [int(n[5:]) for n in pixel_cols]
-    if len(pixel_cols) != N_PIXELS or indices not in (list(range(784)), list(range(1, 785))):
-        raise DigitCSVError(
-            path,
-            f"found {len(pixel_cols)} pixel columns; expected 784 named pixel0..pixel783 (or pixel1..pixel784)",
-            1,
-        )
+    if len(pixel_cols) != n or indices not in (list(range(n)), list(range(1, n + 1))):
+        expected = f"expected {n} named pixel0..pixel{n - 1} (or pixel1..pixel{n}) for data.image_size"
+        raise DigitCSVError(path, f"found {len(pixel_cols)} pixel columns; {expected}", 1)
     return ("label" if "label" in seen else None), pixel_cols
 
 
@@ -175,12 +174,12 @@ def _parse(path: Path, raw: bytes, width: int) -> pd.DataFrame:
         raise DigitCSVError(path, f"unreadable CSV ({reason}); expected {width} comma-separated integers") from None
 
 
-def _validated(path: Path, frame: pd.DataFrame, header: list[str]) -> np.ndarray:
+def _validated(path: Path, frame: pd.DataFrame, header: list[str], num_classes: int) -> np.ndarray:
     """The frame as int64 in header order, or an error at the first bad cell in file order."""
     if frame.shape[1] != len(header):  # pandas read the header differently (odd quoting)
         raise DigitCSVError(path, f"header has {frame.shape[1]} columns for pandas; expected {len(header)}", 1)
     low = np.array([0] * len(header))
-    high = np.array([9 if name == "label" else 255 for name in header])
+    high = np.array([num_classes - 1 if name == "label" else 255 for name in header])
     if all(dtype.kind in "iu" for dtype in frame.dtypes):
         values = frame.to_numpy(np.int64)
         if (values.min(0) >= low).all() and (values.max(0) <= high).all():
@@ -204,3 +203,41 @@ def _as_float(column: pd.Series) -> np.ndarray:
     if column.dtype.kind in "iuf":
         return column.to_numpy(np.float64)
     return pd.to_numeric(column.astype(str), errors="coerce").to_numpy(np.float64)
+
+
+LABEL_HEADER = "ImageId,Label"
+
+
+def read_label_csv(path: Path | str, n_rows: int | None = None, num_classes: int = 10) -> np.ndarray:
+    """int64 labels ``[N]`` of an ``ImageId,Label`` file: ImageId 1..N in order, Label 0..num_classes-1.
+
+    UTF-8 with or without BOM, LF or CRLF, trailing blank lines (Kaggle accepts them) are fine; anything else
+    is a ``DigitCSVError`` naming the line and column. ``n_rows``, when given, is the number of rows expected.
+    Hand-written with ``csv`` rather than pandas, which would read ``3.0`` or an empty cell without a word.
+    """
+    path = Path(path)
+    expected = f"expected '{LABEL_HEADER}' rows with ImageId 1..N in order and Label 0..{num_classes - 1}"
+    if not path.is_file():
+        raise DigitCSVError(path, f"file not found; {expected}")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise DigitCSVError(path, f"byte 0x{err.object[err.start]:02x} is not UTF-8 text; {expected}") from None
+    rows = list(csv.reader(text.rstrip("\r\n").splitlines()))
+    if not rows or ",".join(rows[0]) != LABEL_HEADER:
+        found = ",".join(rows[0]) if rows else "an empty file"
+        raise DigitCSVError(path, f"found header {found!r}; expected exactly {LABEL_HEADER}", line=1)
+    labels = np.empty(len(rows) - 1, dtype=np.int64)
+    for line, row in enumerate(rows[1:], start=2):
+        if len(row) != 2:
+            raise DigitCSVError(path, f"found {len(row)} fields {','.join(row)!r}; {expected}", line=line)
+        if row[0].strip() != str(line - 1):
+            raise DigitCSVError(path, f"found ImageId {row[0]!r}; expected {line - 1} (1..N in order)", line, "1")
+        if row[1].strip() not in {str(k) for k in range(num_classes)}:
+            raise DigitCSVError(path, f"found Label {row[1]!r}; expected 0..{num_classes - 1}", line, "2 (Label)")
+        labels[line - 2] = int(row[1])
+    if not len(labels):
+        raise DigitCSVError(path, f"no rows after the header; {expected}", line=2)
+    if n_rows is not None and len(labels) != n_rows:
+        raise DigitCSVError(path, f"found {len(labels)} rows; expected {n_rows}, one per image of the test set")
+    return labels

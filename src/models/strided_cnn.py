@@ -6,7 +6,7 @@ from torch import nn
 
 
 def conv_relu_bn(
-    in_channels: int, out_channels: int, kernel: int, stride: int = 1, padding: int = 0
+    in_channels: int, out_channels: int, kernel: int | tuple[int, int], stride: int = 1, padding: int = 0
 ) -> list[nn.Module]:
     """Conv -> ReLU -> BatchNorm, the Keras ``Conv2D(activation='relu')`` + ``BatchNormalization()`` order."""
     return [
@@ -27,10 +27,14 @@ class StridedCNN(nn.Sequential):
         dropout: Dropout after each stage and before the classifier.
         width: Channels of the first stage (the second has 2x, the last conv 4x); compute grows as width².
         num_classes: Output logits.
+        image_size: Height and width of the input; the last conv spans what two strided stages leave of it.
     """
 
-    def __init__(self, dropout: float = 0.4, width: int = 32, num_classes: int = 10):
+    def __init__(
+        self, dropout: float = 0.4, width: int = 32, num_classes: int = 10, image_size: tuple[int, int] = (28, 28)
+    ):
         w1, w2, w3 = width, 2 * width, 4 * width
+        last = tuple((((side - 4 - 1) // 2 + 1) - 4 - 1) // 2 + 1 for side in image_size)  # 4x4 for 28x28
         super().__init__(
             *conv_relu_bn(1, w1, 3),  # 26x26
             *conv_relu_bn(w1, w1, 3),  # 24x24
@@ -40,7 +44,7 @@ class StridedCNN(nn.Sequential):
             *conv_relu_bn(w2, w2, 3),  # 8x8
             *conv_relu_bn(w2, w2, 5, stride=2, padding=2),  # 4x4
             nn.Dropout(dropout),
-            *conv_relu_bn(w2, w3, 4),  # 1x1
+            *conv_relu_bn(w2, w3, last),  # 1x1
             nn.Flatten(),
             nn.Dropout(dropout),
             nn.Linear(w3, num_classes),

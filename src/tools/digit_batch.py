@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from src.errors import UserInputError
+from src.utils import UserInputError
 
 ACCEPTED_SHAPES = "[N, 28, 28], [N, 1, 28, 28], [N, 784] or one [28, 28]"
 
@@ -26,7 +26,7 @@ def digit_batch(images: np.ndarray | torch.Tensor) -> np.ndarray:
     if not np.issubdtype(array.dtype, np.integer):
         raise UserInputError(
             f"images of dtype {array.dtype}; expected uint8 pixel values 0..255 (0 = background), "
-            "e.g. from src.data.images.mnist_style or the CSV reader"
+            "e.g. from src.tools.images.reading.mnist_style or the CSV reader"
         )
     if array.size and (array.min() < 0 or array.max() > 255):
         raise UserInputError(f"pixel values {array.min()}..{array.max()}; expected 0..255")

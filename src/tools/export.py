@@ -1,7 +1,7 @@
 """Export a checkpoint or an ensemble to ONNX and to a ``torch.export`` program, both checked before they are written.
 
-    python -m src.export --ckpt_path best --output exports/model.onnx          # writes model.onnx and model.pt2
-    python -m src.export --ensemble a.ckpt,b.ckpt --tta_shift 1 --output exports/ensemble.onnx
+    python -m src.tools export --ckpt_path best --output exports/model.onnx          # writes model.onnx and model.pt2
+    python -m src.tools export --ensemble a.ckpt,b.ckpt --tta_shift 1 --output exports/ensemble.onnx
 
 Both files hold ``ExportableDigitModel``: uint8 ``images [N, 1, 28, 28]`` (any N) -> float32 ``probabilities
 [N, 10]``, in float32, ensemble members and TTA views averaged inside the graph. Before anything is written, ONNX
@@ -23,13 +23,12 @@ import numpy as np
 import torch
 from jsonargparse import CLI
 
-from src.atomic import atomic_write
-from src.errors import UserInputError, exit_on_user_error
+from src.models.classifier import TTAShift
 from src.models.ensemble import CheckpointEnsemble
-from src.models.exportable import ExportableDigitModel, example_images
-from src.models.onnx_predictor import INPUT_NAME, METADATA_KEY, OUTPUT_NAME, OnnxPredictor
-from src.models.predictor import load_predictor, weights_from_flags
-from src.models.tta import TTAShift
+from src.tools.exportable import ExportableDigitModel, example_images
+from src.tools.onnx_predictor import INPUT_NAME, METADATA_KEY, OUTPUT_NAME, OnnxPredictor
+from src.tools.predictor import load_predictor, weights_from_flags
+from src.utils import UserInputError, atomic_write
 
 TOLERANCE = 1e-4  # largest difference in any probability allowed between PyTorch and an exported file
 PT2_METADATA = f"{METADATA_KEY}.json"  # extra file inside the .pt2 archive
@@ -167,10 +166,6 @@ def verify(model: ExportableDigitModel, onnx_bytes: bytes, pt2_bytes: bytes, out
     return compare(expected, found_onnx, "the ONNX export"), compare(expected, found_pt2, "the .pt2 export")
 
 
-def main(args: list[str] | None = None) -> Exported:
-    """``export`` from the command line; a user mistake ends with one ``error:`` line and exit code 2."""
-    return exit_on_user_error(lambda: CLI(export, args=args, exit_on_error=False))
-
-
-if __name__ == "__main__":
-    main()
+def command(args: list[str]) -> Exported:
+    """``python -m src.tools export ...``"""
+    return CLI(export, args=args, exit_on_error=False)

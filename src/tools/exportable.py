@@ -14,20 +14,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from src.models.tta import averaged_probabilities, shift_maps
+from src.models.classifier import ShiftAveraged
 
 IMAGE_SHAPE = (1, 28, 28)
 NUM_CLASSES = 10
 
 
 class ExportableDigitModel(nn.Module):
-    """Owns a trained network (a single one, or a ``CheckpointEnsemble`` whose members it averages) and the fixed
-    TTA views; maps uint8 images to float32 probabilities in one traceable ``forward``. It owns no loading, no
-    files and no precision choice (the graph is float32; autocast or compilation wrap it from outside).
-
-    Not ``DigitClassifier.predict_step``: that loops over a possibly empty tensor of TTA maps, which
-    ``torch.export`` records as an ``unbind`` with no outputs that its own loader then cannot read; here the maps
-    are a Python list fixed at construction, so the graph holds exactly the views it computes.
+    """Owns a trained network (a single one, or a ``CheckpointEnsemble`` whose members it averages) and its test-time
+    shifts (``ShiftAveraged``, as ``predict`` uses them); maps uint8 images to float32 probabilities in one traceable
+    ``forward``. It owns no loading, no files and no precision choice (autocast or compilation wrap it from outside).
 
     Args:
         network: Images ``[B, 1, 28, 28]`` in [0, 1] -> ``[B, 10]`` logits (a ``CheckpointEnsemble`` returns
@@ -41,10 +37,9 @@ class ExportableDigitModel(nn.Module):
         super().__init__()
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.network = network.to(memory_format=memory_format).eval()
-        self.tta_shift = float(tta_shift)
         self.channels_last = channels_last
-        # separate tensors, not views of one: a .pt2 archive stores constants sharing a storage as a group
-        self.views = [view.clone() for view in shift_maps(tta_shift)] if tta_shift else []
+        self.averaged = ShiftAveraged(self.logits, tta_shift, IMAGE_SHAPE[1:])
+        self.tta_shift = self.averaged.shift
         self.eval()  # nothing here trains; export warns about modules left in training mode
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
@@ -53,7 +48,7 @@ class ExportableDigitModel(nn.Module):
         return self.network(images)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return averaged_probabilities(self.logits, images.float() / 255, self.views)
+        return self.averaged(images.float() / 255)
 
 
 def example_images(batch: int = 2) -> torch.Tensor:

@@ -7,18 +7,18 @@ from pathlib import Path
 
 import numpy as np
 
-from src.data.provenance import PixelStats
-from src.errors import UserInputError
-from src.models.digit_batch import digit_batch, in_chunks
-from src.models.exportable import IMAGE_SHAPE, NUM_CLASSES
-from src.models.tta import MAX_SHIFT
+from src.data.checks import PixelStats
+from src.models.classifier import MAX_SHIFT
+from src.tools.digit_batch import digit_batch, in_chunks
+from src.tools.exportable import IMAGE_SHAPE, NUM_CLASSES
+from src.utils import UserInputError
 
-METADATA_KEY = "digit_recognizer"  # ONNX metadata_props entry written by src.export (JSON)
+METADATA_KEY = "digit_recognizer"  # ONNX metadata_props entry written by src.tools.export (JSON)
 INPUT_NAME, OUTPUT_NAME = "images", "probabilities"
 
 
 class OnnxPredictor:
-    """Owns an ONNX Runtime session of a ``python -m src.export`` file; uint8 digits -> float32 probabilities.
+    """Owns an ONNX Runtime session of a ``python -m src.tools export`` file; uint8 digits -> float32 probabilities.
 
     The graph computes in float32 with the TTA and ensemble it was exported with (``metadata`` says which);
     it owns no precision choice and cannot change the TTA afterwards.
@@ -33,9 +33,10 @@ class OnnxPredictor:
         import onnxruntime as ort  # imported here: torch-only users never load it
 
         self.path, self.batch_size = Path(path), batch_size
+        self.weights = str(self.path)
         self.precision = "32-true"  # as TorchPredictor.precision: what the graph computes in
         if not self.path.is_file():
-            raise UserInputError(f"ONNX file {self.path} not found; write one with `python -m src.export`")
+            raise UserInputError(f"ONNX file {self.path} not found; write one with `python -m src.tools export`")
         options = ort.SessionOptions()
         # No spin-waiting after a call: spinning threads steal the CPU from whatever runs next (torch, a server).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -66,7 +67,7 @@ class OnnxPredictor:
         expected = [(INPUT_NAME, "tensor(uint8)", list(IMAGE_SHAPE))], [(OUTPUT_NAME, "tensor(float)", [NUM_CLASSES])]
         if found != expected:
             raise UserInputError(
-                f"{self.path} is not a digit model exported by `python -m src.export`: inputs/outputs {found}, "
+                f"{self.path} is not a digit model exported by `python -m src.tools export`: inputs/outputs {found}, "
                 f"expected {expected} (name, type, shape after the batch dimension)"
             )
 

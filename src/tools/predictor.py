@@ -15,16 +15,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from src.data.provenance import PixelStats, TrainingRecord
-from src.errors import UserInputError
-from src.models.checkpoints import network_from_checkpoint
-from src.models.digit_batch import digit_batch, in_chunks
+from src.checkpoints import network_from_checkpoint, resolve
+from src.data.checks import PixelStats, TrainingRecord
+from src.models.classifier import check_tta_shift
 from src.models.ensemble import CheckpointEnsemble, ensemble_file_members
-from src.models.exportable import NUM_CLASSES, ExportableDigitModel
-from src.models.onnx_predictor import OnnxPredictor
-from src.models.tta import check_tta_shift
-from src.precision import fastest_precision
-from src.runs import resolve_checkpoint
+from src.tools.digit_batch import digit_batch, in_chunks
+from src.tools.exportable import NUM_CLASSES, ExportableDigitModel
+from src.tools.onnx_predictor import OnnxPredictor
+from src.utils import UserInputError, fastest_precision
 
 PRECISIONS = ("bf16-mixed", "32-true")
 
@@ -42,6 +40,9 @@ class TorchPredictor:
             once. Worth it for bulk prediction only (``make bench`` reports when it pays for itself).
         batch_size: Rows per forward pass (larger inputs are cut into such chunks).
         training_pixels: The pixel statistics of the data the weights were trained on, when the checkpoint says.
+
+    ``weights`` is what ``load_predictor`` loaded (the file, or the ensemble's files): what another process that
+    must load the same weights (the server's worker) is given.
     """
 
     def __init__(
@@ -54,7 +55,7 @@ class TorchPredictor:
         batch_size: int = 256,
         training_pixels: PixelStats | None = None,
     ):
-        self.training_pixels = training_pixels
+        self.training_pixels, self.weights = training_pixels, None
         self.precision = precision or fastest_precision("cpu")
         if self.precision not in PRECISIONS:
             raise UserInputError(f"precision {self.precision!r}; expected one of {', '.join(PRECISIONS)} on CPU")
@@ -73,7 +74,7 @@ class TorchPredictor:
         batch = digit_batch(images)
         bf16 = self.precision == "bf16-mixed"
         parts = []
-        # Freezing: weights become constants that inductor folds and pre-packs (4x eager on the seed CNN here). Set
+        # Freezing: weights become constants that inductor folds and pre-packs (4x eager on the tutorial CNN here). Set
         # around the calls, where compiling happens; torch.compile(options={"freezing": True}) did not freeze.
         frozen = torch._inductor.config.patch(freezing=True) if self.compiled else nullcontext()
         with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext(), frozen:
@@ -104,8 +105,8 @@ def load_predictor(
     compiled: bool = False,
 ) -> TorchPredictor | OnnxPredictor:
     """A predictor for ``weights``: ``last``/``best`` (newest run of ``save_dir/name``), a ``.ckpt`` file, a list
-    of ``.ckpt`` files averaged as an ensemble, an ensemble config (``.yaml``, as ``python -m src.experiments.seeds``
-    writes), or an ``.onnx`` file from ``python -m src.export`` (run by ONNX Runtime in float32, with the TTA it was
+    of ``.ckpt`` files averaged as an ensemble, an ensemble config (``.yaml``, as ``python -m src.tools seeds`` writes),
+    or an ``.onnx`` file from ``python -m src.tools export`` (run by ONNX Runtime in float32, with the TTA it was
     exported with). Untrained weights and shifts above ``MAX_SHIFT`` are refused; errors are ``UserInputError``."""
     check_tta_shift(tta_shift)
     listed_in = ""
@@ -113,17 +114,23 @@ def load_predictor(
         listed_in, weights = f" listed in {weights}", ensemble_file_members(weights)
     if isinstance(weights, (list, tuple)):
         if any(str(w).endswith(".onnx") for w in weights):
-            raise UserInputError("an ensemble lists .ckpt files; export it to one .onnx with `python -m src.export`")
+            raise UserInputError(
+                "an ensemble lists .ckpt files; export it to one .onnx with `python -m src.tools export`"
+            )
         ensemble = CheckpointEnsemble([str(w) for w in weights])
         source = f"ensemble of {len(weights)}{listed_in}"
         pixels = _training_pixels(ensemble.member_metadata[0])
-        return TorchPredictor(ensemble, tta_shift, precision, source, compiled, training_pixels=pixels)
+        predictor = TorchPredictor(ensemble, tta_shift, precision, source, compiled, training_pixels=pixels)
+        predictor.weights = [str(w) for w in weights]
+        return predictor
     if str(weights).endswith(".onnx"):
         return _onnx_predictor(Path(weights), tta_shift, precision, compiled)
-    path, how = resolve_checkpoint(str(weights), save_dir, name)
+    path, how = resolve(str(weights), save_dir, name)
     network, metadata = network_from_checkpoint(path)
     pixels = _training_pixels(metadata)
-    return TorchPredictor(network, tta_shift, precision, f"{path} ({how})", compiled, training_pixels=pixels)
+    predictor = TorchPredictor(network, tta_shift, precision, f"{path} ({how})", compiled, training_pixels=pixels)
+    predictor.weights = str(path)
+    return predictor
 
 
 def _training_pixels(metadata: dict) -> PixelStats | None:
@@ -143,6 +150,6 @@ def _onnx_predictor(path: Path, tta_shift: float, precision: str | None, compile
     if tta_shift and float(tta_shift) != predictor.tta_shift:
         raise UserInputError(
             f"{path} was exported with tta_shift {predictor.tta_shift:g}, not {float(tta_shift):g}; the TTA is part "
-            f"of the graph: export again with `python -m src.export --tta_shift {float(tta_shift):g}`"
+            f"of the graph: export again with `python -m src.tools export --tta_shift {float(tta_shift):g}`"
         )
     return predictor

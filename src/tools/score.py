@@ -1,6 +1,6 @@
 """Score a submission against known labels.
 
-    python -m src.score --submission submissions/submission.csv --labels data/digit-recognizer/test_labels.csv
+    python -m src.tools score --submission submissions/submission.csv --labels data/digit-recognizer/test_labels.csv
 
 Prints the accuracy, the accuracy of every true class, the confusion matrix and the number of wrong rows,
 and saves the confusion matrix as a PNG (its own name, never a file another command wrote). Both files must be
@@ -19,15 +19,13 @@ import torch
 from jsonargparse import CLI
 from PIL import Image
 
-from src.atomic import atomic_write
 from src.callbacks.figures import confusion_figure
-from src.data.csv_reader import read_digit_csv
-from src.data.fingerprint import fingerprint
-from src.data.label_csv import read_label_csv
-from src.data.prepare import EMBEDDED_FINGERPRINTS
-from src.errors import UserInputError, exit_on_user_error
+from src.data.checks import fingerprint
+from src.data.csv_reader import read_digit_csv, read_label_csv
+from src.data.embedded import EMBEDDED_FINGERPRINTS
+from src.utils import UserInputError, atomic_write
 
-FIGURE_SOFTWARE = "src.score"  # written into the PNG, so a later run knows the file is its own
+FIGURE_SOFTWARE = "src.tools.score"  # written into the PNG, so a later run knows the file is its own
 
 
 @dataclass(frozen=True)
@@ -84,7 +82,9 @@ def check_figure_is_ours(figure: Path) -> None:
     except (OSError, AttributeError):
         ours = False
     if not ours:
-        raise UserInputError(f"figure {figure} exists and was not written by src.score; pass another --figure path")
+        raise UserInputError(
+            f"figure {figure} exists and was not written by src.tools.score; pass another --figure path"
+        )
 
 
 def score(
@@ -125,10 +125,6 @@ def score(
     return result
 
 
-def main(args: list[str] | None = None) -> Score:
-    """``score`` from the command line; a user mistake ends with one ``error:`` line and exit code 2."""
-    return exit_on_user_error(lambda: CLI(score, args=args))
-
-
-if __name__ == "__main__":
-    main()
+def command(args: list[str]) -> Score:
+    """``python -m src.tools score ...``"""
+    return CLI(score, args=args, exit_on_error=False)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from src.callbacks.figures import ValidationFigures
 from src.callbacks.progress import LogLineProgressBar, progress_bar_for
-from src.callbacks.validation_figures import ValidationFigures
 from src.cli import main
 from tests.learnable_digits import write_learnable_csvs
 

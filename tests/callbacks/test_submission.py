@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 
-from src.callbacks.submission_writer import SubmissionWriter, rows_in_dataset_order, write_submission
+from src.callbacks.submission import SubmissionWriter, rows_in_dataset_order, write_submission
 from src.data.datamodule import DigitCSVDataModule
-from src.errors import UserInputError
 from src.models.classifier import DigitClassifier
+from src.utils import UserInputError
 from tests.encoded_digits import EncodedDigitReader, write_encoded_csvs
 
 DIGITS = np.random.default_rng(1).integers(0, 10, size=13)
@@ -71,7 +71,7 @@ def test_an_interrupted_write_keeps_the_previous_submission(tmp_path, monkeypatc
     def disk_full(fd):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("src.atomic.os.fsync", disk_full)
+    monkeypatch.setattr("src.utils.os.fsync", disk_full)
     with pytest.raises(OSError, match="No space"):
         write_submission(out, np.array([1, 2, 3]))
     assert out.read_text() == "ImageId,Label\n1,7\n"

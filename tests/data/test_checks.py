@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from src.cli import main
+from src.data.checks import fingerprint
 from src.data.csv_reader import read_digit_csv
 from src.data.datamodule import DigitCSVDataModule
-from src.data.fingerprint import fingerprint
-from src.data.prepare import EMBEDDED_FINGERPRINTS
-from src.errors import UserInputError
+from src.data.embedded import EMBEDDED_FINGERPRINTS
+from src.utils import UserInputError
 from tests.conftest import eval_args, fit_args
 from tests.synthetic import digit_csv_text
 

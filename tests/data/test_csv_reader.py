@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from src.data.csv_reader import DigitCSVError, read_digit_csv
-from src.errors import UserInputError
+from src.utils import UserInputError
 from tests.synthetic import PIXEL_COLUMNS, digit_csv_text, random_digits
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ import torch
 from src.cli import main
 from src.data.csv_reader import DigitCSVError
 from src.data.datamodule import DigitCSVDataModule, stratified_split
-from src.errors import UserInputError
+from src.utils import UserInputError
 from tests.synthetic import DigitCSVs, digit_csv_text, write_digit_csvs
 
 ROOT = Path(__file__).resolve().parents[2]

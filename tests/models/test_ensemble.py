@@ -7,23 +7,23 @@ from pathlib import Path
 import pytest
 import torch
 
-from src.errors import UserInputError
 from src.models.classifier import DigitClassifier
 from src.models.ensemble import CheckpointEnsemble
-from src.models.seed_cnn import SeedCNN
-from tests.encoded_digits import READER, SEED_CNN, EncodedDigitReader, save_checkpoint
+from src.models.tutorial_cnn import TutorialCNN
+from src.utils import UserInputError
+from tests.encoded_digits import READER, TUTORIAL_CNN, EncodedDigitReader, save_checkpoint
 
 SEED_ARGS = {"dropout": 0.3, "num_classes": 10}
 
 
-def seed_cnn_checkpoint(path: Path, seed: int) -> tuple[Path, SeedCNN]:
+def tutorial_cnn_checkpoint(path: Path, seed: int) -> tuple[Path, TutorialCNN]:
     torch.manual_seed(seed)
-    network = SeedCNN().eval()
-    return save_checkpoint(path, network, SEED_CNN, SEED_ARGS), network
+    network = TutorialCNN().eval()
+    return save_checkpoint(path, network, TUTORIAL_CNN, SEED_ARGS), network
 
 
 def test_two_checkpoints_give_the_mean_of_their_probabilities(tmp_path):
-    (path_a, net_a), (path_b, net_b) = (seed_cnn_checkpoint(tmp_path / f"{s}.ckpt", s) for s in (1, 2))
+    (path_a, net_a), (path_b, net_b) = (tutorial_cnn_checkpoint(tmp_path / f"{s}.ckpt", s) for s in (1, 2))
     images = torch.rand(6, 1, 28, 28)
     ensemble = DigitClassifier(network=CheckpointEnsemble([str(path_a), str(path_b)]), channels_last=False).eval()
     with torch.inference_mode():
@@ -34,10 +34,10 @@ def test_two_checkpoints_give_the_mean_of_their_probabilities(tmp_path):
 
 
 def test_members_may_differ_in_architecture(tmp_path):
-    cnn_path, cnn = seed_cnn_checkpoint(tmp_path / "cnn.ckpt", 0)
+    cnn_path, cnn = tutorial_cnn_checkpoint(tmp_path / "cnn.ckpt", 0)
     reader_path = save_checkpoint(tmp_path / "reader.ckpt", EncodedDigitReader(), READER)
     ensemble = CheckpointEnsemble([str(cnn_path), str(reader_path)]).eval()
-    assert [type(m) for m in ensemble.members] == [SeedCNN, EncodedDigitReader]
+    assert [type(m) for m in ensemble.members] == [TutorialCNN, EncodedDigitReader]
     images = torch.rand(3, 1, 28, 28)
     with torch.inference_mode():
         expected = (cnn(images).softmax(1) + EncodedDigitReader()(images).softmax(1)) / 2
@@ -45,7 +45,7 @@ def test_members_may_differ_in_architecture(tmp_path):
 
 
 def test_a_member_keeps_its_saved_weights_and_init_args(tmp_path):
-    path, network = seed_cnn_checkpoint(tmp_path / "a.ckpt", 3)
+    path, network = tutorial_cnn_checkpoint(tmp_path / "a.ckpt", 3)
     (member,) = CheckpointEnsemble([str(path)]).members
     assert member[-2].p == 0.3  # Dropout from init_args
     for (name, saved), loaded in zip(network.state_dict().items(), member.state_dict().values(), strict=True):
@@ -53,10 +53,10 @@ def test_a_member_keeps_its_saved_weights_and_init_args(tmp_path):
 
 
 def test_ensemble_errors_name_the_checkpoint(tmp_path):
-    good, _ = seed_cnn_checkpoint(tmp_path / "good.ckpt", 0)
+    good, _ = tutorial_cnn_checkpoint(tmp_path / "good.ckpt", 0)
     truncated = tmp_path / "truncated.ckpt"
     truncated.write_bytes(good.read_bytes()[:500])
-    mismatched = save_checkpoint(tmp_path / "lying.ckpt", EncodedDigitReader(), SEED_CNN, SEED_ARGS)
+    mismatched = save_checkpoint(tmp_path / "lying.ckpt", EncodedDigitReader(), TUTORIAL_CNN, SEED_ARGS)
     unknown = save_checkpoint(tmp_path / "unknown.ckpt", EncodedDigitReader(), "nowhere.Network")
     cases = {
         tmp_path / "missing.ckpt": "not found",

@@ -5,14 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from src.models.classifier import DigitClassifier
-from src.models.seed_cnn import SeedCNN
-from src.models.tta import shift_maps, warp
+from src.models.classifier import DigitClassifier, shift_maps, warp
+from src.models.tutorial_cnn import TutorialCNN
 
 
 def classifier(tta_shift: float) -> DigitClassifier:
     torch.manual_seed(0)
-    return DigitClassifier(network=SeedCNN(), tta_shift=tta_shift).eval()
+    return DigitClassifier(network=TutorialCNN(), tta_shift=tta_shift).eval()
 
 
 def test_tta_off_is_exactly_the_plain_prediction():

@@ -1,4 +1,4 @@
-"""python -m src.export: ONNX and torch.export files that reproduce the PyTorch model, or nothing written at all."""
+"""python -m src.tools export: ONNX and torch.export files that reproduce the PyTorch model, or nothing written."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from src.errors import UserInputError
-from src.export import main
-from src.models.onnx_predictor import OnnxPredictor
-from src.models.predictor import load_predictor
+from src.tools.onnx_predictor import OnnxPredictor
+from src.tools.predictor import load_predictor
+from src.utils import UserInputError
+from tests.conftest import tool
 from tests.encoded_digits import READER, EncodedDigitReader, save_checkpoint
+
+main = tool("export")
 
 
 def export_args(output: Path, *extra: str) -> list[str]:

@@ -11,16 +11,18 @@ import pytest
 import yaml
 from PIL import Image, ImageDraw
 
-from src.cli import ENSEMBLE_CLASS_PATH
 from src.cli import main as cli_main
-from src.data.images import mnist_style
-from src.errors import UserInputError
-from src.export import main as export_main
-from src.models.predictor import load_predictor
-from src.predict_images import main as predict_images_main
-from src.serve.__main__ import main as serve_main
-from src.serve.digit_api import DigitAPI
+from src.models.ensemble import ENSEMBLE_CLASS_PATH
+from src.tools.images.reading import mnist_style
+from src.tools.predictor import load_predictor
+from src.tools.serve.digit_api import DigitAPI
+from src.utils import UserInputError
+from tests.conftest import tool
 from tests.encoded_digits import READER, EncodedDigitReader, encoded_images, save_checkpoint, write_encoded_csvs
+
+export_main = tool("export")
+predict_images_main = tool("images")
+serve_main = tool("serve")
 
 DIGITS = np.array([3, 1, 4, 1, 5, 9, 2, 6])
 
@@ -115,11 +117,11 @@ def test_an_export_says_which_tta_it_carries_and_one_beyond_the_margin_is_refuse
 
 
 def ensemble_file(tmp_path: Path) -> tuple[Path, list[str]]:
-    """An ensemble config as ``python -m src.experiments.seeds`` writes it, naming two members."""
+    """An ensemble config as ``python -m src.tools seeds`` writes it, naming two members."""
     members = [str(reader(tmp_path / f"m{i}.ckpt", scale)) for i, scale in enumerate((3.0, 0.5))]
     config = {"model": {"network": {"class_path": ENSEMBLE_CLASS_PATH, "init_args": {"checkpoints": members}}}}
     path = tmp_path / "ensemble.yaml"
-    path.write_text("# Written by: python -m src.experiments.seeds ...\n" + yaml.safe_dump(config, sort_keys=False))
+    path.write_text("# Written by: python -m src.tools seeds ...\n" + yaml.safe_dump(config, sort_keys=False))
     return path, members
 
 
@@ -151,7 +153,7 @@ def test_the_ensemble_file_seeds_writes_loads_in_every_tool_as_its_members_avera
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("model: {network: {class_path: src.models.seed_cnn.SeedCNN}}", "found model.network src.models.seed_cnn"),
+        ("model: {network: {class_path: src.models.tutorial_cnn.TutorialCNN}}", "found model.network src.models."),
         ("trainer: {max_epochs: 3}", "found model.network missing"),
         ("model: [unclosed", "line 1, column 17: expected ',' or ']'"),
     ],

@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from src.errors import UserInputError
-from src.models.digit_batch import digit_batch
-from src.models.onnx_predictor import OnnxPredictor
-from src.models.predictor import TorchPredictor, load_predictor, weights_from_flags
-from src.models.seed_cnn import SeedCNN
-from tests.encoded_digits import SEED_CNN, save_checkpoint
+from src.models.tutorial_cnn import TutorialCNN
+from src.tools.digit_batch import digit_batch
+from src.tools.onnx_predictor import OnnxPredictor
+from src.tools.predictor import TorchPredictor, load_predictor, weights_from_flags
+from src.utils import UserInputError
+from tests.conftest import tool
+from tests.encoded_digits import TUTORIAL_CNN, save_checkpoint
 
 
 @pytest.fixture
@@ -22,13 +23,13 @@ def digits() -> np.ndarray:
 
 
 @pytest.fixture
-def seed_ckpt(tmp_path: Path) -> Path:
+def tutorial_ckpt(tmp_path: Path) -> Path:
     torch.manual_seed(0)
-    return save_checkpoint(tmp_path / "seed.ckpt", SeedCNN().eval(), SEED_CNN)
+    return save_checkpoint(tmp_path / "seed.ckpt", TutorialCNN().eval(), TUTORIAL_CNN)
 
 
-def test_every_accepted_shape_gives_the_same_probabilities_in_any_chunking(seed_ckpt, digits):
-    whole = load_predictor(str(seed_ckpt), precision="32-true")
+def test_every_accepted_shape_gives_the_same_probabilities_in_any_chunking(tutorial_ckpt, digits):
+    whole = load_predictor(str(tutorial_ckpt), precision="32-true")
     chunked = TorchPredictor(whole.model.network, precision="32-true", batch_size=4)
     expected = whole(digits)
     assert expected.shape == (11, 10) and expected.dtype == np.float32
@@ -62,10 +63,10 @@ def test_ckpt_path_and_ensemble_flags_name_one_set_of_weights():
         weights_from_flags("best", "a.ckpt")
 
 
-def test_an_onnx_file_is_refused_with_settings_its_graph_cannot_honour(tmp_path, seed_ckpt):
-    from src.export import main as export_main
+def test_an_onnx_file_is_refused_with_settings_its_graph_cannot_honour(tmp_path, tutorial_ckpt):
+    export_main = tool("export")
 
-    onnx = export_main(["--ckpt_path", str(seed_ckpt), "--output", str(tmp_path / "seed.onnx")]).onnx_path
+    onnx = export_main(["--ckpt_path", str(tutorial_ckpt), "--output", str(tmp_path / "seed.onnx")]).onnx_path
     assert isinstance(load_predictor(str(onnx)), OnnxPredictor)
     for kwargs, message in (
         ({"precision": "bf16-mixed"}, "runs in float32"),
@@ -75,7 +76,7 @@ def test_an_onnx_file_is_refused_with_settings_its_graph_cannot_honour(tmp_path,
         with pytest.raises(UserInputError, match=message):
             load_predictor(str(onnx), **kwargs)
     with pytest.raises(UserInputError, match="export it to one .onnx"):
-        load_predictor([str(seed_ckpt), str(onnx)])
+        load_predictor([str(tutorial_ckpt), str(onnx)])
 
 
 def test_an_onnx_file_that_is_not_a_digit_model_is_refused(tmp_path):
@@ -85,12 +86,12 @@ def test_an_onnx_file_that_is_not_a_digit_model_is_refused(tmp_path):
         OnnxPredictor(garbage)
     other = tmp_path / "float_input.onnx"  # a model taking float images: the wrong contract
     torch.onnx.export(torch.nn.Flatten().eval(), (torch.zeros(2, 1, 28, 28),), str(other), dynamo=True, verbose=False)
-    with pytest.raises(UserInputError, match="is not a digit model exported by `python -m src.export`"):
+    with pytest.raises(UserInputError, match="is not a digit model exported by `python -m src.tools export`"):
         OnnxPredictor(other)
 
 
 @pytest.mark.slow
-def test_the_compiled_predictor_matches_eager_with_a_padded_last_chunk(seed_ckpt, digits):
-    eager = load_predictor(str(seed_ckpt), precision="32-true")
+def test_the_compiled_predictor_matches_eager_with_a_padded_last_chunk(tutorial_ckpt, digits):
+    eager = load_predictor(str(tutorial_ckpt), precision="32-true")
     compiled = TorchPredictor(eager.model.network, precision="32-true", compiled=True, batch_size=8)
     assert np.abs(compiled(digits) - eager(digits)).max() < 1e-4  # 11 rows: a chunk of 8, then 3 padded to 8

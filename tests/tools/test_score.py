@@ -1,4 +1,4 @@
-"""``python -m src.score``: accuracy, per-class accuracy, confusion matrix, wrong rows, PNG; clear refusals."""
+"""``python -m src.tools score``: accuracy, per-class accuracy, confusion matrix, wrong rows, PNG; clear refusals."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from src.data.checks import fingerprint
 from src.data.csv_reader import read_digit_csv
-from src.data.fingerprint import fingerprint
-from src.data.prepare import EMBEDDED_FINGERPRINTS
-from src.score import main
+from src.data.embedded import EMBEDDED_FINGERPRINTS
+from tests.conftest import tool
 from tests.synthetic import digit_csv_text, random_digits
+
+main = tool("score")
 
 ROOT = Path(__file__).resolve().parents[1]
 TRUE = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3]
@@ -85,7 +87,7 @@ def test_without_labels_it_says_it_cannot_score(tmp_path, capsys):
 def test_runs_as_a_module(tmp_path):
     submission = label_csv(tmp_path / "submission.csv", TRUE)
     labels = label_csv(tmp_path / "test_labels.csv", TRUE)
-    args = [sys.executable, "-m", "src.score", "--submission", str(submission), "--labels", str(labels)]
+    args = [sys.executable, "-m", "src.tools", "score", "--submission", str(submission), "--labels", str(labels)]
     done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "accuracy: 1.0000 (10/10)" in done.stdout
@@ -108,7 +110,7 @@ def test_the_figure_never_replaces_a_file_another_command_wrote(tmp_path, capsys
     with pytest.raises(SystemExit) as exit_info:
         score(tmp_path, TRUE, TRUE, "--figure", str(run_figure))
     assert exit_info.value.code == 2
-    assert "was not written by src.score" in capsys.readouterr().err
+    assert "was not written by src.tools.score" in capsys.readouterr().err
     assert run_figure.read_bytes() == b"\x89PNG a run's own picture"
 
 

@@ -2,7 +2,7 @@
 what happens to a run folder holding a training with other arguments (it is kept, renamed, when retrained).
 
 The record holds the member's ``fit`` arguments exactly as given (without the logger, seed and ``--ckpt_path``
-flags seeds adds per member), its seed, and the parsed content of every config file they load (the seed recipe
+flags seeds adds per member), its seed, and the parsed content of every config file they load (the default recipe
 first, as the CLI loads it). Two records mean the same training when their flags have the same text in the same
 order (``--k=v`` is ``--k v``) and their config files the same parsed YAML: a config path spelled another way or
 an edited comment does not change training, an edited setting does. Not fit's config.yaml: fit writes it after
@@ -21,10 +21,9 @@ from pathlib import Path
 
 import yaml
 
-from src.atomic import atomic_write
 from src.callbacks.run_summary import SUMMARY
 from src.cli import DEFAULT_CONFIG
-from src.errors import UserInputError
+from src.utils import UserInputError, atomic_write
 
 RECORD = "member.json"
 ROOT = Path(__file__).resolve().parents[2]  # members are trained here: relative paths mean ROOT/<path>
@@ -132,7 +131,7 @@ class _Config:
 
 def _normalised(record: dict) -> list[tuple[str, object]]:
     configs = iter(_Config(c["path"], c["content"]) for c in record["configs"])
-    pairs = [("--config", next(configs))]  # the seed recipe, loaded before any flag
+    pairs = [("--config", next(configs))]  # the default recipe, loaded before any flag
     for flag, value in _pairs(record["fit"]):
         pairs.append(("--config", next(configs)) if flag in CONFIG_FLAGS else (flag, value))
     return pairs

@@ -1,4 +1,4 @@
-"""Every run under ``logs/`` in one table: ``python -m src.experiments.runs_table --sort test_acc``.
+"""Every run under ``logs/`` in one table: ``python -m src.tools runs --sort test_acc``.
 
 One row per run folder with a ``config.yaml`` (what ``fit`` wrote): experiment, version, recipe, seed, the
 hyperparameters that differ between the runs listed, epochs, the trainer flags that cut the run short (``budget``),
@@ -21,9 +21,8 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from src.atomic import atomic_write
 from src.callbacks.run_summary import SUMMARY
-from src.errors import UserInputError, exit_on_user_error
+from src.utils import UserInputError, atomic_write
 
 FIXED = ["experiment", "version", "recipe", "seed"]
 RESULTS = ["epochs", "budget", "wall_time_s", "val_acc_best", "test_acc", "tested", "tta"]
@@ -154,11 +153,8 @@ def _cell(value, column: str) -> str:
     return str(value)
 
 
-def main(args: list[str] | None = None) -> pd.DataFrame:
+def command(args: list[str]) -> pd.DataFrame:
+    """``python -m src.tools runs ...``"""
     from jsonargparse import CLI
 
-    return exit_on_user_error(lambda: CLI(runs_table, args=args))
-
-
-if __name__ == "__main__":
-    main()
+    return CLI(runs_table, args=args, exit_on_error=False)

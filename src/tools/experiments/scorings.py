@@ -12,8 +12,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from src.atomic import atomic_write
-from src.errors import UserInputError
+from src.utils import UserInputError, atomic_write
 
 
 def read_scorings(path: Path) -> list[dict]:

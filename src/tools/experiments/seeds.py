@@ -1,10 +1,10 @@
-"""Train several seeds of one or more recipes, then ensemble them: ``python -m src.experiments.seeds``.
+"""Train several seeds of one or more recipes, then ensemble them: ``python -m src.tools seeds``.
 
-    python -m src.experiments.seeds --seeds '[0, 1, 2]' -- --config configs/fast.yaml   # any fit arguments after --
-    python -m src.experiments.seeds --config configs/ensemble.yaml                       # the README's best recipe
+    python -m src.tools seeds --seeds '[0, 1, 2]' -- --config configs/fast.yaml   # any fit arguments after --
+    python -m src.tools seeds --config configs/ensemble.yaml                       # the README's best recipe
 
 Every member is a real ``python -m src.cli fit`` in its own run folder, ``<save_dir>/<name>/<tag>_seed<N>``,
-whose ``member.json`` records its fit arguments before it trains (``src.experiments.member_record``). Killed and
+whose ``member.json`` records its fit arguments before it trains (``src.tools.experiments.member_record``). Killed and
 run again, it continues where it stopped: finished members are kept, an interrupted one resumes from its
 ``last.ckpt``, but only when it was trained with the arguments asked; otherwise it stops naming the difference
 (``--retrain true`` retrains those members, keeping each old run folder as ``<run>.replaced-<n>``). Then it writes
@@ -29,14 +29,14 @@ from pathlib import Path
 
 import yaml
 
-from src.atomic import atomic_write
 from src.callbacks.run_summary import SUMMARY
-from src.cli import ENSEMBLE_CLASS_PATH, recipe_of, run
-from src.errors import MissingLabelsError, UserInputError, exit_on_user_error
-from src.experiments.member_record import RECORD, read_record, record_of, runs_to_retrain, set_aside, write_record
-from src.experiments.scorings import append_scoring, print_scores, read_scorings
-from src.models.tta import TTAShift, check_tta_shift
-from src.runs import run_checkpoint
+from src.checkpoints import run_checkpoint
+from src.cli import recipe_of, run
+from src.models.classifier import TTAShift, check_tta_shift
+from src.models.ensemble import ENSEMBLE_CLASS_PATH
+from src.tools.experiments.member_record import RECORD, read_record, record_of, runs_to_retrain, set_aside, write_record
+from src.tools.experiments.scorings import append_scoring, print_scores, read_scorings
+from src.utils import MissingLabelsError, UserInputError, atomic_write
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -197,20 +197,15 @@ def seeds(
 
 
 def _invocation(call: dict) -> str:
-    """The command line when run as ``python -m src.experiments.seeds``, else the Python call (a test, a notebook)."""
+    """The command line when run as ``python -m src.tools seeds``, else the Python call (a test, a notebook)."""
     if sys.argv and Path(sys.argv[0]).resolve() == Path(__file__).resolve():
-        return shlex.join(["python", "-m", "src.experiments.seeds", *sys.argv[1:]])
+        return shlex.join(["python", "-m", "src.tools", "seeds", *sys.argv[1:]])
     return f"seeds({', '.join(f'{key}={value!r}' for key, value in call.items())})"
 
 
-def main(argv: list[str] | None = None) -> dict:
-    """``python -m src.experiments.seeds [options] [-- fit arguments]``; a mistake is one ``error:`` line, exit 2."""
+def command(argv: list[str]) -> dict:
+    """``python -m src.tools seeds [options] [-- fit arguments]``"""
     from jsonargparse import CLI
 
-    argv = sys.argv[1:] if argv is None else list(argv)
     own, fit = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
-    return exit_on_user_error(lambda: CLI(seeds, args=[*own, *(["--fit", json.dumps(fit)] if fit else [])]))
-
-
-if __name__ == "__main__":
-    main()
+    return CLI(seeds, args=[*own, *(["--fit", json.dumps(fit)] if fit else [])], exit_on_error=False)

@@ -1,8 +1,8 @@
-"""An Optuna study over any config keys, each trial a real ``fit`` of the CLI: ``python -m src.experiments.sweep``.
+"""An Optuna study over any config keys, each trial a real ``fit`` of the CLI: ``python -m src.tools sweep``.
 
-    python -m src.experiments.sweep --space configs/sweeps/fast.yaml --trials 20
+    python -m src.tools sweep --space configs/sweeps/fast.yaml --trials 20
     # the same study from several machines (start the same command on each):
-    python -m src.experiments.sweep --space configs/sweeps/fast.yaml --trials 60 --storage postgresql://user:pw@host/db
+    python -m src.tools sweep --space configs/sweeps/fast.yaml --trials 60 --storage postgresql://user:pw@host/db
 
 The space file lists the ``fit`` arguments every trial shares, the metric, and one distribution per config key.
 Trials log like any fit (``<save_dir>/sweep_<study>/trial_<N>/``); poor ones are pruned from their validation
@@ -24,11 +24,10 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 
-from src.atomic import atomic_write
-from src.callbacks.optuna_pruning import OptunaPruning
 from src.cli import run
-from src.errors import UserInputError, exit_on_user_error
-from src.experiments.sweep_space import Space, tie_to_space
+from src.tools.experiments.pruning import OptunaPruning
+from src.tools.experiments.sweep_space import Space, tie_to_space
+from src.utils import UserInputError, atomic_write
 
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # the heartbeat retry callback
@@ -107,11 +106,8 @@ def write_best_config(found: optuna.Study, spec: Space, path: Path) -> None:
     print(f"best trial {best.number}: {best.value:.4f}; wrote {path}")
 
 
-def main(args: list[str] | None = None) -> optuna.Study:
+def command(args: list[str]) -> optuna.Study:
+    """``python -m src.tools sweep ...``"""
     from jsonargparse import CLI
 
-    return exit_on_user_error(lambda: CLI(sweep, args=args))
-
-
-if __name__ == "__main__":
-    main()
+    return CLI(sweep, args=args, exit_on_error=False)

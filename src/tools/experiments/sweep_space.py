@@ -19,7 +19,7 @@ from optuna.distributions import (
     json_to_distribution,
 )
 
-from src.errors import UserInputError
+from src.utils import UserInputError
 
 PARAM_KEYS = {
     "float": {"low", "high", "log", "step"},

@@ -7,7 +7,7 @@
 2. Ink pixels by hysteresis: Otsu's threshold seeds them, half of it extends them along the strokes.
 3. Thin straight lines across the image (ruled or squared paper) are found by a Hough transform near horizontal
    and vertical and taken out; strokes crossing them are bridged again by a closing across the line.
-4. Which marks make the digit, or why none does: ``src.data.digit_marks``.
+4. Which marks make the digit, or why none does: ``src.tools.images.marks``.
 
 All of this runs on a copy at most ``DETECT_SIDE`` pixels a side (box-averaged), which is fast; a digit that is
 small there is cut from the full image instead, with the same background, lines and marks scaled up.
@@ -26,7 +26,7 @@ from skimage.measure import label
 from skimage.morphology import closing, footprint_rectangle
 from skimage.transform import hough_line, hough_line_peaks
 
-from src.data.digit_marks import NoDigit, digit_mask
+from src.tools.images.marks import NoDigit, digit_mask
 
 DETECT_SIDE = 200  # pixels: a digit filling a tenth of a photo's side is still 20 pixels tall here
 FINE_ENOUGH = 80  # pixels: a digit this large on the detection copy is cut from it, smaller ones from the image

@@ -5,7 +5,7 @@ from __future__ import annotations
 import glob
 from pathlib import Path
 
-from src.errors import UserInputError
+from src.utils import UserInputError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 GLOB_CHARACTERS = "*?["

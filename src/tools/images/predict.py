@@ -1,10 +1,10 @@
 """Predict the digit in your own image files: PNG, JPEG or BMP files, folders or globs -> a CSV and a short table.
 
-    python -m src.predict_images my_digits/ 'scans/*.png' --ckpt_path best --output predictions/images.csv
-    python -m src.predict_images photo.jpg --ckpt_path exports/model.onnx
-    python -m src.predict_images 'scans/**/*.png' --ensemble a.ckpt,b.ckpt --tta_shift 1
+    python -m src.tools images my_digits/ 'scans/*.png' --ckpt_path best --output predictions/images.csv
+    python -m src.tools images photo.jpg --ckpt_path exports/model.onnx
+    python -m src.tools images 'scans/**/*.png' --ensemble a.ckpt,b.ckpt --tta_shift 1
 
-Each image is made into an MNIST digit first (``src.data.images.mnist_style``: grayscale, light backgrounds
+Each image is made into an MNIST digit first (``src.tools.images.reading.mnist_style``: grayscale, light backgrounds
 inverted, cropped to the ink, longest side 20 pixels, centred by mass in 28x28). The CSV has one row per predicted
 file, ``path,label,p0..p9``, and is written atomically. A file that cannot be read, is not an image or shows no
 digit is listed with the reason and the others are still predicted; the exit code is then 1. A mistake in the
@@ -23,12 +23,11 @@ from jsonargparse import ArgumentParser
 from rich.console import Console
 from rich.table import Table
 
-from src.atomic import atomic_write
-from src.data.image_paths import expand_image_paths
-from src.data.images import ImageInputError, mnist_style, read_image_file
-from src.errors import UserInputError, exit_on_user_error
-from src.models.predictor import load_predictor, weights_from_flags
-from src.models.tta import TTAShift
+from src.models.classifier import TTAShift
+from src.tools.images.paths import expand_image_paths
+from src.tools.images.reading import ImageInputError, mnist_style, read_image_file
+from src.tools.predictor import load_predictor, weights_from_flags
+from src.utils import UserInputError, atomic_write
 
 TABLE_ROWS = 20  # the printed table stops here; the CSV has every row
 
@@ -93,7 +92,7 @@ def predict_images(
         paths: Image files, folders (their PNG/JPEG/BMP files) or globs (quote them: ``'scans/*.png'``).
         ckpt_path: ``best`` (the default without ``--ensemble``), ``last`` (both in the newest run of
             ``save_dir/experiment``), a ``.ckpt`` file, an ensemble config (``.yaml``, as seeds writes it), or an
-            ``.onnx`` file from ``python -m src.export``.
+            ``.onnx`` file from ``python -m src.tools export``.
         ensemble: ``.ckpt`` files whose probabilities are averaged, comma-separated or a list.
         tta_shift: Average each image with its 4 copies moved this many pixels (0 = off, at most 4).
         output: The CSV to write (``path,label,p0..p9``).
@@ -128,20 +127,16 @@ def _count(n: int, noun: str) -> str:
 def parser() -> ArgumentParser:
     """``predict_images``' own flags plus the positional image arguments (a list jsonargparse's CLI cannot take)."""
     command = ArgumentParser(
-        prog="python -m src.predict_images", description=__doc__.split("\n\n")[0], exit_on_error=False
+        prog="python -m src.tools images", description=__doc__.split("\n\n")[0], exit_on_error=False
     )
     command.add_argument("paths", nargs="+", help="Image files, folders or globs (quote globs)")
     command.add_function_arguments(predict_images, skip={"paths"})
     return command
 
 
-def main(args: list[str] | None = None) -> ImagePredictions:
-    """Run the command; exit 2 on a user mistake, exit 1 when any image failed."""
-    result = exit_on_user_error(lambda: predict_images(**parser().parse_args(args).as_dict()))
+def command(args: list[str]) -> ImagePredictions:
+    """``python -m src.tools images ...``: exit 1 when any image failed (the others are still predicted)."""
+    result = predict_images(**parser().parse_args(args).as_dict())
     if result.failures:
         sys.exit(1)
     return result
-
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,6 @@
 """Image files and uploads -> 28x28 uint8 digits the way MNIST was made (shared by predict-on-images and the server).
 
-Finding the digit (``src.data.digit_finder``): the background is estimated locally, so shading, shadows and
+Finding the digit (``src.tools.images.finder``): the background is estimated locally, so shading, shadows and
 vignettes fall out; thin lines across the image (ruled, squared paper), frames and dust away from the digit are not
 ink; the crop holds the digit's strokes, joined or not. An image with no single digit (two side by side, only
 specks) is refused with the reason rather than given a label.
@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
-from src.data.digit_finder import find_digit
-from src.data.digit_marks import NoDigit
-from src.errors import UserInputError
+from src.tools.images.finder import find_digit
+from src.tools.images.marks import NoDigit
+from src.utils import UserInputError
 
 MAX_BYTES = 5 * 1024 * 1024  # an upload larger than this is refused before decoding
 MAX_SIDE = 4096  # pixels a side; larger uploads are refused

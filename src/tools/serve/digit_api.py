@@ -9,8 +9,8 @@ import litserve as ls
 import numpy as np
 import torch
 
-from src.models.predictor import load_predictor
-from src.serve.request_check import DIGIT_KEY
+from src.tools.predictor import load_predictor
+from src.tools.serve.request_check import DIGIT_KEY
 
 
 class DigitAPI(ls.LitAPI):

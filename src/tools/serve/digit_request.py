@@ -16,8 +16,8 @@ import json
 import numpy as np
 import torch
 
-from src.data.images import ImageInputError, decode_image, mnist_style
-from src.data.provenance import PixelStats
+from src.data.checks import PixelStats
+from src.tools.images.reading import ImageInputError, decode_image, mnist_style
 
 MOSTLY_INK = 0.5  # a digit with more ink (>= 128) than background is the inverse of a train.csv row
 

@@ -14,8 +14,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from src.data.provenance import PixelStats
-from src.serve.digit_request import IMAGE_FIELD, RequestError, digit_from_image, digit_from_json
+from src.data.checks import PixelStats
+from src.tools.serve.digit_request import IMAGE_FIELD, RequestError, digit_from_image, digit_from_json
 
 DIGIT_KEY = "digit"  # what the inference worker receives: {"digit": base64 of 784 uint8}
 DRAIN_FACTOR = 8  # an oversized body is read (and dropped) up to this many times the limit, so clients see the 413
@@ -23,7 +23,7 @@ DRAIN_FACTOR = 8  # an oversized body is read (and dropped) up to this many time
 
 class DigitRequestCheck:
     """ASGI middleware owning the HTTP side of ``POST <path>``: reads the body (at most ``max_body_bytes``), turns it
-    into one checked 28x28 digit (``src.serve.digit_request``) and passes it on as ``{"digit": base64}``, or answers
+    into one checked digit (``src.tools.serve.digit_request``) and passes it on as ``{"digit": base64}``, or answers
     ``{"detail": reason}`` with a 4xx itself. Other paths and methods pass through untouched. ``training_pixels``
     (the model's training data statistics) is what JSON pixels are checked against.
     """

@@ -1,4 +1,4 @@
-"""``python -m src.serve``: the trained model behind ``POST /predict`` and the draw-a-digit page at ``/``.
+"""``python -m src.tools serve``: the trained model behind ``POST /predict`` and the draw-a-digit page at ``/``.
 
 LitServe runs it: HTTP processes check each request (``DigitRequestCheck``) and queue it; one inference worker runs
 the queued digits in batches of up to ``max_batch_size`` (``DigitAPI``).
@@ -13,14 +13,13 @@ from typing import Literal
 
 import litserve as ls
 
-from src.data.provenance import PixelStats
-from src.errors import notice
-from src.models.predictor import load_predictor
-from src.models.tta import TTAShift
-from src.runs import CHECKPOINT_WORDS, resolve_checkpoint
-from src.serve.digit_api import DigitAPI
-from src.serve.page import add_page
-from src.serve.request_check import DigitRequestCheck
+from src.data.checks import PixelStats
+from src.models.classifier import TTAShift
+from src.tools.predictor import load_predictor
+from src.tools.serve.digit_api import DigitAPI
+from src.tools.serve.page import add_page
+from src.tools.serve.request_check import DigitRequestCheck
+from src.utils import notice
 
 MIB = 1024 * 1024
 
@@ -78,10 +77,8 @@ def serve(
         api_servers: HTTP processes that parse and check requests (the model runs in one worker either way).
         log_level: uvicorn's log level (``warning`` for quiet).
     """
-    weights = ckpt_path
-    if isinstance(weights, str) and weights in CHECKPOINT_WORDS:  # resolved once: the worker loads what is logged
-        weights = str(resolve_checkpoint(weights, save_dir, experiment)[0])
-    predictor = load_predictor(weights, tta_shift, precision, save_dir, experiment)  # fails here, not in the worker
+    predictor = load_predictor(ckpt_path, tta_shift, precision, save_dir, experiment)  # fails here, not in the worker
+    weights = predictor.weights  # the files resolved, so that the worker loads what was checked
     notice(f"weights: {predictor.source}; tta_shift {predictor.tta_shift:g}; precision {predictor.precision}")
     pixels = predictor.training_pixels
     del predictor
@@ -92,3 +89,10 @@ def serve(
     shown = f"[{host}]" if ":" in host else host
     notice(f"serving the draw-a-digit page at http://{shown}:{port}/ and POST /predict")
     server.run(host=host, port=port, num_api_servers=api_servers, log_level=log_level, generate_client_file=False)
+
+
+def command(args: list[str]) -> None:
+    """``python -m src.tools serve ...``"""
+    from jsonargparse import CLI
+
+    CLI(serve, args=args, exit_on_error=False)

@@ -1,4 +1,4 @@
-"""``python -m src.experiments.runs_table``: every run, the settings that differ, results, sorted, as CSV."""
+"""``python -m src.tools runs``: every run, the settings that differ, results, sorted, as CSV."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from src.experiments.runs_table import main
+from tests.conftest import tool
+
+main = tool("runs")
 
 
 def test_the_table_lists_every_run_with_what_differs_and_its_results(tmp_path, capsys, trained_run):

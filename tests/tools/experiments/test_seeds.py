@@ -1,4 +1,4 @@
-"""``python -m src.experiments.seeds``: members in their own run folders, kill-and-rerun continues, an ensemble
+"""``python -m src.tools seeds``: members in their own run folders, kill-and-rerun continues, an ensemble
 config naming the members, every member and the ensemble scored, the submission written."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from tests.learnable_digits import write_learnable_csvs
 
 def seeds_command(data_dir: Path, logs: Path, submission: Path) -> list[str]:
     return [
-        sys.executable, "-m", "src.experiments.seeds", "--seeds", "[0, 1]", "--name", "duo",
+        sys.executable, "-m", "src.tools", "seeds", "--seeds", "[0, 1]", "--name", "duo",
         "--save_dir", str(logs), "--submit", "true", "--submission", str(submission),
         "--", "--data.data_dir", str(data_dir), "--trainer.max_epochs", "2", "--trainer.precision", "32-true",
         "--data.batch_size", "20",
@@ -75,8 +75,8 @@ def test_a_killed_seeds_run_continues_where_it_stopped_and_scores_the_ensemble(t
 def test_retraining_with_other_fit_args_keeps_the_old_members_and_every_file_names_each_members_args(tmp_path):
     """A smoke test, then the real run under the same name: refused, then retrained with ``--retrain true``; the
     smoke-test member and its scoring stay, and each file says what its members were trained with."""
-    from src.errors import UserInputError
-    from src.experiments.seeds import seeds
+    from src.tools.experiments.seeds import seeds
+    from src.utils import UserInputError
 
     data_dir = write_learnable_csvs(tmp_path / "data", n_train=60, n_test=20)
     logs = tmp_path / "logs"
@@ -124,8 +124,8 @@ def test_retraining_with_other_fit_args_keeps_the_old_members_and_every_file_nam
 
 
 def test_a_test_set_without_labels_scores_as_none_and_other_mistakes_still_raise(trained_run, tmp_path):
-    from src.errors import UserInputError
-    from src.experiments.seeds import held_out_accuracy
+    from src.tools.experiments.seeds import held_out_accuracy
+    from src.utils import UserInputError
     from tests.conftest import eval_args
 
     unlabelled = tmp_path / "data"

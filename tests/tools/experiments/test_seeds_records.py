@@ -1,4 +1,4 @@
-"""What ``python -m src.experiments.seeds`` records and checks before it trains: each member's ``member.json``
+"""What ``python -m src.tools seeds`` records and checks before it trains: each member's ``member.json``
 compared with the arguments asked, the refusal naming the difference, ``scores.json`` as a kept history, and
 ``--tta_shift`` checked when parsing. No training here: every refusal comes before any."""
 
@@ -9,10 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from src.errors import UserInputError
-from src.experiments.member_record import differences, record_of, write_record
-from src.experiments.scorings import append_scoring, read_scorings
-from src.experiments.seeds import main, seeds
+from src.tools.experiments.member_record import differences, record_of, write_record
+from src.tools.experiments.scorings import append_scoring, read_scorings
+from src.tools.experiments.seeds import seeds
+from src.utils import UserInputError
+from tests.conftest import tool
+
+main = tool("seeds")
 
 
 def nowhere(tmp_path: Path) -> list[str]:
@@ -39,7 +42,7 @@ def test_records_differ_by_what_changes_training_and_name_each_difference(tmp_pa
     config.write_text("trainer:\n  max_epochs: 3  # short\n")
     trained = record_of(["--config", str(config), "--trainer.limit_train_batches", "20"], seed=0)
     assert trained["fit"] == ["--config", str(config), "--trainer.limit_train_batches", "20"]
-    assert [c["path"] for c in trained["configs"]] == ["configs/mnist.yaml", str(config)]  # the seed recipe first
+    assert [c["path"] for c in trained["configs"]] == ["configs/mnist.yaml", str(config)]  # the default recipe first
 
     config.write_text("# the same settings, other comments\ntrainer: {max_epochs: 3}\n")
     spelled = ["--config", str(config.parent / "." / config.name), "--trainer.limit_train_batches=20"]

@@ -1,4 +1,4 @@
-"""``python -m src.experiments.sweep``: real fits as trials, pruning, a SQLite study that a killed sweep resumes
+"""``python -m src.tools sweep``: real fits as trials, pruning, a SQLite study that a killed sweep resumes
 in the space it began in, and the best trial's config ready to run."""
 
 from __future__ import annotations
@@ -16,13 +16,15 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from src.callbacks.optuna_pruning import OptunaPruning
 from src.cli import run
-from src.errors import UserInputError
-from src.experiments.sweep import main, write_best_config
-from src.experiments.sweep_space import Space
-from tests.conftest import ROOT, fit_args
+from src.tools.experiments.pruning import OptunaPruning
+from src.tools.experiments.sweep import write_best_config
+from src.tools.experiments.sweep_space import Space
+from src.utils import UserInputError
+from tests.conftest import ROOT, fit_args, tool
 from tests.learnable_digits import write_learnable_csvs
+
+main = tool("sweep")
 
 
 def write_space(path: Path, data_dir: Path, epochs: int = 2, lr: tuple[float, float] = (1e-4, 1e-2)) -> Path:
@@ -56,7 +58,7 @@ def trials_in(study: Path, *states: TrialState) -> list:
 def test_a_killed_sweep_resumes_its_study_and_writes_the_best_config(tmp_path):
     data_dir = write_learnable_csvs(tmp_path / "data", n_train=100, n_test=20)
     space, logs = write_space(tmp_path / "space.yaml", data_dir), tmp_path / "logs"
-    command = [sys.executable, "-m", "src.experiments.sweep", "--space", str(space), "--trials", "3",
+    command = [sys.executable, "-m", "src.tools", "sweep", "--space", str(space), "--trials", "3",
                "--save_dir", str(logs), "--heartbeat_s", "1"]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     study = logs / "sweeps" / "tiny.db"

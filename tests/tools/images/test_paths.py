@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from src.data.image_paths import expand_image_paths
-from src.errors import UserInputError
+from src.tools.images.paths import expand_image_paths
+from src.utils import UserInputError
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""python -m src.predict_images: your own image files -> path,label,p0..p9; failures listed, mistakes refused."""
+"""python -m src.tools images: your own image files -> path,label,p0..p9; failures listed, mistakes refused."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ import pytest
 from PIL import Image
 
 from benchmarks.image_accuracy import STYLES, write_pngs
-from src.models.predictor import load_predictor
-from src.models.seed_cnn import SeedCNN
-from src.predict_images import main
-from tests.encoded_digits import SEED_CNN, save_checkpoint
+from src.models.tutorial_cnn import TutorialCNN
+from src.tools.predictor import load_predictor
+from tests.conftest import tool
+from tests.encoded_digits import TUTORIAL_CNN, save_checkpoint
+
+main = tool("images")
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -22,8 +24,8 @@ def read_rows(path: Path) -> list[dict]:
 
 
 @pytest.fixture
-def seed_ckpt(tmp_path: Path) -> Path:
-    return save_checkpoint(tmp_path / "seed.ckpt", SeedCNN().eval(), SEED_CNN)
+def tutorial_ckpt(tmp_path: Path) -> Path:
+    return save_checkpoint(tmp_path / "seed.ckpt", TutorialCNN().eval(), TUTORIAL_CNN)
 
 
 @pytest.mark.slow
@@ -43,7 +45,7 @@ def test_held_out_digits_read_back_as_pngs_plain_and_as_dark_ink_on_a_page(tmp_p
         assert agreement >= at_least, f"{name}: {agreement:.3f} of labels as from the CSV pixels"
 
 
-def test_every_image_gets_a_row_of_probabilities_and_failures_are_listed_with_exit_1(tmp_path, seed_ckpt, capsys):
+def test_every_image_gets_a_row_of_probabilities_and_failures_are_listed_with_exit_1(tmp_path, tutorial_ckpt, capsys):
     digits = np.zeros((3, 28, 28), np.uint8)
     for i, digit in enumerate(digits):
         digit[4 + i : 24, 10 + i : 16 + i] = 255
@@ -53,7 +55,7 @@ def test_every_image_gets_a_row_of_probabilities_and_failures_are_listed_with_ex
     Image.new("L", (40, 30), 255).save(folder / "blank.jpg")
     output = tmp_path / "out" / "images.csv"
     with pytest.raises(SystemExit) as exit_info:
-        main([str(folder), "--ckpt_path", str(seed_ckpt), "--output", str(output)])
+        main([str(folder), "--ckpt_path", str(tutorial_ckpt), "--output", str(output)])
     assert exit_info.value.code == 1
     rows = read_rows(output)
     assert list(rows[0]) == ["path", "label", *(f"p{k}" for k in range(10))]
@@ -68,12 +70,12 @@ def test_every_image_gets_a_row_of_probabilities_and_failures_are_listed_with_ex
     assert "2 of 5 files could not be predicted" in captured.err
 
 
-def test_when_no_image_can_be_predicted_the_previous_csv_stays(tmp_path, seed_ckpt, capsys):
+def test_when_no_image_can_be_predicted_the_previous_csv_stays(tmp_path, tutorial_ckpt, capsys):
     (tmp_path / "blank.png").write_bytes(b"")
     output = tmp_path / "images.csv"
     output.write_text("previous")
     with pytest.raises(SystemExit) as exit_info:
-        main([str(tmp_path / "blank.png"), "--ckpt_path", str(seed_ckpt), "--output", str(output)])
+        main([str(tmp_path / "blank.png"), "--ckpt_path", str(tutorial_ckpt), "--output", str(output)])
     assert exit_info.value.code == 1
     assert output.read_text() == "previous"
     assert "nothing written" in capsys.readouterr().err

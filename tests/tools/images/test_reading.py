@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from src.data.images import MAX_BYTES, ImageInputError, decode_image, mnist_style, read_image_file, stroke_width
+from src.tools.images.reading import (
+    MAX_BYTES,
+    ImageInputError,
+    decode_image,
+    mnist_style,
+    read_image_file,
+    stroke_width,
+)
 
 
 def seven(height: int = 60, width: int = 40, stroke: int = 6) -> np.ndarray:

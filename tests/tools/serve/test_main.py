@@ -1,10 +1,12 @@
-"""``python -m src.serve``: weights that cannot be loaded stop it before anything listens."""
+"""``python -m src.tools serve``: weights that cannot be loaded stop it before anything listens."""
 
 from __future__ import annotations
 
 import pytest
 
-from src.serve.__main__ import main
+from tests.conftest import tool
+
+main = tool("serve")
 
 
 def test_weights_that_cannot_be_loaded_are_one_error_line_and_exit_2(tmp_path, capsys):

@@ -1,5 +1,5 @@
-"""``python -m src.serve`` as a user starts it: answers like predict does, refuses bad input with a 4xx and one line
-naming the field, and goes on serving."""
+"""``python -m src.tools serve`` as a user starts it: answers like predict does, refuses bad input with a 4xx and one
+line naming the field, and goes on serving."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ import pytest
 from PIL import Image
 
 from benchmarks.load_client import multipart_upload, page_like_png
-from src.data import images as image_rules
-from src.data.images import decode_image, mnist_style
-from src.models.predictor import load_predictor
+from src.tools.images import reading as image_rules
+from src.tools.images.reading import decode_image, mnist_style
+from src.tools.predictor import load_predictor
 
 pytestmark = pytest.mark.slow  # they share one server started in a subprocess
 
