@@ -16,7 +16,7 @@ from jsonargparse import auto_cli
 from PIL import Image
 
 from src.data.csv_reader import read_digit_csv, read_label_csv
-from src.tools.images.predict import main as predict_images
+from src.tools.__main__ import main as tools_main
 from src.tools.predictor import load_predictor
 
 
@@ -75,7 +75,7 @@ def image_accuracy(
         for style, draw in STYLES.items():
             write_pngs(Path(work, style), digits, draw)
             output = Path(work, f"{style}.csv")
-            predict_images([str(Path(work, style)), "--ckpt_path", ckpt_path, "--output", str(output),
+            tools_main(["images", str(Path(work, style)), "--ckpt_path", ckpt_path, "--output", str(output),
                             "--tta_shift", str(tta_shift)])  # fmt: skip
             read_back = read_labels(output)
             accuracy[style] = float((read_back == labels).mean())

@@ -8,6 +8,7 @@ python -m src.cli predict --ckpt_path best             # submissions/submission.
 from __future__ import annotations
 
 import logging
+import pydoc
 import sys
 import warnings
 from pathlib import Path
@@ -74,7 +75,18 @@ class DigitCLI(LightningCLI):
         argv = list(sys.argv[1:] if args is None else args)
         self.config, self.checkpoint, self.ckpt_path = parser.parse_args(argv), None, None
         subcommand = self.config.get("subcommand")
-        if subcommand and self.config[subcommand].get("ckpt_path"):
+        config = self.config[subcommand] if subcommand else None
+        if config is not None and _carries_weights(config) and config.get("ckpt_path"):
+            raise UserInputError(
+                "this network carries its own trained weights (an ensemble's members); drop --ckpt_path, which "
+                "would replace them by the checkpoint's"
+            )
+        if subcommand in EVALUATIONS and not _carries_weights(config) and not config.get("ckpt_path"):
+            raise UserInputError(
+                f"{subcommand} needs trained weights: pass --ckpt_path best (or last, or a .ckpt file), or an "
+                "ensemble config (model.network: src.models.ensemble.CheckpointEnsemble)"
+            )
+        if config is not None and config.get("ckpt_path"):
             self._load_weights(parser, subcommand, argv)
         for callback in self.trainer_defaults.get("callbacks", []):
             if isinstance(callback, RunSummary):
@@ -110,8 +122,11 @@ class DigitCLI(LightningCLI):
             if arg.startswith("--model."):
                 typed += [arg] if "=" in arg else argv[i : i + 2]
         if len(typed) > 1:
-            notice(f"model flags from the command line win over the checkpoint's: {' '.join(typed[1:])}")
+            saved = self.config[subcommand].model.clone()
             self.config = parser.parse_args(typed, namespace=self.config)
+            model = self.config[subcommand].model
+            for key in (k for k in model.keys() if model.get(k) != saved.get(k)):  # noqa: SIM118 - flattened keys
+                notice(f"model.{key}: {model.get(key)} from the command line (the checkpoint has {saved.get(key)})")
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand]
@@ -138,17 +153,6 @@ class DigitCLI(LightningCLI):
 
     def after_instantiate_classes(self) -> None:
         super().after_instantiate_classes()
-        own_weights = getattr(self.model.network, "training_records", None)  # an ensemble's members, say
-        if own_weights is not None and self.checkpoint is not None:
-            raise UserInputError(
-                "this network carries its own trained weights (an ensemble's members); drop --ckpt_path, which "
-                "would replace them by the checkpoint's"
-            )
-        if self.subcommand in EVALUATIONS and own_weights is None and self.checkpoint is None:
-            raise UserInputError(
-                f"{self.subcommand} needs trained weights: pass --ckpt_path best (or last, or a .ckpt file), or an "
-                "ensemble config (model.network: src.models.ensemble.CheckpointEnsemble)"
-            )
         if self.checkpoint is not None:
             raise_if_weights_do_not_fit(self.model, self.checkpoint, self.ckpt_path)
             if isinstance(self.trainer.strategy.checkpoint_io, AtomicCheckpointIO):
@@ -171,6 +175,12 @@ class DigitCLI(LightningCLI):
             self.datamodule.check_weights_belong(TrainingRecord.from_dict(record), stage)
 
 
+def _carries_weights(config) -> bool:
+    """Whether the configured network brings its own trained weights (``carries_weights``, as an ensemble does)."""
+    network = config.model.get("network")
+    return bool(getattr(pydoc.locate(network.class_path), "carries_weights", False)) if network else False
+
+
 def recipe_of(argv: list[str]) -> str:
     """The recipe a command line names: its ``--config`` files' stems (``fast``), or ``mnist`` (the default)."""
     names = [Path(argv[i + 1]).stem for i, flag in enumerate(argv[:-1]) if flag in ("--config", "-c")]
@@ -182,7 +192,7 @@ def _check_validation_is_held_out(config) -> None:
     if not config.data.train_on_all:
         return
     config.trainer.limit_val_batches = 0
-    watchers = [config.model.get("scheduler"), *(config.trainer.callbacks or [])]
+    watchers = [*(config.trainer.callbacks or []), config.model.get("scheduler")]
     watching = [
         f"{watcher.class_path.rsplit('.', 1)[-1]}({watcher.init_args.monitor})"
         for watcher in watchers

@@ -51,7 +51,7 @@ def test_fit_learns_and_keeps_best_and_last_checkpoints(trained_run):
     assert trainer.current_epoch == 3
     assert trainer.callback_metrics["val/acc"] > 0.9
     assert trained_run.best.parent == trained_run.run_dir / "checkpoints"  # "val/acc" made no sub-folder
-    assert trained_run.best.name.startswith("epoch") and trained_run.last.is_file()
+    assert trained_run.best.name == "best.ckpt" and trained_run.last.is_file()  # the names --ckpt_path finds
     # last.ckpt is the final epoch even when it did not improve val/acc (resume must not go back in time)
     last = torch.load(trained_run.last, map_location="cpu", weights_only=True)
     assert last["global_step"] == trainer.global_step

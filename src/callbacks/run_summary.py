@@ -6,7 +6,6 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -19,28 +18,22 @@ SUMMARY = "summary.json"
 
 
 class RunSummary(pl.Callback):
-    """Owns what a run reports about itself, in its run folder:
+    """Owns what a run says about itself in its folder, computing no metric (it reads what the model logged):
 
-    - the hyperparameters with ``hp/val_acc_best``, ``hp/test_acc`` (once ``test`` scores a checkpoint of the
-      run) and ``hp/wall_time_s``, so TensorBoard's HParams tab compares runs;
-    - ``summary.json`` (epochs, wall time, best val/acc, checkpoint paths, finished or not, and one held-out score
-      per tested checkpoint file and TTA shift under ``tests``), rewritten atomically after every epoch, at the end
-      of fit and after test; ``test_acc``, ``tested`` and ``tested_tta_shift`` repeat the latest test;
-    - the run's training wall time summed over resumes (kept in the checkpoint);
+    - ``hp/val_acc_best``, ``hp/test_acc`` and ``hp/wall_time_s`` beside the hyperparameters (TensorBoard's HParams);
+    - ``summary.json``: recipe, command, seed, epochs, wall time summed over resumes, best val/acc, finished or not,
+      and under ``tests`` one held-out score per tested checkpoint file and TTA shift; rewritten atomically after
+      every epoch, at the end of fit and after test (``test_acc`` and ``tested`` repeat the latest test);
     - a flush of the loggers at every epoch end, so a killed run's curves hold every epoch its checkpoint holds.
-
-    It computes no metric; it reads what the LightningModule logged.
     """
 
     def __init__(self) -> None:
         self.described: dict[str, str] = {}  # recipe and command line, set by the CLI
         self.wall_time_before = 0.0  # seconds trained by earlier processes of this run (resumes)
         self._started = time.monotonic()
-        self._fit_step = 0  # global step of the checkpoint this process restored (test logs after it)
-        self._fit_from_step = 0  # where this process's fit began: checkpoints written after it are new weights
+        self._fit_step = 0  # global step of the checkpoint restored (test logs after it, fit rewrites after it)
 
     def describe(self, **fields: str) -> None:
-        """What ``summary.json`` says of the run's origin (the CLI passes ``recipe`` and ``command``)."""
         self.described.update(fields)
 
     def wall_time_s(self) -> float:
@@ -55,11 +48,14 @@ class RunSummary(pl.Callback):
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._started = time.monotonic()
-        self._fit_from_step = self._fit_step  # 0 for a new run
         self._edit(trainer, self._forget_rewritten_scores)
         if trainer.ckpt_path is None:  # a new run declares its metrics; a resumed one already has
             for logger in _tensorboards(trainer):
                 logger.log_hyperparams(pl_module.hparams, metrics=dict.fromkeys(HP_METRICS, math.nan))
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        for logger in trainer.loggers:  # the previous epoch's scalars are all logged by now
+            logger.save()
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._fit_step = trainer.global_step
@@ -70,10 +66,6 @@ class RunSummary(pl.Callback):
             logger.log_metrics(metrics, step=trainer.global_step)
         self._write(trainer, finished=False)
 
-    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        for logger in trainer.loggers:  # the previous epoch's scalars are all logged by now
-            logger.save()
-
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         for logger in trainer.loggers:
             logger.save()
@@ -82,39 +74,33 @@ class RunSummary(pl.Callback):
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if "test/acc" not in trainer.callback_metrics:
             return
-        accuracy = float(trainer.callback_metrics["test/acc"])
+        accuracy, tta_shift = float(trainer.callback_metrics["test/acc"]), float(getattr(pl_module, "tta_shift", 0))
         for logger in _tensorboards(trainer):
             logger.log_metrics({"hp/test_acc": accuracy}, step=max(self._fit_step, 1))
             logger.save()
-        tta_shift = float(getattr(pl_module, "tta_shift", 0))
         score = {"checkpoint": trainer.ckpt_path, "tta_shift": tta_shift, "test_acc": accuracy}
         score["global_step"] = self._fit_step  # the checkpoint's, restored with this callback's state
         limit = trainer.limit_test_batches  # a score of part of the test set says so; 1 is one batch, 1.0 all
         if not (isinstance(limit, float) and limit == 1.0):
             score["limit_test_batches"] = limit
-        self._write(trainer, score, test_acc=accuracy, tested=trainer.ckpt_path, tested_tta_shift=tta_shift)
 
-    def _write(self, trainer: pl.Trainer, score: dict | None = None, **fields) -> None:
-        def update(summary: dict) -> None:
-            if trainer.state.fn == "fit":
-                best = trainer.callback_metrics.get("val/acc_best")
-                summary.update(
-                    **self.described,
-                    seed=global_seed(),
-                    epochs=trainer.current_epoch + (0 if fields.get("finished") else 1),
-                    global_step=trainer.global_step,
-                    wall_time_s=round(self.wall_time_s(), 1),
-                    val_acc_best=None if best is None else float(best),
-                    checkpoints=_checkpoint_paths(trainer),
-                )
-            if score is not None:  # one per checkpoint file and shift: testing another keeps this one
-                summary.setdefault("tests", {})[score_key(score)] = score
-            summary.update(fields)
+        def add(summary: dict) -> None:  # one score per checkpoint file and shift: testing another keeps this one
+            summary.setdefault("tests", {})[score_key(score)] = score
+            summary.update(test_acc=accuracy, tested=trainer.ckpt_path, tested_tta_shift=tta_shift)
 
-        self._edit(trainer, update)
+        self._edit(trainer, add)
 
-    def _edit(self, trainer: pl.Trainer, change: Callable[[dict], None]) -> None:
-        """Apply ``change`` to the run's ``summary.json`` (rank zero of a logged run only); atomic."""
+    def _write(self, trainer: pl.Trainer, finished: bool) -> None:
+        best = trainer.callback_metrics.get("val/acc_best")
+        fields = {
+            **self.described, "seed": global_seed(), "epochs": trainer.current_epoch + (0 if finished else 1),
+            "global_step": trainer.global_step, "wall_time_s": round(self.wall_time_s(), 1),
+            "val_acc_best": None if best is None else float(best), "finished": finished,
+        }  # fmt: skip
+        self._edit(trainer, lambda summary: summary.update(fields))
+
+    def _edit(self, trainer: pl.Trainer, change) -> None:
+        """Apply ``change`` to the run's ``summary.json`` (rank zero of a logged run only), atomically."""
         log_dir = trainer.log_dir  # a collective call under DDP: every rank makes it
         if not trainer.is_global_zero or not trainer.loggers or log_dir is None:
             return
@@ -126,14 +112,15 @@ class RunSummary(pl.Callback):
                 json.dump(summary, handle, indent=2, sort_keys=True)
 
     def _forget_rewritten_scores(self, summary: dict) -> None:
-        """Forget the scores of checkpoint files this fit rewrites: ``last.ckpt``, and any saved after the step it
-        starts from (a new run starts from 0); they would describe weights that are gone."""
+        """Forget the scores of checkpoints this fit rewrites (``last.ckpt``, and any saved after the step it starts
+        from): they would describe weights that are gone."""
         tests = summary.get("tests", {})
         for key, score in list(tests.items()):
-            if Path(score["checkpoint"]).name == "last.ckpt" or score.get("global_step", 0) > self._fit_from_step:
+            if Path(score["checkpoint"]).name == "last.ckpt" or score.get("global_step", 0) > self._fit_step:
                 del tests[key]
-        latest = (summary.get("tested"), summary.get("tested_tta_shift"))
-        if latest not in {(score["checkpoint"], score["tta_shift"]) for score in tests.values()}:
+        if (summary.get("tested"), summary.get("tested_tta_shift")) not in {
+            (score["checkpoint"], score["tta_shift"]) for score in tests.values()
+        }:
             for key in ("test_acc", "tested", "tested_tta_shift"):
                 summary.pop(key, None)
 
@@ -152,13 +139,3 @@ def global_seed() -> int | None:
 
 def _tensorboards(trainer: pl.Trainer) -> list[TensorBoardLogger]:
     return [logger for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
-
-
-def _checkpoint_paths(trainer: pl.Trainer) -> dict[str, str]:
-    paths = {}
-    for callback in trainer.checkpoint_callbacks:
-        if getattr(callback, "monitor", None) and callback.best_model_path:
-            paths["best"] = callback.best_model_path
-        elif getattr(callback, "last_model_path", None) or getattr(callback, "best_model_path", None):
-            paths["last"] = callback.last_model_path or callback.best_model_path
-    return paths

@@ -1,4 +1,4 @@
-"""Per-image random rotation, zoom, shift and elastic distortion for a whole batch at once, on its device."""
+"""Per-image random rotation, zoom and shift for a whole batch at once, on its device."""
 
 from __future__ import annotations
 
@@ -12,65 +12,30 @@ from torch import nn
 class BatchRandomAffine(nn.Module):
     """The Keras tutorial's ``ImageDataGenerator(rotation_range, zoom_range, width/height_shift_range)`` on a batch.
 
-    Every image gets its own angle, zoom (x and y drawn separately, as Keras does) and shift, in one
-    ``affine_grid`` + ``grid_sample`` call. Hand-written because torchvision's ``RandomAffine`` draws
-    one set of parameters per call, i.e. per batch. Empty pixels are filled with 0 (background).
-    Draws come from the global torch RNG, so ``seed_everything`` makes them reproducible.
-
-    Elastic distortion (Simard et al., 2003, the classic MNIST augmentation) adds to the same sampling grid a
-    random displacement field: uniform noise smoothed by a Gaussian of ``elastic_sigma`` pixels, scaled by
-    ``elastic_alpha`` pixels. ``elastic_alpha = 0`` (the tutorial's setting) turns it off.
+    Every image gets its own angle, zoom (x and y drawn separately, as Keras does) and shift, in one ``affine_grid`` +
+    ``grid_sample`` call. Hand-written because torchvision's ``RandomAffine`` draws one set of parameters per call,
+    i.e. per batch. Empty pixels are filled with 0 (background). Draws come from the global torch RNG, so
+    ``seed_everything`` makes them reproducible.
 
     Args:
         rotation: maximum rotation in degrees (uniform in [-rotation, rotation]).
         zoom: zoom factors drawn uniformly in [1 - zoom, 1 + zoom].
         shift_x: maximum horizontal shift as a fraction of the width (positive moves right).
         shift_y: maximum vertical shift as a fraction of the height (positive moves down).
-        elastic_alpha: strength of the elastic displacement in pixels (Simard used 34 with sigma 4).
-        elastic_sigma: smoothness of the displacement field in pixels.
     """
 
-    def __init__(
-        self,
-        rotation: float = 10.0,
-        zoom: float = 0.1,
-        shift_x: float = 0.1,
-        shift_y: float = 0.1,
-        elastic_alpha: float = 0.0,
-        elastic_sigma: float = 4.0,
-    ):
+    def __init__(self, rotation: float = 10.0, zoom: float = 0.1, shift_x: float = 0.1, shift_y: float = 0.1):
         super().__init__()
-        if min(rotation, zoom, shift_x, shift_y, elastic_alpha) < 0 or zoom >= 1 or elastic_sigma <= 0:
-            raise ValueError("augmentation ranges must be >= 0, zoom < 1 and elastic_sigma > 0")
+        if min(rotation, zoom, shift_x, shift_y) < 0 or zoom >= 1:
+            raise ValueError("augmentation ranges must be >= 0 and zoom < 1")
         self.rotation, self.zoom, self.shift_x, self.shift_y = rotation, zoom, shift_x, shift_y
-        self.elastic_alpha, self.elastic_sigma = elastic_alpha, elastic_sigma
-
-    @property
-    def is_identity(self) -> bool:
-        return self.rotation == self.zoom == self.shift_x == self.shift_y == self.elastic_alpha == 0
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        if self.is_identity:
+        if self.rotation == self.zoom == self.shift_x == self.shift_y == 0:
             return images
         theta = self.sample_inverse_transforms(images.shape[0], images.device).to(images.dtype)
         grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-        if self.elastic_alpha:
-            grid = grid + self.sample_displacements(images.shape, images.device).to(images.dtype)
         return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-
-    def sample_displacements(self, shape: torch.Size, device: torch.device) -> torch.Tensor:
-        """``[n, H, W, 2]`` smooth random offsets in normalised coordinates (what ``grid_sample`` reads)."""
-        n, _, height, width = shape
-        noise = torch.rand((n, 2, height, width), device=device) * 2 - 1
-        radius = min(int(3 * self.elastic_sigma), max(height, width) - 1)
-        offsets = torch.arange(-radius, radius + 1, device=device, dtype=noise.dtype)
-        kernel = torch.exp(-(offsets**2) / (2 * self.elastic_sigma**2))
-        kernel = kernel / kernel.sum()
-        # A separable Gaussian blur, one field per axis (depthwise: groups=2).
-        field = F.conv2d(noise, kernel.view(1, 1, 1, -1).expand(2, 1, 1, -1), padding=(0, radius), groups=2)
-        field = F.conv2d(field, kernel.view(1, 1, -1, 1).expand(2, 1, -1, 1), padding=(radius, 0), groups=2)
-        scale = torch.tensor([2 / width, 2 / height], device=device, dtype=noise.dtype).view(1, 2, 1, 1)
-        return (field * self.elastic_alpha * scale).permute(0, 2, 3, 1)
 
     def sample_inverse_transforms(self, n: int, device: torch.device) -> torch.Tensor:
         """``[n, 2, 3]`` maps from output to input coordinates (what ``affine_grid`` expects)."""
@@ -83,9 +48,7 @@ class BatchRandomAffine(nn.Module):
         # Normalised coordinates span 2 units per image side, so a shift of f * side is 2f.
         shift = torch.stack([uniform(2 * self.shift_x), uniform(2 * self.shift_y)], dim=1)
         cos, sin = torch.cos(angle), torch.sin(angle)
-        # Forward map: out = R(angle) @ diag(zoom) @ in + shift;
-        # its inverse: in = diag(1/zoom) @ R(-angle) @ (out - shift).
+        # Forward map: out = R(angle) @ diag(zoom) @ in + shift; its inverse: in = diag(1/zoom) @ R(-angle) @ (out - shift).
         inv_linear = torch.stack([torch.stack([cos, sin], -1), torch.stack([-sin, cos], -1)], dim=1)
         inv_linear = inv_linear / zoom.unsqueeze(-1)
-        inv_shift = -(inv_linear @ shift.unsqueeze(-1))
-        return torch.cat([inv_linear, inv_shift], dim=2)
+        return torch.cat([inv_linear, -(inv_linear @ shift.unsqueeze(-1))], dim=2)

@@ -99,8 +99,8 @@ class DigitCSVDataModule(pl.LightningDataModule):
     def __init__(
         self,
         data_dir: str = "data/digit-recognizer",
-        image_size: tuple[PositiveInt, PositiveInt] = (28, 28),
-        num_classes: PositiveInt = 10,
+        image_size: tuple[int, int] = (28, 28),
+        num_classes: int = 10,
         val_fraction: OpenUnitInterval = 0.15,
         split_seed: int = 0,
         train_on_all: bool = False,
@@ -113,6 +113,8 @@ class DigitCSVDataModule(pl.LightningDataModule):
         allow_unusual_pixels: bool = False,
     ):
         super().__init__()
+        if num_classes < 2 or min(image_size) < 1:  # plain types: the CLI links them into the model's config
+            raise UserInputError(f"data.num_classes {num_classes} and image_size {image_size}; expected >= 2 and >= 1")
         self.save_hyperparameters(ignore=["augmentation"])  # the run's config.yaml holds it; a module is no hparam
         self.data_dir, self.augmentation = Path(data_dir), augmentation
         self.train_set = self.val_set = self.test_set = self.predict_set = None

@@ -66,8 +66,7 @@ def scores_of(summary: dict) -> list[dict]:
     if not scores and summary.get("test_acc") is not None:
         legacy = {"checkpoint": summary.get("tested") or "", "tta_shift": summary.get("tested_tta_shift")}
         scores = [{**legacy, "test_acc": summary["test_acc"]}]
-    best = summary.get("checkpoints", {}).get("best")
-    labels = {"last.ckpt": "last", **({Path(best).name: "best"} if best else {})}
+    labels = {"last.ckpt": "last", "best.ckpt": "best"}  # the names the recipes give their checkpoints
     named = []
     for score in scores:
         name = Path(score["checkpoint"]).name
@@ -83,7 +82,7 @@ def collect(save_dir: Path, every_test: bool = False) -> pd.DataFrame:
         run = config_path.parent
         config = yaml.safe_load(config_path.read_text()) or {}
         summary = json.loads((run / SUMMARY).read_text()) if (run / SUMMARY).is_file() else {}
-        checkpoints = summary.get("checkpoints", {})
+        checkpoints = {word: run / "checkpoints" / f"{word}.ckpt" for word in ("best", "last")}
         scores = scores_of(summary)
         for score in (scores if every_test else scores[:1]) or [None]:
             rows.append(
@@ -100,8 +99,8 @@ def collect(save_dir: Path, every_test: bool = False) -> pd.DataFrame:
                     "test_acc": score["test_acc"] if score else None,
                     "tested": score["tested"] if score else "",
                     "tta": score["tta_shift"] if score else None,
-                    "best_checkpoint": checkpoints.get("best", ""),
-                    "last_checkpoint": checkpoints.get("last", ""),
+                    "best_checkpoint": str(checkpoints["best"]) if checkpoints["best"].is_file() else "",
+                    "last_checkpoint": str(checkpoints["last"]) if checkpoints["last"].is_file() else "",
                 }
             )
     frame = pd.DataFrame(rows)

@@ -105,9 +105,8 @@ def test_retraining_with_other_fit_args_keeps_the_old_members_and_every_file_nam
     assert json.loads((kept / "member.json").read_text())["fit"] == fit(2)
     assert json.loads((member / "member.json").read_text())["fit"] == fit(3)
     old_summary = json.loads((kept / "summary.json").read_text())
-    assert all(
-        Path(path).parent.parent == kept and Path(path).is_file() for path in old_summary["checkpoints"].values()
-    )
+    tested = [Path(score["checkpoint"]) for score in old_summary["tests"].values()]
+    assert tested and all(path.parent.parent == kept and path.is_file() for path in tested)
 
     header = [line for line in (logs / "smoke" / "ensemble.yaml").read_text().splitlines() if line.startswith("#")]
     assert any(line.startswith("#   mnist_seed0: ") and "--trainer.limit_train_batches 3 " in line for line in header)
