@@ -72,21 +72,25 @@ def _trained_on_all(run: Path) -> bool:
     return bool(((config or {}).get("data") or {}).get("train_on_all"))
 
 
-def read_checkpoint(path: str | Path, trained: bool = True) -> dict[str, Any]:
+def read_checkpoint(path: str | Path, trained: bool = False) -> dict[str, Any]:
     """``torch.load(path, weights_only=True)`` with one clear error for missing, corrupt or unsafe files, old class
     paths renamed (``RENAMED``), and, with ``trained``, weights that never took a training step refused."""
     path = Path(path)
     if not path.is_file():
-        raise UserInputError(f"checkpoint {path} not found; pass an existing .ckpt with --ckpt_path")
+        raise UserInputError(f"checkpoint {path} not found; pass an existing .ckpt")
+    another = "pass another checkpoint with --ckpt_path (the best or last one beside it, say)"
     try:
         checkpoint = torch.load(io.BytesIO(path.read_bytes()), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:  # torch names the refused global
-        unsafe = [line.strip() for line in str(err).splitlines() if "global" in line.lower()]
-        reason = f"it holds objects other than tensors and plain values ({unsafe[0]})" if unsafe else "not a torch file"
-        raise UserInputError(f"checkpoint {path} was refused: {reason}; load only checkpoints you trust") from None
+        if unsafe := [line.strip() for line in str(err).splitlines() if "global" in line.lower()]:
+            raise UserInputError(
+                f"checkpoint {path} was refused: it holds objects other than tensors and plain values ({unsafe[0]}); "
+                "load only checkpoints you trust, or re-save them with this project"
+            ) from None
+        raise UserInputError(f"checkpoint {path} is truncated or corrupted (not a torch file); {another}") from None
     except Exception as err:  # garbage bytes reach the legacy unpickler, which fails in many ways
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserInputError(f"checkpoint {path} is truncated or corrupted ({reason}); pass another one") from None
+        reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        raise UserInputError(f"checkpoint {path} is truncated or corrupted ({reason}); {another}") from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise UserInputError(f"checkpoint {path} is not a Lightning checkpoint (no state_dict)")
     if trained and not checkpoint.get("global_step"):
@@ -104,14 +108,14 @@ def read_checkpoint(path: str | Path, trained: bool = True) -> dict[str, Any]:
 def network_from_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """The checkpoint's trained ``network`` in eval mode, rebuilt from the ``{class_path, init_args}`` the CLI saved in
     its hparams, and its metadata (hparams, callback and DataModule states: everything but weights and optimiser)."""
-    checkpoint = read_checkpoint(path)
+    checkpoint = read_checkpoint(path, trained=True)
     saved = checkpoint.get("hyper_parameters", {}).get("network")
     if not isinstance(saved, dict) or "class_path" not in saved:
         raise UserInputError(f"checkpoint {path} does not say which network it holds; train it with src.cli fit")
     try:
         network = instantiate_class((), saved)
     except Exception as err:  # an import or signature error: the class moved or changed
-        raise UserInputError(f"checkpoint {path}: cannot rebuild {saved['class_path']} ({err})") from None
+        raise UserInputError(f"checkpoint {path}: cannot rebuild network {saved['class_path']} ({err})") from None
     raise_if_weights_do_not_fit(network, checkpoint, path)
     network.load_state_dict({k.removeprefix("network."): v for k, v in checkpoint["state_dict"].items()})
     kept = ("state_dict", "optimizer_states", "lr_schedulers", "loops")
@@ -170,4 +174,4 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if self._preloaded is not None and self._preloaded[0] == Path(path).resolve():
             checkpoint, self._preloaded = self._preloaded[1], None  # handed over once
             return checkpoint
-        return read_checkpoint(path, trained=False)
+        return read_checkpoint(path)

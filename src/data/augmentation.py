@@ -48,7 +48,7 @@ class BatchRandomAffine(nn.Module):
         # Normalised coordinates span 2 units per image side, so a shift of f * side is 2f.
         shift = torch.stack([uniform(2 * self.shift_x), uniform(2 * self.shift_y)], dim=1)
         cos, sin = torch.cos(angle), torch.sin(angle)
-        # Forward map: out = R(angle) @ diag(zoom) @ in + shift; its inverse: in = diag(1/zoom) @ R(-angle) @ (out - shift).
+        # out = R(angle) @ diag(zoom) @ in + shift, so in = diag(1/zoom) @ R(-angle) @ (out - shift)
         inv_linear = torch.stack([torch.stack([cos, sin], -1), torch.stack([-sin, cos], -1)], dim=1)
         inv_linear = inv_linear / zoom.unsqueeze(-1)
         return torch.cat([inv_linear, -(inv_linear @ shift.unsqueeze(-1))], dim=2)

@@ -117,16 +117,14 @@ class DigitCSVDataModule(pl.LightningDataModule):
             raise UserInputError(f"data.num_classes {num_classes} and image_size {image_size}; expected >= 2 and >= 1")
         self.save_hyperparameters(ignore=["augmentation"])  # the run's config.yaml holds it; a module is no hparam
         self.data_dir, self.augmentation = Path(data_dir), augmentation
-        self.train_set = self.val_set = self.test_set = self.predict_set = None
-        self.training_record: TrainingRecord | None = None
-        self.evaluation_fingerprint: str | None = None  # of the test or predict images
-
-    def prepare_data(self) -> None:
         if not self.data_dir.is_dir():
             raise UserInputError(
                 f"data_dir {self.data_dir} does not exist; run `make data` to write the embedded MNIST there, or "
                 "pass --data.data_dir <folder> holding Kaggle's train.csv and test.csv"
             )
+        self.train_set = self.val_set = self.test_set = self.predict_set = None
+        self.training_record: TrainingRecord | None = None
+        self.evaluation_fingerprint: str | None = None  # of the test or predict images
 
     def read(self, name: str, require_label: bool) -> DigitTable:
         """One of the folder's CSVs (``name`` or ``name.gz``), as this dataset's image size and class count say."""

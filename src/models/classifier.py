@@ -54,7 +54,7 @@ class ShiftAveraged(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         probabilities = self.network(images).float().softmax(dim=1)
         for view in self.views:
-            grid = F.affine_grid(view.to(images).expand(len(images), 2, 3), list(images.shape), align_corners=False)
+            grid = F.affine_grid(view.to(images).expand(images.shape[0], 2, 3), list(images.shape), align_corners=False)
             moved = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
             probabilities = probabilities + self.network(moved).float().softmax(dim=1)
         return probabilities / (len(self.views) + 1)

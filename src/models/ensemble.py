@@ -39,6 +39,8 @@ class CheckpointEnsemble(nn.Module):
         num_classes, image_size: The data's (linked by the CLI); every member must predict ``num_classes``.
     """
 
+    carries_weights = True  # the CLI refuses --ckpt_path with it, and evaluates it without one
+
     def __init__(
         self, checkpoints: list[str], num_classes: int | None = None, image_size: tuple[int, int] | None = None
     ):

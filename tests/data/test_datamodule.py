@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from src.cli import main
+from src.data.augmentation import BatchRandomAffine
 from src.data.csv_reader import DigitCSVError
 from src.data.datamodule import DigitCSVDataModule, stratified_split
 from src.utils import UserInputError
@@ -81,7 +82,7 @@ def test_loaders_yield_uint8_batches_of_the_configured_size(digits: DigitCSVs) -
 
 
 def test_batches_become_floats_in_0_1_and_only_training_ones_are_augmented(digits: DigitCSVs) -> None:
-    module = fitted(digits)
+    module = fitted(digits, augmentation=BatchRandomAffine())
     images, labels = next(iter(module.val_dataloader()))
     plain, same_labels = module.on_after_batch_transfer((images, labels), 0)
     assert plain.dtype == torch.float32 and plain.min() >= 0 and plain.max() <= 1

@@ -26,7 +26,7 @@ from src.cli import DEFAULT_CONFIG
 from src.utils import UserInputError, atomic_write
 
 RECORD = "member.json"
-ROOT = Path(__file__).resolve().parents[2]  # members are trained here: relative paths mean ROOT/<path>
+ROOT = Path(__file__).resolve().parents[3]  # members are trained here: relative paths mean ROOT/<path>
 CONFIG_FLAGS = ("--config", "-c")
 _UNSET = object()
 

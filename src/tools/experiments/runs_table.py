@@ -66,7 +66,8 @@ def scores_of(summary: dict) -> list[dict]:
     if not scores and summary.get("test_acc") is not None:
         legacy = {"checkpoint": summary.get("tested") or "", "tta_shift": summary.get("tested_tta_shift")}
         scores = [{**legacy, "test_acc": summary["test_acc"]}]
-    labels = {"last.ckpt": "last", "best.ckpt": "best"}  # the names the recipes give their checkpoints
+    legacy = summary.get("checkpoints", {}).get("best", "best.ckpt")  # runs of before the fixed names
+    labels = {"last.ckpt": "last", "best.ckpt": "best", Path(legacy).name: "best"}
     named = []
     for score in scores:
         name = Path(score["checkpoint"]).name
@@ -83,6 +84,9 @@ def collect(save_dir: Path, every_test: bool = False) -> pd.DataFrame:
         config = yaml.safe_load(config_path.read_text()) or {}
         summary = json.loads((run / SUMMARY).read_text()) if (run / SUMMARY).is_file() else {}
         checkpoints = {word: run / "checkpoints" / f"{word}.ckpt" for word in ("best", "last")}
+        checkpoints = {
+            w: str(p) if p.is_file() else summary.get("checkpoints", {}).get(w, "") for w, p in checkpoints.items()
+        }
         scores = scores_of(summary)
         for score in (scores if every_test else scores[:1]) or [None]:
             rows.append(
@@ -99,8 +103,8 @@ def collect(save_dir: Path, every_test: bool = False) -> pd.DataFrame:
                     "test_acc": score["test_acc"] if score else None,
                     "tested": score["tested"] if score else "",
                     "tta": score["tta_shift"] if score else None,
-                    "best_checkpoint": str(checkpoints["best"]) if checkpoints["best"].is_file() else "",
-                    "last_checkpoint": str(checkpoints["last"]) if checkpoints["last"].is_file() else "",
+                    "best_checkpoint": checkpoints["best"],
+                    "last_checkpoint": checkpoints["last"],
                 }
             )
     frame = pd.DataFrame(rows)

@@ -38,7 +38,7 @@ from src.tools.experiments.member_record import RECORD, read_record, record_of, 
 from src.tools.experiments.scorings import append_scoring, print_scores, read_scorings
 from src.utils import MissingLabelsError, UserInputError, atomic_write
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @dataclass
