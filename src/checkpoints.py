@@ -116,36 +116,23 @@ def network_from_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]
         network = instantiate_class((), saved)
     except Exception as err:  # an import or signature error: the class moved or changed
         raise UserInputError(f"checkpoint {path}: cannot rebuild network {saved['class_path']} ({err})") from None
-    raise_if_weights_do_not_fit(network, checkpoint, path)
-    network.load_state_dict({k.removeprefix("network."): v for k, v in checkpoint["state_dict"].items()})
+    load_weights(network, checkpoint, path)
     kept = ("state_dict", "optimizer_states", "lr_schedulers", "loops")
     return network.eval(), {key: value for key, value in checkpoint.items() if key not in kept}
 
 
-def raise_if_weights_do_not_fit(module: nn.Module, checkpoint: dict[str, Any], path: str | Path) -> None:
-    """One error naming the first differences when the checkpoint's weights do not fit ``module`` exactly (a network,
-    matched against the ``network.`` weights, or a whole LightningModule)."""
+def load_weights(module: nn.Module, checkpoint: dict[str, Any], path: str | Path) -> None:
+    """Load the checkpoint's weights into ``module`` (a network, given the ``network.`` weights, or a whole
+    LightningModule), or raise one error naming the first differences when they do not fit it exactly."""
     weights = checkpoint["state_dict"]
     if not any(key.startswith("network.") for key in module.state_dict()):
         weights = {k.removeprefix("network."): v for k, v in weights.items() if k.startswith("network.")}
-    expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
-    found = {k: tuple(v.shape) for k, v in weights.items() if isinstance(v, torch.Tensor)}
-    problems = [
-        f"{len(keys)} {label} (e.g. {', '.join(keys[:2])})"
-        for label, keys in (
-            ("missing", sorted(expected.keys() - found.keys())),
-            ("unexpected", sorted(found.keys() - expected.keys())),
-            (
-                "other shape",
-                [
-                    f"{k} {found[k]} vs {expected[k]}"
-                    for k in sorted(expected.keys() & found.keys())
-                    if found[k] != expected[k]
-                ],
-            ),
-        )  # fmt: skip
-        if keys
-    ]
+    try:  # strict=False reports missing and unexpected keys; weights of another shape raise
+        result = module.load_state_dict(weights, strict=False)
+        problems = [f"{label} {', '.join(keys[:2])}" for label, keys in (("missing", result.missing_keys),
+                    ("unexpected", result.unexpected_keys)) if keys]  # fmt: skip
+    except RuntimeError as err:
+        problems = [line.strip() for line in str(err).splitlines()[1:3]]
     if problems:
         saved = checkpoint.get("hyper_parameters", {}).get("network") or {}
         saved_as = f" (it was saved with {saved['class_path']})" if "class_path" in saved else ""

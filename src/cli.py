@@ -13,15 +13,15 @@ import sys
 import warnings
 from pathlib import Path
 
-from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 from src.callbacks.progress import LayerSummary, progress_bar_for
 from src.callbacks.run_summary import RunSummary
 from src.callbacks.submission import SubmissionWriter
 from src.checkpoints import (
     AtomicCheckpointIO,
+    load_weights,
     newest_run,
-    raise_if_weights_do_not_fit,
     read_checkpoint,
     resolve,
     run_of,
@@ -43,14 +43,6 @@ warnings.filterwarnings("ignore", message="Precision bf16-mixed is not supported
 # Lightning's info lines that say nothing about this run: an advert, and a remark on our own summary callback.
 NOISE = ("💡 Tip:", "Trainer already configured with model summary callbacks")
 logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(lambda r: not r.getMessage().startswith(NOISE))
-
-
-class FitConfigSaver(SaveConfigCallback):
-    """Writes ``config.yaml`` for ``fit`` only: ``test`` logs into the run it scores, whose config stays its own."""
-
-    def setup(self, trainer, pl_module, stage: str) -> None:
-        if stage == "fit":
-            super().setup(trainer, pl_module, stage)
 
 
 class DigitCLI(LightningCLI):
@@ -88,9 +80,6 @@ class DigitCLI(LightningCLI):
             )
         if config is not None and config.get("ckpt_path"):
             self._load_weights(parser, subcommand, argv)
-        for callback in self.trainer_defaults.get("callbacks", []):
-            if isinstance(callback, RunSummary):
-                callback.describe(recipe=recipe_of(argv), command=" ".join(argv))
 
     def _load_weights(self, parser: LightningArgumentParser, subcommand: str, argv: list[str]) -> None:
         """Resolve ``--ckpt_path``, read the file once, and apply its hparams under the typed ``--model.*`` flags.
@@ -138,6 +127,7 @@ class DigitCLI(LightningCLI):
         if self.subcommand == "fit":
             _check_validation_is_held_out(config)
             return
+        self.save_config_callback = None  # an evaluated run's config.yaml stays the one it was trained with
         # checkpointing and early stopping do nothing here but restore state and warn about it
         trains_only = (".ModelCheckpoint", ".EarlyStopping")
         config.trainer.callbacks = [c for c in config.trainer.callbacks or [] if not c.class_path.endswith(trains_only)]
@@ -154,25 +144,15 @@ class DigitCLI(LightningCLI):
     def after_instantiate_classes(self) -> None:
         super().after_instantiate_classes()
         if self.checkpoint is not None:
-            raise_if_weights_do_not_fit(self.model, self.checkpoint, self.ckpt_path)
+            load_weights(self.model, self.checkpoint, self.ckpt_path)
             if isinstance(self.trainer.strategy.checkpoint_io, AtomicCheckpointIO):
                 self.trainer.strategy.checkpoint_io.preload(self.ckpt_path, self.checkpoint)
             self.checkpoint = None  # the Trainer owns it now
-
-    def before_validate(self) -> None:
-        self._check_own_weights("validate")
-
-    def before_test(self) -> None:
-        self._check_own_weights("test")
-
-    def before_predict(self) -> None:
-        self._check_own_weights("predict")
-
-    def _check_own_weights(self, stage: str) -> None:
-        """A checkpoint's training record is checked by the DataModule on restore; an ensemble's members' here."""
-        self.datamodule.setup(stage)
-        for record in getattr(self.model.network, "training_records", None) or []:
-            self.datamodule.check_weights_belong(TrainingRecord.from_dict(record), stage)
+        records = getattr(self.model.network, "training_records", None)  # an ensemble's members' (a checkpoint's
+        if self.subcommand in EVALUATIONS and records:  # record is checked by the DataModule when restored)
+            self.datamodule.setup(self.subcommand)
+            for record in records:
+                self.datamodule.check_weights_belong(TrainingRecord.from_dict(record), self.subcommand)
 
 
 def _carries_weights(config) -> bool:
@@ -208,14 +188,14 @@ def _check_validation_is_held_out(config) -> None:
 def run(args: list[str] | None = None, callbacks: list | None = None) -> DigitCLI:
     """Run one command (``args`` as typed after ``python -m src.cli``); user mistakes raise ``UserInputError``.
     ``callbacks`` are added to the Trainer's (the sweep's pruning callback, say)."""
+    argv = list(sys.argv[1:] if args is None else args)
+    summary = RunSummary()
+    summary.describe(recipe=recipe_of(argv), command=" ".join(argv))
     return DigitCLI(
         DigitClassifier,
         DigitCSVDataModule,
-        save_config_callback=FitConfigSaver,
         save_config_kwargs={"overwrite": True},
-        trainer_defaults={
-            "callbacks": [progress_bar_for(sys.stdout), LayerSummary(), RunSummary(), *(callbacks or [])]
-        },
+        trainer_defaults={"callbacks": [progress_bar_for(sys.stdout), LayerSummary(), summary, *(callbacks or [])]},
         parser_kwargs={command: {"default_config_files": [str(DEFAULT_CONFIG)]} for command in ("fit", *EVALUATIONS)},
         args=args,
     )

@@ -31,7 +31,7 @@ def run_cli(args: list[str]) -> subprocess.CompletedProcess:
 def test_ddp_fit_writes_one_run_and_one_best_checkpoint(tmp_path):
     data_dir = write_learnable_csvs(tmp_path / "data")
     run_cli([*fit_args(data_dir, tmp_path / "logs", "--trainer.max_epochs", "1"), *DDP])
-    assert len(list((tmp_path / "logs").glob("mnist/version_*/checkpoints/epoch*.ckpt"))) == 1
+    assert len(list((tmp_path / "logs").glob("mnist/version_*/checkpoints/best.ckpt"))) == 1
     assert len(list((tmp_path / "logs").glob("mnist/version_*"))) == 1  # rank 1 logged nothing of its own
 
 

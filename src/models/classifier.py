@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from jsonargparse.typing import restricted_number_type
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
-from torchmetrics import MaxMetric, MeanMetric, MetricCollection
+from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
 from src.models.tutorial_cnn import TutorialCNN
@@ -61,10 +61,9 @@ class ShiftAveraged(nn.Module):
 
 
 class DigitClassifier(pl.LightningModule):
-    """Owns cross-entropy, the accuracy/confusion metrics, what is logged, and the optimiser/scheduler.
-
-    It does not own layers (``network``, chosen in YAML by class path), data, or figures (callbacks draw them from
-    ``confusion`` and from what ``validation_step`` returns).
+    """Owns cross-entropy, the accuracy/loss/confusion metrics, what is logged, and the optimiser/scheduler. It does
+    not own layers (``network``, chosen in YAML by class path), data, or figures (callbacks draw them from
+    ``confusion`` and from what ``validation_step`` returns). Metrics are torchmetrics, so they are exact under DDP.
 
     Args:
         network: Any ``nn.Module`` mapping ``[B, 1, H, W]`` floats in [0, 1] to ``[B, num_classes]`` logits.
@@ -100,13 +99,13 @@ class DigitClassifier(pl.LightningModule):
         self.optimizer_factory, self.scheduler_factory = optimizer or torch.optim.Adam, scheduler
         if channels_last:
             self.network.to(memory_format=torch.channels_last)
-        accuracy = MetricCollection({"acc": MulticlassAccuracy(num_classes, average="micro")})
-        self.train_metrics, self.val_metrics = accuracy.clone(prefix="train/"), accuracy.clone(prefix="val/")
-        self.test_metrics = accuracy.clone(prefix="test/")
+        self.train_acc, self.val_acc, self.test_acc = (MulticlassAccuracy(num_classes, average="micro") for _ in "123")
+        self.val_loss, self.test_loss = MeanMetric(), MeanMetric()  # weighted by batch size over all ranks
+        self.val_confusion, self.test_confusion = (
+            MulticlassConfusionMatrix(num_classes),
+            MulticlassConfusionMatrix(num_classes),
+        )
         self.val_acc_best = MaxMetric()
-        self.val_loss, self.test_loss = MeanMetric(), MeanMetric()  # weighted by batch size: exact however DDP splits
-        self.val_confusion = MulticlassConfusionMatrix(num_classes)
-        self.test_confusion = MulticlassConfusionMatrix(num_classes)
         self.confusion: dict[str, torch.Tensor] = {}  # last computed matrix per stage, for callbacks
         self.example_input_array = torch.zeros(1, 1, *image_size)  # the model summary counts FLOPs with it
 
@@ -126,29 +125,43 @@ class DigitClassifier(pl.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss, preds = self.model_step(batch)
-        self.train_metrics.update(preds, batch[1])
+        self.train_acc(preds, batch[1])
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
-        self.log_dict(self.train_metrics, on_step=False, on_epoch=True, prog_bar=True)
+        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
         return loss
 
     def on_train_epoch_start(self) -> None:
-        self.train_metrics.reset()  # Lightning's epoch-level log_dict resets it; this covers a resumed epoch
+        self.train_acc.reset()  # Lightning's epoch-level log resets it; this covers a resumed epoch
 
-    def validation_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
+    def evaluation_step(self, batch, stage: str) -> dict[str, torch.Tensor]:
+        """``validation_step`` and ``test_step``: accuracy, loss and confusion matrix of ``stage``."""
         loss, preds = self.model_step(batch)
-        self.val_metrics.update(preds, batch[1])
-        self.val_confusion.update(preds, batch[1])
-        self.val_loss.update(loss, weight=len(preds))
-        self.log("val/loss", self.val_loss, on_epoch=True, prog_bar=True)
-        self.log_dict(self.val_metrics, on_epoch=True, prog_bar=True)
+        accuracy, mean_loss = getattr(self, f"{stage}_acc"), getattr(self, f"{stage}_loss")
+        accuracy.update(preds, batch[1])
+        getattr(self, f"{stage}_confusion").update(preds, batch[1])
+        mean_loss.update(loss, weight=len(preds))
+        self.log(f"{stage}/loss", mean_loss, on_epoch=True, prog_bar=stage == "val")
+        self.log(f"{stage}/acc", accuracy, on_epoch=True, prog_bar=stage == "val")
         return {"preds": preds}
 
+    def validation_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        return self.evaluation_step(batch, "val")
+
+    def test_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        return self.evaluation_step(batch, "test")
+
     def on_validation_epoch_end(self) -> None:
-        self.confusion["val"] = self.val_confusion.compute()
-        self.val_confusion.reset()
+        self._keep_confusion("val")
         if self.trainer.state.fn == "fit" and not self.trainer.sanity_checking:
-            self.val_acc_best.update(self.val_metrics["acc"].compute())
+            self.val_acc_best.update(self.val_acc.compute())
             self.log("val/acc_best", self.val_acc_best.compute(), sync_dist=True)  # equal on all ranks already
+
+    def on_test_epoch_end(self) -> None:
+        self._keep_confusion("test")
+
+    def _keep_confusion(self, stage: str) -> None:
+        self.confusion[stage] = getattr(self, f"{stage}_confusion").compute()
+        getattr(self, f"{stage}_confusion").reset()
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # torchmetrics keeps metric states out of state_dict; the best val/acc so far must survive a resume.
@@ -159,19 +172,6 @@ class DigitClassifier(pl.LightningModule):
         if "val_acc_best" in checkpoint:
             self.val_acc_best.reset()
             self.val_acc_best.update(torch.tensor(checkpoint["val_acc_best"]))
-
-    def test_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
-        loss, preds = self.model_step(batch)
-        self.test_metrics.update(preds, batch[1])
-        self.test_confusion.update(preds, batch[1])
-        self.test_loss.update(loss, weight=len(preds))
-        self.log("test/loss", self.test_loss, on_epoch=True)
-        self.log_dict(self.test_metrics, on_epoch=True)
-        return {"preds": preds}
-
-    def on_test_epoch_end(self) -> None:
-        self.confusion["test"] = self.test_confusion.compute()
-        self.test_confusion.reset()
 
     def predict_step(self, batch, batch_idx: int = 0) -> torch.Tensor:
         """Class probabilities ``[B, num_classes]`` (float32), averaged over shifted copies if ``tta_shift``."""

@@ -17,7 +17,8 @@ from tests.synthetic import digit_csv_text, random_digits
 
 main = tool("score")
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import ROOT  # noqa: E402
+
 TRUE = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3]
 
 

@@ -13,8 +13,8 @@ import pytest
 from benchmarks.server_process import running_server
 from src.cli import main
 from src.data import embedded
+from tests.conftest import ROOT  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
 TRAIN_ROWS = 8_000
 UNSEEN = slice(60_000, 60_400)  # MNIST's own test images, never trained on here
 
