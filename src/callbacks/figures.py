@@ -14,17 +14,16 @@ import pytorch_lightning as pl  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from pytorch_lightning.loggers import TensorBoardLogger  # noqa: E402
+from torchmetrics.classification import MulticlassConfusionMatrix  # noqa: E402
 
 from src.utils import atomic_write  # noqa: E402
 
 
 class ValidationFigures(pl.Callback):
-    """Owns the figures: confusion matrices (every validation epoch and after test), a grid of
-    misclassified validation digits, and at the end of fit ``learning_curves.png`` and
-    ``confusion_matrix.png`` in the run folder. Draws on rank 0 only and never during the sanity check.
-
-    It reads what the LightningModule computed (``pl_module.confusion``, logged metrics, the ``preds``
-    that ``validation_step`` returns); it computes no metric itself.
+    """Owns the figures: confusion matrices (every validation epoch and after test), a grid of misclassified
+    validation digits, and at the end of fit ``learning_curves.png`` and ``confusion_matrix.png`` in the run folder.
+    Draws on rank 0 only, never during the sanity check, from what the LightningModule computed (``confusion``,
+    logged metrics, the ``preds`` that ``validation_step`` returns); it computes no metric itself.
 
     Args:
         max_misclassified: How many misclassified validation digits the grid shows.
@@ -32,54 +31,52 @@ class ValidationFigures(pl.Callback):
 
     def __init__(self, max_misclassified: int = 32):
         self.max_misclassified = max_misclassified
-        self.history: list[dict[str, float]] = []
+        self.history: list[dict[str, float]] = []  # one row of train/val loss and accuracy per epoch
         self._wrong: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
-        self._n_wrong = 0
 
     def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._wrong, self._n_wrong = [], 0
+        self._wrong = []
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        if trainer.sanity_checking or not trainer.is_global_zero or self._n_wrong >= self.max_misclassified:
-            return
-        images, labels = batch
-        wrong = torch.nonzero(outputs["preds"] != labels).flatten()[: self.max_misclassified - self._n_wrong]
-        if len(wrong):
-            self._wrong.append((images[wrong].cpu(), labels[wrong].cpu(), outputs["preds"][wrong].cpu()))
-            self._n_wrong += len(wrong)
+        room = self.max_misclassified - sum(len(images) for images, _, _ in self._wrong)
+        if room > 0 and trainer.is_global_zero and not trainer.sanity_checking:
+            (images, labels), preds = batch, outputs["preds"]
+            wrong = torch.nonzero(preds != labels).flatten()[:room]
+            self._wrong.append((images[wrong].cpu(), labels[wrong].cpu(), preds[wrong].cpu()))
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero:
             return
-        step = trainer.current_epoch
-        self._log_figure(
-            trainer, "val/confusion_matrix", confusion_figure(pl_module.confusion["val"], "validation"), step
+        self._log(
+            trainer,
+            "val/confusion_matrix",
+            confusion_figure(pl_module.confusion["val"], "validation"),
+            trainer.current_epoch,
         )
-        if self._wrong:
+        if any(len(images) for images, _, _ in self._wrong):
             images, true, pred = (torch.cat(parts) for parts in zip(*self._wrong, strict=True))
-            self._log_figure(trainer, "val/misclassified", misclassified_figure(images, true, pred), step)
+            self._log(trainer, "val/misclassified", misclassified_figure(images, true, pred), trainer.current_epoch)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        # Lightning has computed this epoch's train metrics and ran validation; last.ckpt is saved right after,
-        # so the row is in every checkpoint that says this epoch is done (a resume loses no epoch).
-        row = {"epoch": float(trainer.current_epoch)}
-        for key, value in trainer.callback_metrics.items():
-            if key.split("/")[-1] in ("loss", "acc"):
-                row[key] = float(value)
-        self.history = [r for r in self.history if r["epoch"] != row["epoch"]] + [row]
+        # This epoch's train metrics are computed and validation has run; last.ckpt is saved right after, so the row
+        # is in every checkpoint that says this epoch is done (a resume loses no epoch).
+        row = {k: float(v) for k, v in trainer.callback_metrics.items() if k.split("/")[-1] in ("loss", "acc")}
+        self.history = [r for r in self.history if r["epoch"] != trainer.current_epoch]
+        self.history.append({"epoch": float(trainer.current_epoch), **row})
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         log_dir = trainer.log_dir  # a collective call under DDP: every rank must make it
         if not trainer.is_global_zero or log_dir is None or not self.history:
             return
-        run_dir = Path(log_dir)
-        self._save_png(learning_curves_figure(self.history), run_dir / "learning_curves.png")
+        self._save_png(learning_curves_figure(self.history), Path(log_dir, "learning_curves.png"))
         if "val" in pl_module.confusion:
-            self._save_png(confusion_figure(pl_module.confusion["val"], "validation"), run_dir / "confusion_matrix.png")
+            self._save_png(
+                confusion_figure(pl_module.confusion["val"], "validation"), Path(log_dir, "confusion_matrix.png")
+            )
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.is_global_zero and "test" in pl_module.confusion:
-            self._log_figure(trainer, "test/confusion_matrix", confusion_figure(pl_module.confusion["test"], "test"), 0)
+            self._log(trainer, "test/confusion_matrix", confusion_figure(pl_module.confusion["test"], "test"), 0)
 
     def state_dict(self) -> dict:
         return {"history": self.history}
@@ -88,7 +85,7 @@ class ValidationFigures(pl.Callback):
         self.history = list(state_dict.get("history", []))
 
     @staticmethod
-    def _log_figure(trainer: pl.Trainer, tag: str, figure: Figure, step: int) -> None:
+    def _log(trainer: pl.Trainer, tag: str, figure: Figure, step: int) -> None:
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
                 logger.experiment.add_figure(tag, figure, global_step=step, close=False)
@@ -102,25 +99,15 @@ class ValidationFigures(pl.Callback):
 
 
 def confusion_figure(matrix: torch.Tensor, title: str) -> Figure:
-    """Counts per (true, predicted) class, annotated, as in the tutorial's heat map."""
-    matrix = matrix.cpu().numpy()  # matplotlib wants arrays, not tensors
-    fig, ax = plt.subplots(figsize=(6.4, 5.6))
-    ax.imshow(matrix, cmap="Blues")
-    limit = matrix.max() / 2
-    for true in range(matrix.shape[0]):
-        for pred in range(matrix.shape[1]):
-            count = int(matrix[true, pred])
-            ax.text(
-                pred, true, count, ha="center", va="center", fontsize=7, color="white" if count > limit else "black"
-            )
-    ax.set(xlabel="predicted", ylabel="true", title=title, xticks=range(matrix.shape[1]), yticks=range(matrix.shape[0]))
-    fig.tight_layout()
-    return fig
+    """Counts per (true, predicted) class, annotated, as in the tutorial's heat map (drawn by torchmetrics)."""
+    figure, axes = MulticlassConfusionMatrix(len(matrix)).plot(matrix.cpu(), cmap="Blues")
+    axes.set_title(title)
+    return figure
 
 
 def learning_curves_figure(history: list[dict[str, float]]) -> Figure:
     """Loss and accuracy per epoch, train and val, from rows of ``{"epoch", "train/loss", ...}``."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, name in zip(axes, ("loss", "acc"), strict=True):
         for stage in ("train", "val"):
             points = [(row["epoch"], row[f"{stage}/{name}"]) for row in history if f"{stage}/{name}" in row]
@@ -129,20 +116,18 @@ def learning_curves_figure(history: list[dict[str, float]]) -> Figure:
         ax.set(xlabel="epoch", ylabel=name, title=f"{name} per epoch")
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.tight_layout()
-    return fig
+    figure.tight_layout()
+    return figure
 
 
 def misclassified_figure(images: torch.Tensor, true: torch.Tensor, pred: torch.Tensor) -> Figure:
     """A grid of digits titled ``true→pred``."""
-    n = len(images)
-    cols = min(n, 8)
-    rows = max(1, -(-n // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.5 * rows), squeeze=False)
-    for i, ax in enumerate(axes.flat):
+    cols = min(len(images), 8)
+    figure, axes = plt.subplots(-(-len(images) // cols), cols, figsize=(1.3 * cols, 1.5 * -(-len(images) // cols)))
+    for i, ax in enumerate(axes.flat if hasattr(axes, "flat") else [axes]):
         ax.axis("off")
-        if i < n:
+        if i < len(images):
             ax.imshow(images[i, 0].float().cpu().numpy(), cmap="gray_r")
             ax.set_title(f"{int(true[i])}→{int(pred[i])}", fontsize=9)
-    fig.tight_layout()
-    return fig
+    figure.tight_layout()
+    return figure

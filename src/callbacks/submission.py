@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytorch_lightning as pl
 import torch
 import torch.distributed as dist
@@ -15,27 +16,19 @@ from pytorch_lightning.utilities import rank_zero_info
 
 from src.utils import UserInputError, atomic_write
 
-SUBMISSION_HEADER = "ImageId,Label"
-
 
 class SubmissionWriter(BasePredictionWriter):
     """Owns the submission files: ``ImageId,Label`` with ImageId 1..N in ``test.csv`` row order.
 
-    At the end of ``predict`` it collects the ``[B, num_classes]`` probabilities that ``predict_step``
-    returned and the dataset indices Lightning recorded for them, from every process under DDP
-    (Lightning's predict sampler hands each rank an interleaved share), puts them back in row order,
-    drops duplicated indices (a padding sampler's repeats) and checks every row was predicted. Rank 0 writes
-    each file atomically (temp file + rename in the target folder, created if missing), so a failed
-    or interrupted run leaves the previous file, never a partial one.
-
-    It does not compute predictions (the LightningModule does) nor score them (``python -m src.tools score``).
-    The CLI adds it to every subcommand as ``--submission.*``; it writes only in ``predict``, whose output
-    paths it checks before any image is predicted.
+    At the end of ``predict`` it gathers the probabilities ``predict_step`` returned, with their dataset indices, from
+    every process under DDP, puts them in row order, drops repeated indices (a padding sampler's) and checks that
+    every row was predicted; rank 0 writes each file atomically, so a failed run leaves the previous file. It checks
+    its output paths before any image is predicted. The CLI adds it to every subcommand as ``--submission.*``.
 
     Args:
         output: Path of the submission CSV.
-        probabilities_output: Optional second CSV ``ImageId,p0..p9`` with the averaged class probabilities
-            (input for later ensembling or calibration); None writes none.
+        probabilities_output: Optional second CSV ``ImageId,p0..p9`` with the class probabilities (to ensemble or
+            calibrate later); None writes none.
         decimals: Decimals of the probabilities in ``probabilities_output``.
     """
 
@@ -130,16 +123,13 @@ def check_output_paths(*paths: Path | None) -> None:
 
 def write_submission(path: Path | str, labels: np.ndarray) -> None:
     """``ImageId,Label`` rows, ImageId from 1, written atomically."""
-    lines = [SUBMISSION_HEADER, *(f"{i},{int(label)}" for i, label in enumerate(labels, start=1))]
     with atomic_write(path, newline="") as handle:
-        handle.write("\n".join(lines) + "\n")
+        pd.DataFrame({"ImageId": np.arange(1, len(labels) + 1), "Label": labels}).to_csv(handle, index=False)
 
 
 def write_probabilities(path: Path | str, probabilities: np.ndarray, decimals: int = 6) -> None:
     """``ImageId,p0..p{C-1}`` rows, written atomically."""
-    header = ",".join(["ImageId", *(f"p{c}" for c in range(probabilities.shape[1]))])
-    lines = [header]
-    for image_id, row in enumerate(probabilities, start=1):
-        lines.append(f"{image_id}," + ",".join(f"{p:.{decimals}f}" for p in row))
+    frame = pd.DataFrame(probabilities, columns=[f"p{c}" for c in range(probabilities.shape[1])])
+    frame.insert(0, "ImageId", np.arange(1, len(frame) + 1))
     with atomic_write(path, newline="") as handle:
-        handle.write("\n".join(lines) + "\n")
+        frame.to_csv(handle, index=False, float_format=f"%.{decimals}f")

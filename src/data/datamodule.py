@@ -242,6 +242,8 @@ class DigitCSVDataModule(pl.LightningDataModule):
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         images, labels = batch if isinstance(batch, (tuple, list)) else (batch, None)
         images = images.float().div_(255)
+        if labels is None:  # prediction batches, and the model summary's example input: never augmented
+            return images
         if self.augmentation is not None and self.trainer is not None and self.trainer.training:
             images = self.augmentation(images)
-        return images if labels is None else (images, labels)
+        return images, labels

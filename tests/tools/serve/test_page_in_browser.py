@@ -32,8 +32,9 @@ def chromium() -> str:
     found = os.environ.get("CHROMIUM") or next(
         filter(None, map(shutil.which, ["chromium", "chromium-browser", "google-chrome"])), None
     )
-    if not found:
-        pytest.fail("no Chromium found: run `make browser` (apt-get install chromium) or set CHROMIUM=/path")
+    if not found:  # .ci/run installs Chromium and sets DIGITS_REQUIRE_BROWSER: there a missing one is a failure
+        reason = "no Chromium found: apt-get install chromium, or set CHROMIUM=/path/to/chrome"
+        (pytest.fail if os.environ.get("DIGITS_REQUIRE_BROWSER") else pytest.skip)(reason)
     return found
 
 
