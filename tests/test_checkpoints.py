@@ -70,3 +70,19 @@ def test_a_checkpoint_carrying_a_pickled_callable_is_refused(tmp_path, monkeypat
     with pytest.raises(UserInputError, match="refused"):
         read_checkpoint(path)
     assert not marker.exists()
+
+
+def test_a_checkpoint_naming_an_old_class_path_loads_as_the_new_one(tmp_path, capsys):
+    from src.checkpoints import network_from_checkpoint
+    from src.models.tutorial_cnn import TutorialCNN
+    from tests.encoded_digits import save_checkpoint
+
+    torch.manual_seed(0)
+    trained = TutorialCNN().eval()
+    path = save_checkpoint(tmp_path / "old.ckpt", trained, "src.models.seed_cnn.SeedCNN", {"dropout": 0.3})
+    network, _ = network_from_checkpoint(path)
+    assert isinstance(network, TutorialCNN)
+    images = torch.rand(3, 1, 28, 28)
+    with torch.inference_mode():
+        assert torch.equal(network(images), trained(images))
+    assert "src.models.seed_cnn.SeedCNN is now src.models.tutorial_cnn.TutorialCNN" in capsys.readouterr().err

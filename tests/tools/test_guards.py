@@ -165,3 +165,34 @@ def test_a_yaml_that_is_not_an_ensemble_file_is_one_clear_refusal(tmp_path, caps
     assert stopped.value.code == 2
     line = one_error_line(capsys)
     assert str(tmp_path / "config.yaml") in line and message in line
+
+
+def test_a_tool_without_its_extra_says_which_to_install(monkeypatch, capsys):
+    import importlib
+
+    from src.tools.__main__ import main as tools_main
+
+    def missing(name, *args, **kwargs):
+        raise ModuleNotFoundError("No module named 'litserve'", name="litserve")
+
+    monkeypatch.setattr(importlib, "import_module", missing)
+    with pytest.raises(SystemExit) as stopped:
+        tools_main(["serve", "--ckpt_path", "best"])
+    assert stopped.value.code == 2
+    assert one_error_line(capsys) == (
+        "error: serve needs the [serve] extra (no module litserve): pip install -e '.[serve]'"
+    )
+
+
+def test_the_tools_list_their_commands_and_refuse_an_unknown_one(capsys):
+    from src.tools.__main__ import COMMANDS
+    from src.tools.__main__ import main as tools_main
+
+    with pytest.raises(SystemExit) as stopped:
+        tools_main(["--help"])
+    assert stopped.value.code == 0
+    listed = capsys.readouterr().out
+    assert all(f"    {name} " in listed for name in COMMANDS)
+    with pytest.raises(SystemExit) as stopped:
+        tools_main(["exprot"])
+    assert stopped.value.code == 2
