@@ -42,15 +42,20 @@ def frame_of(region, band: int) -> np.ndarray | None:
     return frame & mask
 
 
-def unframed(labels: np.ndarray, band: int) -> np.ndarray:
-    """``labels`` with the frames around (or touching) digits taken out and the rest labelled again."""
+def unframed(labels: np.ndarray, band: int) -> tuple[np.ndarray, list]:
+    """``labels`` with the frames around (or touching) digits taken out and the rest labelled again, and its
+    regions."""
+    regions = regionprops(labels)
     framed = False
-    for region in regionprops(labels):
+    for region in regions:
         frame = frame_of(region, band)
         if frame is not None:
             labels[region.slice][frame] = 0
             framed = True
-    return label(labels > 0, connectivity=2) if framed else labels
+    if not framed:
+        return labels, regions
+    labels = label(labels > 0, connectivity=2)
+    return labels, regionprops(labels)
 
 
 def without_frames(regions: list) -> list:
@@ -67,8 +72,8 @@ def without_frames(regions: list) -> list:
 
 def box_of(members: list) -> tuple[int, int, int, int]:
     """top, left, bottom, right (exclusive) around every region of ``members``."""
-    boxes = np.array([m.bbox for m in members])
-    return int(boxes[:, 0].min()), int(boxes[:, 1].min()), int(boxes[:, 2].max()), int(boxes[:, 3].max())
+    boxes = [m.bbox for m in members]
+    return min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)
 
 
 def grown(members: list, pending: list, shape: tuple[int, int]) -> list:
@@ -162,8 +167,8 @@ def digit_mask(labels: np.ndarray, line_width: int) -> tuple[np.ndarray, tuple[i
     """The one digit's pixels among the labelled ink components ``labels``, cropped to them, and the crop's
     top-left corner; ``NoDigit`` with the reason when there is no single digit. A frame's lines are at most
     ``line_width`` pixels wide."""
-    labels = unframed(labels, line_width)
-    regions = without_frames(regionprops(labels))
+    labels, regions = unframed(labels, line_width)
+    regions = without_frames(regions)
     if not regions:
         raise NoDigit("no digit found (only lines or a frame)")
     groups = clear_of_edges(groups_of(regions, labels.shape), labels.shape)
@@ -177,7 +182,7 @@ def digit_mask(labels: np.ndarray, line_width: int) -> tuple[np.ndarray, tuple[i
               and box_of(g)[2] - box_of(g)[0] >= SECOND_HEIGHT * height]  # fmt: skip
     if others:
         raise NoDigit(f"no single digit: {len(others) + 1} digit-sized marks apart; expected one digit per image")
-    member = np.zeros(labels.max() + 1, bool)
+    member = np.zeros(max(r.label for r in regions) + 1, bool)
     member[[m.label for m in groups[0]]] = True
     mask = member[labels[top:bottom, left:right]]
     parts = max(parts_side_by_side(mask), pieces_side_by_side(groups[0], height) if width > PAIR_ASPECT * height else 1)
