@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image
 from scipy import ndimage
 from skimage.filters import threshold_otsu
 from skimage.measure import label
-from skimage.morphology import closing, footprint_rectangle
+from skimage.morphology import closing, dilation, footprint_rectangle
 from skimage.transform import hough_line, hough_line_peaks
 
 from src.data.digit_marks import NoDigit, digit_mask
@@ -41,11 +41,13 @@ LINE_SPAN, LINE_THIN, LINE_TILT = 0.8, 0.03, 6  # a line crosses 80 % of the ima
 
 @dataclass(frozen=True)
 class Line:
-    """A thin straight line found on the detection copy: ``x cos(angle) + y sin(angle) = rho``, ``thickness`` px."""
+    """A thin straight line found on the detection copy: ``x cos(angle) + y sin(angle) = rho``, ``thickness``
+    pixels wide, its ink (0..1) typically ``ink``."""
 
     angle: float
     rho: float
     thickness: float
+    ink: float = 0.0
 
     @property
     def across(self) -> bool:
@@ -119,9 +121,9 @@ def ink_of(gray: np.ndarray, level: np.ndarray, light: bool) -> np.ndarray:
     return np.clip(ink, 0, 1).astype(np.float32)
 
 
-def thin_lines(candidates: np.ndarray) -> list[Line]:
-    """The thin lines across ``candidates`` (a generous ink mask): at least ``LINE_SPAN`` of the image long, within
-    ``LINE_TILT`` degrees of horizontal or vertical, at most ``LINE_THIN`` of the short side thick."""
+def thin_lines(ink: np.ndarray, candidates: np.ndarray) -> list[Line]:
+    """The thin lines across ``candidates`` (a generous mask of ``ink``): at least ``LINE_SPAN`` of the image long,
+    within ``LINE_TILT`` degrees of horizontal or vertical, at most ``LINE_THIN`` of the short side thick."""
     height, width = candidates.shape
     if LINE_THIN * min(height, width) < 1:
         return []
@@ -140,24 +142,42 @@ def thin_lines(candidates: np.ndarray) -> list[Line]:
             first = centre - int(np.argmin(strong[centre::-1])) + 1
             last = centre + int(np.argmin(strong[centre:])) - 1
             if last - first + 1 <= LINE_THIN * min(height, width):
-                found.append(Line(float(angle), float(distances[first] + distances[last]) / 2, last - first + 1))
+                line = Line(float(angle), float(distances[first] + distances[last]) / 2, last - first + 1)
+                found.append(replace(line, ink=float(np.percentile(ink[band(line, ink.shape)], 80))))
     return found
 
 
-def without_lines(ink: np.ndarray, lines: list[Line], origin: tuple[int, int] = (0, 0), scale: int = 1) -> np.ndarray:
-    """``ink`` (a region at ``origin`` of an image ``scale`` times the detection copy) with ``lines`` taken out,
-    and where strokes crossed them bridged by a closing across each line."""
-    ys, xs = np.ogrid[: ink.shape[0], : ink.shape[1]]
+def band(line: Line, shape, origin: tuple[int, int] = (0, 0), scale: int = 1) -> np.ndarray:
+    """The pixels ``line`` covers in a region ``shape`` at ``origin`` of an image ``scale`` times the copy."""
+    ys, xs = np.ogrid[: shape[0], : shape[1]]
     ys, xs = (ys + origin[0] + 0.5) / scale - 0.5, (xs + origin[1] + 0.5) / scale - 0.5  # detection-copy pixels
+    return (
+        np.abs(xs * math.cos(line.angle) + ys * math.sin(line.angle) - line.rho) <= line.thickness / 2 + 1
+    )  # + tilt steps
+
+
+def without_lines(ink: np.ndarray, lines: list[Line], origin: tuple[int, int] = (0, 0), scale: int = 1) -> np.ndarray:
+    """``ink`` (a region at ``origin`` of an image ``scale`` times the detection copy) with ``lines`` taken out.
+
+    On a line, a stroke clearly darker than the line, and going on beside it, keeps what it has beyond the line's
+    ink (a bar written along a ruled line); anything else on the line goes, and where a stroke crosses the line
+    no darker than it, the gap is bridged by a closing across the line."""
+    cleaned = ink.copy()
     bands = [np.zeros(ink.shape, bool), np.zeros(ink.shape, bool)]
+    span = 2 * math.ceil(max(line.thickness for line in lines) * scale) + 3  # reaches over a band to both sides
     for line in lines:
-        offset = np.abs(xs * math.cos(line.angle) + ys * math.sin(line.angle) - line.rho)
-        bands[line.across] |= offset <= line.thickness / 2 + 0.5
-    cleaned = np.where(bands[0] | bands[1], 0, ink).astype(np.float32)
-    span = 2 * math.ceil(max(line.thickness for line in lines) * scale) + 3  # reaches over the band to both sides
-    for band, shape in ((bands[True], (span, 1)), (bands[False], (1, span))):
-        if band.any():
-            cleaned[band] = closing(cleaned, footprint_rectangle(shape))[band]
+        covered = band(line, ink.shape, origin, scale)
+        darkness = min(line.ink, 0.9)
+        stroke = ink > (1 + darkness) / 2  # clearly darker than the line
+        beside = dilation(stroke & ~covered, footprint_rectangle((span, 1) if line.across else (1, span)))
+        keep = covered & stroke & beside
+        cleaned[covered] = 0
+        cleaned[keep] = (ink[keep] - darkness) / (1 - darkness)
+        bands[line.across] |= covered
+    for covered, shape in ((bands[True], (span, 1)), (bands[False], (1, span))):
+        if covered.any():
+            bridged = closing(cleaned, footprint_rectangle(shape), mode="constant")  # no ink past the region's edges
+            cleaned[covered] = np.maximum(cleaned[covered], bridged[covered])
     return cleaned
 
 
@@ -183,7 +203,7 @@ def find_digit(image: Image.Image) -> np.ndarray:
         raise NoDigit("no digit found (the image is empty or all one shade)")
     counts = np.bincount((ink * 255 + 0.5).astype(np.uint8).ravel(), minlength=256)  # Otsu on 256 levels
     high = max(float(threshold_otsu(hist=(counts, np.arange(256) / 255))), min(MIN_SEED, peak / 2))
-    lines = thin_lines(ink > high / 4)
+    lines = thin_lines(ink, ink > high / 4)
     if lines:
         ink = without_lines(ink, lines)
     mask, (top, left) = digit_mask(hysteresis(ink, high / 2, high), max(2, round(LINE_THIN * min(small.shape))))
