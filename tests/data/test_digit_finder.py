@@ -96,11 +96,17 @@ def test_two_digits_side_by_side_get_no_label(gap):
         mnist_style(page(both), "photo.png")
 
 
-def test_touching_digits_wider_than_any_digit_get_no_label():
-    wide = (200, 330)
-    joined = [[(40, 50), (110, 50), (75, 150)], [(110, 50), (180, 50), (145, 150)], [(180, 50), (250, 50), (215, 150)]]
-    with pytest.raises(ImageInputError, match="wider than any digit"):
-        mnist_style(page(strokes(joined, wide)))
+@pytest.mark.parametrize(
+    "joined",
+    [
+        [[(60, 50), (130, 50), (95, 150)], [(130, 50), (200, 50), (165, 150)]],  # "77" sharing a bar
+        [[(40, 50), (110, 50), (75, 150)], [(110, 50), (180, 50), (145, 150)], [(180, 50), (250, 50), (215, 150)]],
+    ],
+    ids=["two", "three"],
+)
+def test_touching_digits_get_no_label(joined):
+    with pytest.raises(ImageInputError, match="no single digit: "):
+        mnist_style(page(strokes(joined, (200, 330))))
 
 
 @pytest.mark.parametrize(
