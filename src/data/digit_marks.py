@@ -18,7 +18,7 @@ from skimage.measure import label, perimeter, regionprops
 REACH, DOT = 0.3, 0.05  # a piece with 5 % of the digit's ink joins from 0.3 digit sizes away; smaller, less far
 SECOND_INK, SECOND_HEIGHT = 0.1, 0.5  # a mark half the digit's height with a tenth of its ink is a digit (a thin 1)
 COMPARABLE = 0.3  # a mark clear of the image's edges with this share of an edge mark's ink is what was pictured
-SPLIT_GAP, MAX_ASPECT = 0.1, 1.6  # an empty column band of 0.1 heights splits a group; MNIST: 99.9 % below 1.67
+SPLIT_GAP, MAX_ASPECT = 0.1, 1.8  # an empty column band of 0.1 heights splits a group; MNIST: 99.9 % below 1.67
 PAIR_ASPECT, PAIR_GAP = 1.1, 1.0  # a group this wide (x its height) of digit-sized pieces a stroke apart: 2 digits
 WAIST, TALL, JOINED_ASPECT = 1.5, 0.7, 1.3  # wider than 1.3, joined by one stroke between two tall parts: 2 digits
 MIN_SIZE = 0.04  # of the image's short side: smaller marks are dust, not a digit
