@@ -22,7 +22,7 @@ from benchmarks.server_process import ROOT, running_server
 from benchmarks.timing import write_figures
 from src.data import embedded
 
-TARGETS = {"one_image_p50_ms_max": 20.0, "batched_requests_per_s_min": 500.0}
+TARGETS = {"one_image_p50_ms_max": 20.0, "batched_requests_per_s_min": 500.0, "png_to_json_ratio_min": 0.35}
 SEEN_IMAGES = slice(60_000, 60_256)  # MNIST's own test images: what a server sees, not what the model trained on
 
 
@@ -108,6 +108,9 @@ def serve_load(
                     runs[f"{name}, {label}"] = result
     one = runs["1 client, PNG upload, batched"]
     png, json_pixels = (runs[f"{clients} clients, {kind}, batched"] for kind in ("PNG upload", "JSON pixels"))
+    # Both bursts of one run, so the load on the machine cancels: what an upload's image work (decoding, mnist_style)
+    # costs the HTTP process against JSON pixels
+    ratio = png["requests_per_s"] / json_pixels["requests_per_s"]
     results = {
         "command": " ".join(["python -m benchmarks.serve_load", *sys.argv[1:]]),
         "weights": ckpt_path or f"{recipe} network after one training step (throwaway)",
@@ -118,11 +121,13 @@ def serve_load(
             "host": "127.0.0.1",
         },
         "runs": runs,
+        "png_to_json_ratio": ratio,
         "targets": TARGETS,
         "met": {
             "one_image_p50_ms": one["p50_ms"] < TARGETS["one_image_p50_ms_max"],
             "batched_png_requests_per_s": png["requests_per_s"] >= TARGETS["batched_requests_per_s_min"],
             "batched_json_requests_per_s": json_pixels["requests_per_s"] >= TARGETS["batched_requests_per_s_min"],
+            "png_to_json_ratio": ratio >= TARGETS["png_to_json_ratio_min"],
             "zero_failures": all(run["failures"] == 0 for run in runs.values()),
         },
     }
@@ -144,6 +149,10 @@ def format_table(results: dict) -> str:
         f">= {targets['batched_requests_per_s_min']:.0f} req/s with batching: "
         f"PNG {word['batched_png_requests_per_s']}, JSON {word['batched_json_requests_per_s']}; "
         f"zero failures: {word['zero_failures']}"
+    )
+    rows.append(
+        f"PNG uploads / JSON pixels, requests per second with batching, same run: {results['png_to_json_ratio']:.2f} "
+        f"(>= {targets['png_to_json_ratio_min']:.2f}: {word['png_to_json_ratio']})"
     )
     load = f"load {results['load_average_before'][0]:.2f} -> {results['load_average_after'][0]:.2f}"
     header = f"{results['machine']['cpu_model']}, {results['machine']['cpu_count']} cores; {load}; weights: "

@@ -1,9 +1,9 @@
 """``python -m benchmarks.speed``: how fast the tutorial CNN trains and predicts here, against a tutorial loop.
 
-Prints a table and writes ``benchmarks/speed.json``. ``--quick`` runs every part on tiny synthetic data
-in seconds (what the test uses); the full run takes 3-4 minutes on a 2-core CPU, under 5 on any CPU kind:
-every measurement is capped in time (``benchmarks.budget``), and what a CPU cannot run natively is skipped or
-shortened, which the table's notes say.
+Prints a table and writes ``benchmarks/speed.json``; it also times reading an image (``benchmarks.preprocess``).
+``--quick`` runs every part on tiny synthetic data in seconds (what the test uses); the full run takes 3-4
+minutes on a 2-core CPU, under 5 on any CPU kind: every measurement is capped in time (``benchmarks.budget``),
+and what a CPU cannot run natively is skipped or shortened, which the table's notes say.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from benchmarks.baseline import measure_baseline
 from benchmarks.budget import FULL, QUICK, Budget
 from benchmarks.inference import as_uint8_batch, measure_predict_paths
 from benchmarks.predict_command import measure_predict_command
+from benchmarks.preprocess import format_preprocessing, measure_preprocessing
 from benchmarks.report import format_table
 from benchmarks.summary import summarise
 from benchmarks.timing import median_seconds, timed, write_figures
@@ -92,6 +93,8 @@ def measure(data_dir: Path, train_config: Path, work: Path, budget: Budget, comp
         test_images = as_uint8_batch(read_digit_csv(test_csv, require_label=False).images)
         predict = measure_predict_paths(test_images, precision, budget, work)
     notes += [f"prediction path {name} skipped: {why}" for name, why in predict["skipped"].items()]
+    with timed(sections, "preprocess"):
+        preprocess = measure_preprocessing(budget.windows)
     with timed(sections, "predict_command"):
         checkpoint = next((work / "fit" / "checkpoints").glob("last*.ckpt"))
         command = measure_predict_command(train_config, data_dir, checkpoint, work / "submission.csv")
@@ -110,6 +113,7 @@ def measure(data_dir: Path, train_config: Path, work: Path, budget: Budget, comp
         "predict": predict,
         "predict_command": command,
         "baseline": baseline,
+        "preprocess": preprocess,
         "notes": notes,
         "section_s": sections,
     }
@@ -150,8 +154,14 @@ def speed(
         "command": " ".join(["python -m benchmarks.speed", *sys.argv[1:]]),
         "quick": quick,
         **summarise(measured, budget),
+        "preprocess_ms": measured["preprocess"],
     }
-    return write_figures(output, results, format_table, load_before, start)
+    return write_figures(output, results, with_preprocessing, load_before, start)
+
+
+def with_preprocessing(results: dict) -> str:
+    """``benchmarks.report``'s table, then what reading an image costs."""
+    return f"{format_table(results)}\n{format_preprocessing(results['preprocess_ms'])}"
 
 
 if __name__ == "__main__":

@@ -15,15 +15,16 @@ small there is cut from the full image instead, with the same background, lines 
 
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image
 from scipy import ndimage
 from skimage.filters import threshold_otsu
 from skimage.measure import label
-from skimage.morphology import closing, footprint_rectangle
+from skimage.morphology import closing, dilation, footprint_rectangle
 from skimage.transform import hough_line, hough_line_peaks
 
 from src.tools.images.marks import NoDigit, digit_mask
@@ -40,11 +41,13 @@ LINE_SPAN, LINE_THIN, LINE_TILT = 0.8, 0.03, 6  # a line crosses 80 % of the ima
 
 @dataclass(frozen=True)
 class Line:
-    """A thin straight line found on the detection copy: ``x cos(angle) + y sin(angle) = rho``, ``thickness`` px."""
+    """A thin straight line found on the detection copy: ``x cos(angle) + y sin(angle) = rho``, ``thickness``
+    pixels wide, its ink (0..1) typically ``ink``."""
 
     angle: float
     rho: float
     thickness: float
+    ink: float = 0.0
 
     @property
     def across(self) -> bool:
@@ -52,7 +55,8 @@ class Line:
 
 
 def background(gray: np.ndarray) -> tuple[bool, np.ndarray]:
-    """Whether the ground is light (paper), and its brightness at every pixel (see the module docstring).
+    """Whether the ground is light (paper), and its brightness at every pixel (see the module docstring);
+    ``NoDigit`` for an image all one shade.
 
     The ground counts as dark only when the median is in the darkest quarter of the image's range: light ink on
     a dark ground is rare in photos and scans, while a shadow over most of a page still leaves paper mid-grey.
@@ -62,10 +66,12 @@ def background(gray: np.ndarray) -> tuple[bool, np.ndarray]:
     its edges by point reflection, so that a slope (a vignette's corner, shading) goes on falling there instead of
     turning into a valley the closing would fill."""
     low, high = float(gray.min()), float(gray.max())
-    light = float(np.median(gray[::2, ::2])) > low + 0.25 * (high - low)
+    if high - low < MIN_PEAK:
+        raise NoDigit("no digit found (the image is empty or all one shade)")
+    light = float(np.median(gray[::3, ::3])) > low + 0.25 * (high - low)
     span = BACKGROUND_SPAN * min(gray.shape)
     factor = max(1, round(span / COARSE_SQUARE))
-    coarse = blocks(gray, factor, np.min if light else np.max)
+    coarse = blocks(gray, factor, np.minimum if light else np.maximum)
     side = max(3, round(span / factor) | 1)
     margin = side // 2 + 1
     coarse = continued(coarse, margin, light)
@@ -82,19 +88,31 @@ def continued(ground: np.ndarray, margin: int, light: bool) -> np.ndarray:
     slope goes on falling past the edge) kept within ``EXTRAPOLATE`` of the mirror image, so that a stroke touching
     the edge only lowers its paper a little, which a ratio hardly feels. A dark ground (screens, MNIST's own PNGs)
     is flat: mirrored, as subtracting a raised ground would take from the strokes at the edge."""
-    mirror = np.pad(ground, margin, mode="reflect")
-    if not light:
-        return mirror
-    return np.maximum(np.pad(ground, margin, mode="reflect", reflect_type="odd"), mirror - EXTRAPOLATE)
+    mirror, edge = padded(ground, margin)
+    return np.maximum(2 * edge - mirror, mirror - EXTRAPOLATE) if light else mirror
+
+
+def padded(ground: np.ndarray, margin: int) -> tuple[np.ndarray, np.ndarray]:
+    """``ground`` padded by ``margin`` pixels mirrored (numpy's "reflect") and repeating the nearest edge pixel
+    ("edge"), by slicing: np.pad's generality costs 10x more on a small array, twice per image."""
+    rows = np.arange(-margin, ground.shape[0] + margin)
+    cols = np.arange(-margin, ground.shape[1] + margin)
+    bounce_r = np.clip(np.abs(rows) - np.maximum(2 * (rows - ground.shape[0] + 1), 0), 0, ground.shape[0] - 1)
+    bounce_c = np.clip(np.abs(cols) - np.maximum(2 * (cols - ground.shape[1] + 1), 0), 0, ground.shape[1] - 1)
+    near_r, near_c = np.clip(rows, 0, ground.shape[0] - 1), np.clip(cols, 0, ground.shape[1] - 1)
+    return ground[np.ix_(bounce_r, bounce_c)], ground[np.ix_(near_r, near_c)]
 
 
 def blocks(gray: np.ndarray, factor: int, extreme) -> np.ndarray:
-    """``gray`` shrunk ``factor`` times, each pixel the ``extreme`` (``np.min``, ``np.max``) of its block."""
+    """``gray`` shrunk ``factor`` times, each pixel the ``extreme`` (``np.minimum``, ``np.maximum``) of its block,
+    taken over strided views: numpy's reduction over a block axis costs 20x more."""
     if factor == 1:
         return gray
-    height, width = -(-gray.shape[0] // factor), -(-gray.shape[1] // factor)
-    padded = np.pad(gray, ((0, height * factor - gray.shape[0]), (0, width * factor - gray.shape[1])), mode="edge")
-    return extreme(padded.reshape(height, factor, width, factor), axis=(1, 3))
+    rows, cols = -gray.shape[0] % factor, -gray.shape[1] % factor
+    if rows or cols:
+        gray = np.pad(gray, ((0, rows), (0, cols)), mode="edge")
+    gray = functools.reduce(extreme, [gray[i::factor] for i in range(factor)])
+    return functools.reduce(extreme, [gray[:, i::factor] for i in range(factor)])
 
 
 def ink_of(gray: np.ndarray, level: np.ndarray, light: bool) -> np.ndarray:
@@ -103,9 +121,9 @@ def ink_of(gray: np.ndarray, level: np.ndarray, light: bool) -> np.ndarray:
     return np.clip(ink, 0, 1).astype(np.float32)
 
 
-def thin_lines(candidates: np.ndarray) -> list[Line]:
-    """The thin lines across ``candidates`` (a generous ink mask): at least ``LINE_SPAN`` of the image long, within
-    ``LINE_TILT`` degrees of horizontal or vertical, at most ``LINE_THIN`` of the short side thick."""
+def thin_lines(ink: np.ndarray, candidates: np.ndarray) -> list[Line]:
+    """The thin lines across ``candidates`` (a generous mask of ``ink``): at least ``LINE_SPAN`` of the image long,
+    within ``LINE_TILT`` degrees of horizontal or vertical, at most ``LINE_THIN`` of the short side thick."""
     height, width = candidates.shape
     if LINE_THIN * min(height, width) < 1:
         return []
@@ -124,49 +142,60 @@ def thin_lines(candidates: np.ndarray) -> list[Line]:
             first = centre - int(np.argmin(strong[centre::-1])) + 1
             last = centre + int(np.argmin(strong[centre:])) - 1
             if last - first + 1 <= LINE_THIN * min(height, width):
-                found.append(Line(float(angle), float(distances[first] + distances[last]) / 2, last - first + 1))
+                line = Line(float(angle), float(distances[first] + distances[last]) / 2, last - first + 1)
+                found.append(replace(line, ink=float(np.percentile(ink[band(line, ink.shape)], 80))))
     return found
 
 
-def without_lines(ink: np.ndarray, lines: list[Line], origin: tuple[int, int] = (0, 0), scale: int = 1) -> np.ndarray:
-    """``ink`` (a region at ``origin`` of an image ``scale`` times the detection copy) with ``lines`` taken out,
-    and where strokes crossed them bridged by a closing across each line."""
-    ys, xs = np.ogrid[: ink.shape[0], : ink.shape[1]]
+def band(line: Line, shape, origin: tuple[int, int] = (0, 0), scale: int = 1) -> np.ndarray:
+    """The pixels ``line`` covers in a region ``shape`` at ``origin`` of an image ``scale`` times the copy."""
+    ys, xs = np.ogrid[: shape[0], : shape[1]]
     ys, xs = (ys + origin[0] + 0.5) / scale - 0.5, (xs + origin[1] + 0.5) / scale - 0.5  # detection-copy pixels
+    return (
+        np.abs(xs * math.cos(line.angle) + ys * math.sin(line.angle) - line.rho) <= line.thickness / 2 + 1
+    )  # + tilt steps
+
+
+def without_lines(ink: np.ndarray, lines: list[Line], origin: tuple[int, int] = (0, 0), scale: int = 1) -> np.ndarray:
+    """``ink`` (a region at ``origin`` of an image ``scale`` times the detection copy) with ``lines`` taken out.
+
+    On a line, a stroke clearly darker than the line, and going on beside it, keeps what it has beyond the line's
+    ink (a bar written along a ruled line); anything else on the line goes, and where a stroke crosses the line
+    no darker than it, the gap is bridged by a closing across the line."""
+    cleaned = ink.copy()
     bands = [np.zeros(ink.shape, bool), np.zeros(ink.shape, bool)]
+    span = 2 * math.ceil(max(line.thickness for line in lines) * scale) + 3  # reaches over a band to both sides
     for line in lines:
-        offset = np.abs(xs * math.cos(line.angle) + ys * math.sin(line.angle) - line.rho)
-        bands[line.across] |= offset <= line.thickness / 2 + 0.5
-    cleaned = np.where(bands[0] | bands[1], 0, ink).astype(np.float32)
-    span = 2 * math.ceil(max(line.thickness for line in lines) * scale) + 3  # reaches over the band to both sides
-    for band, shape in ((bands[True], (span, 1)), (bands[False], (1, span))):
-        if band.any():
-            cleaned[band] = closing(cleaned, footprint_rectangle(shape))[band]
+        covered = band(line, ink.shape, origin, scale)
+        darkness = min(line.ink, 0.9)
+        stroke = ink > (1 + darkness) / 2  # clearly darker than the line
+        beside = dilation(stroke & ~covered, footprint_rectangle((span, 1) if line.across else (1, span)))
+        keep = covered & stroke & beside
+        cleaned[covered] = 0
+        cleaned[keep] = (ink[keep] - darkness) / (1 - darkness)
+        bands[line.across] |= covered
+    for covered, shape in ((bands[True], (span, 1)), (bands[False], (1, span))):
+        if covered.any():
+            bridged = closing(cleaned, footprint_rectangle(shape), mode="constant")  # no ink past the region's edges
+            cleaned[covered] = np.maximum(cleaned[covered], bridged[covered])
     return cleaned
 
 
 def hysteresis(ink: np.ndarray, low: float, high: float) -> np.ndarray:
     """Labels of the 8-connected components of ``ink > low`` that reach ``high`` somewhere (others 0): skimage's
     hysteresis threshold and the labelling the marks need, in one labelling instead of two."""
-    labels = label(ink > low, connectivity=2)
-    seeded = np.zeros(labels.max() + 1, bool)
+    labels, count = label(ink > low, connectivity=2, return_num=True)
+    seeded = np.zeros(count + 1, bool)
     seeded[labels[ink > high]] = True
     seeded[0] = False
     return labels * seeded[labels]
 
 
-def reduced(gray: np.ndarray, factor: int) -> np.ndarray:
-    """``gray`` box-averaged by ``factor`` (PIL's reduce: partial boxes at the edges are averaged as they are)."""
-    return np.asarray(Image.fromarray(gray, "F").reduce(factor)) if factor > 1 else gray
-
-
-def find_digit(gray: np.ndarray) -> np.ndarray:
-    """float32 crop in 0..1 (ink bright) of the one digit in ``gray`` (float32, 0 black .. 255 white), other marks
-    blanked; ``NoDigit`` with the reason when there is no single digit."""
-    factor = math.ceil(max(gray.shape) / DETECT_SIDE)
-    small = reduced(gray, factor)
-    if float(small.max()) - float(small.min()) < MIN_PEAK:
-        raise NoDigit("no digit found (the image is empty or all one shade)")
+def find_digit(image: Image.Image) -> np.ndarray:
+    """float32 crop in 0..1 (ink bright) of the one digit in ``image`` (grey, L or F: 0 black .. 255 white), other
+    marks blanked; ``NoDigit`` with the reason when there is no single digit."""
+    factor = math.ceil(max(image.size) / DETECT_SIDE)
+    small = np.asarray(image.reduce(factor) if factor > 1 else image, np.float32)
     light, level = background(small)
     ink = ink_of(small, level, light)
     peak = float(ink.max())
@@ -174,11 +203,11 @@ def find_digit(gray: np.ndarray) -> np.ndarray:
         raise NoDigit("no digit found (the image is empty or all one shade)")
     counts = np.bincount((ink * 255 + 0.5).astype(np.uint8).ravel(), minlength=256)  # Otsu on 256 levels
     high = max(float(threshold_otsu(hist=(counts, np.arange(256) / 255))), min(MIN_SEED, peak / 2))
-    lines = thin_lines(ink > high / 4)
+    lines = thin_lines(ink, ink > high / 4)
     if lines:
         ink = without_lines(ink, lines)
     mask, (top, left) = digit_mask(hysteresis(ink, high / 2, high), max(2, round(LINE_THIN * min(small.shape))))
-    mask = dilated(np.pad(mask, 1))  # keeps the strokes' soft edges
+    mask = dilated(mask)  # one pixel more all round: keeps the strokes' soft edges
     top, left = top - 1, left - 1
     if factor == 1 or max(mask.shape) >= FINE_ENOUGH:
         rows, cols, inside = clipped(small.shape, top, left, mask.shape)
@@ -186,22 +215,26 @@ def find_digit(gray: np.ndarray) -> np.ndarray:
     # A small digit on a large image: the same crop from the full image, background, lines and mask scaled up
     level = np.pad(level, 1, mode="edge")[top + 1 : top + 1 + mask.shape[0], left + 1 : left + 1 + mask.shape[1]]
     level, mask = (a.repeat(factor, 0).repeat(factor, 1) for a in (level, mask))
-    rows, cols, inside = clipped(gray.shape, top * factor, left * factor, mask.shape)
-    ink = ink_of(gray[rows, cols], level[inside], light)
+    rows, cols, inside = clipped(image.size[::-1], top * factor, left * factor, mask.shape)
+    gray = np.asarray(image.crop((cols.start, rows.start, cols.stop, rows.stop)), np.float32)
+    ink = ink_of(gray, level[inside], light)
     if lines:
         ink = without_lines(ink, lines, (rows.start, cols.start), factor)
     return np.where(mask[inside], ink, 0)
 
 
 def dilated(mask: np.ndarray) -> np.ndarray:
-    """``mask`` grown by one pixel (3x3), as two shifted ORs: ndimage's dilation costs 10x more on small masks."""
-    grown = mask.copy()
-    grown[1:] |= mask[:-1]
-    grown[:-1] |= mask[1:]
-    wide = grown.copy()
-    wide[:, 1:] |= grown[:, :-1]
-    wide[:, :-1] |= grown[:, 1:]
-    return wide
+    """``mask`` grown by one pixel all round (3x3), one pixel larger on each side, as shifted ORs: ndimage's
+    dilation and np.pad cost 10x more on a small mask."""
+    rows = np.zeros((mask.shape[0] + 2, mask.shape[1]), bool)
+    rows[:-2] |= mask
+    rows[1:-1] |= mask
+    rows[2:] |= mask
+    grown = np.zeros((mask.shape[0] + 2, mask.shape[1] + 2), bool)
+    grown[:, :-2] |= rows
+    grown[:, 1:-1] |= rows
+    grown[:, 2:] |= rows
+    return grown
 
 
 def clipped(shape, top: int, left: int, size) -> tuple[slice, slice, tuple[slice, slice]]:

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
-from skimage.measure import label, regionprops
+from skimage.measure import label, perimeter, regionprops
 
 REACH, DOT = 0.3, 0.05  # a piece with 5 % of the digit's ink joins from 0.3 digit sizes away; smaller, less far
-SECOND_AREA, SECOND_HEIGHT = 0.3, 0.5  # another group this large (area, height) is a second digit
+SECOND_INK, SECOND_HEIGHT = 0.1, 0.5  # a mark half the digit's height with a tenth of its ink is a digit (a thin 1)
+COMPARABLE = 0.3  # a mark clear of the image's edges with this share of an edge mark's ink is what was pictured
 SPLIT_GAP, MAX_ASPECT = 0.1, 1.8  # an empty column band of 0.1 heights splits a group; MNIST: 99.9 % below 1.67
 PAIR_ASPECT, PAIR_GAP = 1.1, 1.0  # a group this wide (x its height) of digit-sized pieces a stroke apart: 2 digits
+WAIST, TALL, JOINED_ASPECT = 1.5, 0.7, 1.3  # wider than 1.3, joined by one stroke between two tall parts: 2 digits
 MIN_SIZE = 0.04  # of the image's short side: smaller marks are dust, not a digit
 HOLLOW, ENCLOSED = 0.25, 0.15  # a frame inks at most a quarter of its box, around a mark of 15 % its ink or more
 FRAME_SIDE = 0.8  # a box's side is a line when inked along 80 % of it
@@ -42,15 +44,20 @@ def frame_of(region, band: int) -> np.ndarray | None:
     return frame & mask
 
 
-def unframed(labels: np.ndarray, band: int) -> np.ndarray:
-    """``labels`` with the frames around (or touching) digits taken out and the rest labelled again."""
+def unframed(labels: np.ndarray, band: int) -> tuple[np.ndarray, list]:
+    """``labels`` with the frames around (or touching) digits taken out and the rest labelled again, and its
+    regions."""
+    regions = regionprops(labels)
     framed = False
-    for region in regionprops(labels):
+    for region in regions:
         frame = frame_of(region, band)
         if frame is not None:
             labels[region.slice][frame] = 0
             framed = True
-    return label(labels > 0, connectivity=2) if framed else labels
+    if not framed:
+        return labels, regions
+    labels = label(labels > 0, connectivity=2)
+    return labels, regionprops(labels)
 
 
 def without_frames(regions: list) -> list:
@@ -67,8 +74,8 @@ def without_frames(regions: list) -> list:
 
 def box_of(members: list) -> tuple[int, int, int, int]:
     """top, left, bottom, right (exclusive) around every region of ``members``."""
-    boxes = np.array([m.bbox for m in members])
-    return int(boxes[:, 0].min()), int(boxes[:, 1].min()), int(boxes[:, 2].max()), int(boxes[:, 3].max())
+    boxes = [m.bbox for m in members]
+    return min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)
 
 
 def grown(members: list, pending: list, shape: tuple[int, int]) -> list:
@@ -112,11 +119,11 @@ def groups_of(regions: list, shape: tuple[int, int]) -> list[list]:
 
 def clear_of_edges(groups: list[list], shape: tuple[int, int]) -> list[list]:
     """``groups`` by ink, largest first; only those clear of the image's edges when the largest of these has at
-    least ``SECOND_AREA`` of the largest's ink: what the picture was taken of is inside it, while a shadow's strip
+    least ``COMPARABLE`` of the largest's ink: what the picture was taken of is inside it, while a shadow's strip
     or a neighbour cut off by the crop runs into the edge."""
     groups = sorted(groups, key=lambda g: -sum(m.area for m in g))
     inner = [g for g in groups if (lambda box: min(box[:2]) > 0 and box[2] < shape[0] and box[3] < shape[1])(box_of(g))]
-    if inner and sum(m.area for m in inner[0]) >= SECOND_AREA * sum(m.area for m in groups[0]):
+    if inner and sum(m.area for m in inner[0]) >= COMPARABLE * sum(m.area for m in groups[0]):
         return inner
     return groups
 
@@ -132,7 +139,23 @@ def parts_side_by_side(mask: np.ndarray) -> int:
     parts = [mask[:, start:stop] for start, stop in bounds]
     areas = np.array([p.sum() for p in parts])
     heights = np.array([np.ptp(np.flatnonzero(p.any(axis=1))) + 1 for p in parts])
-    return int(((areas >= SECOND_AREA * areas.max()) & (heights >= SECOND_HEIGHT * mask.shape[0])).sum())
+    return int(((areas >= SECOND_INK * areas.max()) & (heights >= SECOND_HEIGHT * mask.shape[0])).sum())
+
+
+def joined_side_by_side(mask: np.ndarray) -> int:
+    """2 when ``mask`` (one group) narrows somewhere in its middle half to a single stroke (one run of ink down
+    the column, at most ``WAIST`` strokes long) between two parts each ``TALL`` of its height or taller: two
+    digits written touching; else 1."""
+    height, width = mask.shape
+    stroke = 2 * mask.sum() / max(perimeter(mask), 1)  # a stroke's width: 2 x area / outline
+    middle = mask[:, width // 4 : width - width // 4]
+    runs = (np.diff(middle.astype(np.int8), axis=0, prepend=0) > 0).sum(axis=0)
+    counts = np.where(runs == 1, middle.sum(axis=0), height)  # columns crossing two strokes or more never qualify
+    waist = width // 4 + int(np.argmin(counts))
+    if counts[waist - width // 4] > WAIST * stroke:
+        return 1
+    rows = [np.flatnonzero(part.any(axis=1)) for part in (mask[:, :waist], mask[:, waist + 1 :])]
+    return 2 if all(len(r) and np.ptp(r) + 1 >= TALL * height for r in rows) else 1
 
 
 def pieces_side_by_side(members: list, height: int) -> int:
@@ -140,7 +163,7 @@ def pieces_side_by_side(members: list, height: int) -> int:
     width) with a gap of a stroke's width or more: digits written close, not one digit broken where the pen
     skipped (its pieces overlap, are small, or all but touch)."""
     largest = max(m.area for m in members)
-    big = [m for m in members if m.area >= SECOND_AREA * largest and m.bbox[2] - m.bbox[0] >= SECOND_HEIGHT * height]
+    big = [m for m in members if m.area >= SECOND_INK * largest and m.bbox[2] - m.bbox[0] >= SECOND_HEIGHT * height]
     big.sort(key=lambda m: m.bbox[1])
     count = 1
     for before, after in zip(big, big[1:], strict=False):
@@ -162,8 +185,8 @@ def digit_mask(labels: np.ndarray, line_width: int) -> tuple[np.ndarray, tuple[i
     """The one digit's pixels among the labelled ink components ``labels``, cropped to them, and the crop's
     top-left corner; ``NoDigit`` with the reason when there is no single digit. A frame's lines are at most
     ``line_width`` pixels wide."""
-    labels = unframed(labels, line_width)
-    regions = without_frames(regionprops(labels))
+    labels, regions = unframed(labels, line_width)
+    regions = without_frames(regions)
     if not regions:
         raise NoDigit("no digit found (only lines or a frame)")
     groups = clear_of_edges(groups_of(regions, labels.shape), labels.shape)
@@ -173,14 +196,18 @@ def digit_mask(labels: np.ndarray, line_width: int) -> tuple[np.ndarray, tuple[i
         raise NoDigit(f"no digit found (the largest mark, {width}x{height} of {labels.shape[1]}x{labels.shape[0]} "
                       "pixels, is a speck)")  # fmt: skip
     area = sum(m.area for m in groups[0])
-    others = [g for g in groups[1:] if sum(m.area for m in g) >= SECOND_AREA * area
+    others = [g for g in groups[1:] if sum(m.area for m in g) >= SECOND_INK * area
               and box_of(g)[2] - box_of(g)[0] >= SECOND_HEIGHT * height]  # fmt: skip
     if others:
         raise NoDigit(f"no single digit: {len(others) + 1} digit-sized marks apart; expected one digit per image")
-    member = np.zeros(labels.max() + 1, bool)
+    member = np.zeros(max(r.label for r in regions) + 1, bool)
     member[[m.label for m in groups[0]]] = True
     mask = member[labels[top:bottom, left:right]]
-    parts = max(parts_side_by_side(mask), pieces_side_by_side(groups[0], height) if width > PAIR_ASPECT * height else 1)
+    parts = parts_side_by_side(mask)
+    if width > PAIR_ASPECT * height:
+        parts = max(parts, pieces_side_by_side(groups[0], height))
+    if width > JOINED_ASPECT * height:
+        parts = max(parts, joined_side_by_side(mask))
     if parts > 1:
         raise NoDigit(f"no single digit: {parts} digit-sized marks side by side; expected one digit per image")
     if width > MAX_ASPECT * height:

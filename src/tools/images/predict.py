@@ -4,11 +4,14 @@
     python -m src.tools images photo.jpg --ckpt_path exports/model.onnx
     python -m src.tools images 'scans/**/*.png' --ensemble a.ckpt,b.ckpt --tta_shift 1
 
-Each image is made into an MNIST digit first (``src.tools.images.reading.mnist_style``: grayscale, light backgrounds
-inverted, cropped to the ink, longest side 20 pixels, centred by mass in 28x28). The CSV has one row per predicted
-file, ``path,label,p0..p9``, and is written atomically. A file that cannot be read, is not an image or shows no
-digit is listed with the reason and the others are still predicted; the exit code is then 1. A mistake in the
-command (no such file, bad weights) ends with one ``error:`` line and exit code 2, and nothing is written.
+Each image is made into an MNIST digit first (``reading.mnist_style``: the digit found on its paper, apart from
+shading, lines, frames and dust, cropped to its strokes, longest side 20 pixels, centred by mass in 28x28).
+Files on disk are not capped like uploads: a 12-megapixel phone photo is read (worked on at 1024 pixels a side);
+only images above 50 megapixels are refused, from their header. The CSV has one row per predicted file,
+``path,label,p0..p9``, and is written atomically. A file that cannot be read, is not an image, or shows no single
+digit (none, or several side by side) is listed with the reason and the others are still predicted; the exit code
+is then 1. A mistake in the command (no such file, bad weights) ends with one ``error:`` line and exit code 2, and
+nothing is written.
 """
 
 from __future__ import annotations

@@ -93,9 +93,10 @@ def read_image_file(path: Path | str) -> Image.Image:
         return _opened(handle, str(path), None)
 
 
-def grayscale(image: Image.Image) -> np.ndarray:
-    """float32 ``[H, W]``, 0 black .. 255 white, upright (EXIF orientation), at most ``WORK_SIDE`` a side; a
-    transparent background counts as the paper the strokes are not."""
+def grayscale(image: Image.Image) -> Image.Image:
+    """The image in grey, 0 black .. 255 white, upright (EXIF orientation), at most ``WORK_SIDE`` a side: mode L,
+    or F where 8 bits would lose something (16- and 32-bit, float, or laid on paper by its transparency: a
+    transparent background counts as the paper the strokes are not)."""
     image = ImageOps.exif_transpose(image)
     sixteen_bit = image.mode.startswith("I;16")
     if sixteen_bit:  # PIL reduces neither I;16 nor palette or 1-bit images; I keeps the 16-bit values
@@ -112,15 +113,15 @@ def grayscale(image: Image.Image) -> np.ndarray:
         # The range is not in the mode: 16-bit sources fill 0..65535, 8-bit ones 0..255, float ones 0..1 or 0..255.
         top = float(values.max(initial=0))
         scale = 65535 if sixteen_bit or top > 255 else (1 if image.mode == "F" and top <= 1 else 255)
-        return np.clip(values * (255 / scale), 0, 255)
+        return Image.fromarray(np.clip(values * (255 / scale), 0, 255), "F")
     if not image.has_transparency_data:
-        return np.asarray(image.convert("L"), np.float32)
+        return image.convert("L")
     rgba = image.convert("RGBA")
     gray = np.asarray(rgba.convert("L"), np.float32)
     alpha = np.asarray(rgba.getchannel("A"), np.float32) / 255
     opaque = alpha > 0.5
     light_strokes = bool(opaque.any()) and float(gray[opaque].mean()) > 127
-    return alpha * gray + (1 - alpha) * (0.0 if light_strokes else 255.0)
+    return Image.fromarray(alpha * gray + (1 - alpha) * (0.0 if light_strokes else 255.0), "F")
 
 
 def stroke_width(ink: np.ndarray) -> float:

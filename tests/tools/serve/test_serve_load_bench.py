@@ -32,4 +32,10 @@ def test_a_small_load_run_answers_every_request_and_writes_its_figures(mnist_che
         assert run["failures"] == 0, run["failure_examples"]
         assert run["requests_per_s"] > 0 and 0 < run["p50_ms"] <= run["p99_ms"]
     assert results["met"]["zero_failures"] is True
+    png, json_pixels = (
+        results["runs"][f"4 clients, {kind}, batched"]["requests_per_s"] for kind in ("PNG upload", "JSON pixels")
+    )
+    assert (
+        results["png_to_json_ratio"] == pytest.approx(png / json_pixels) and "PNG uploads / JSON pixels" in done.stdout
+    )
     assert "4 clients, JSON pixels, batched" in done.stdout and "targets:" in done.stdout

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from benchmarks.load_client import multipart_upload, page_like_png
 from src.tools.images import reading as image_rules
@@ -54,6 +54,14 @@ def png(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
+def two_sevens() -> Image.Image:
+    """Two 7s side by side on a white 560x280 pad, drawn with the page's 18-pixel pen: one image, two digits."""
+    pad = Image.new("RGB", (560, 280), "white")
+    for left in (60, 320):
+        ImageDraw.Draw(pad).line([(left, 60), (left + 170, 60), (left + 70, 230)], fill="black", width=18)
+    return pad
+
+
 @pytest.fixture(scope="module")
 def local_predictor(mnist_checkpoint):
     return load_predictor(str(mnist_checkpoint))
@@ -89,6 +97,7 @@ BAD_REQUESTS = {
         f"at most {image_rules.MAX_SIDE} a side",
     ),
     "empty canvas": (multipart_upload(png(Image.new("RGB", (280, 280), "white"))), 422, "image: no digit found"),
+    "two digits side by side": (multipart_upload(png(two_sevens())), 422, "image: no single digit: 2 digit-sized"),
     "upload under another field name": (multipart_upload(b"x", field="file"), 400, "image: missing"),
     "not JSON": ((b"pixels=1,2,3", "application/json"), 400, "body: not valid JSON"),
     "wrong JSON shape": ((json.dumps({"pixels": [[0] * 28] * 27}).encode(), "application/json"), 400, "pixels: shape"),
