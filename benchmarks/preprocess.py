@@ -16,7 +16,7 @@ from PIL import Image, ImageChops
 
 from benchmarks.load_client import page_like_png
 from benchmarks.pages import coverage, encoded
-from src.data import embedded_mnist
+from src.data import embedded
 from src.tools.images.reading import decode_image, mnist_style, read_image_file
 
 UPLOADS = 50  # uploads per run: one is too short to time alone
@@ -48,7 +48,7 @@ def median_ms(run, repeats: int, per_run: int = 1) -> tuple[float, list[float]]:
 
 def measure_preprocessing(repeats: int) -> dict:
     """Milliseconds per image, upload and phone photo, after one untimed run of each."""
-    digits = embedded_mnist.load()[0][60_000 : 60_000 + UPLOADS].numpy()  # MNIST's own test digits
+    digits = embedded.load()[0][60_000 : 60_000 + UPLOADS].numpy()  # MNIST's own test digits
     uploads = [page_like_png(digit) for digit in digits]
 
     def read_uploads() -> None:

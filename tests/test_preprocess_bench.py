@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from benchmarks import preprocess
-from src.data import embedded_mnist
+from src.data import embedded
 from src.tools.images.reading import mnist_style
 
 
@@ -28,7 +28,7 @@ def test_an_upload_and_a_phone_photo_are_read_and_timed_per_image():
 
 @pytest.mark.slow
 def test_the_phone_photo_is_a_4000x3000_colour_jpeg_of_its_digit():
-    digit = embedded_mnist.load()[0][60_000].numpy()
+    digit = embedded.load()[0][60_000].numpy()
     photo = Image.open(io.BytesIO(preprocess.phone_photo(digit)))
     assert (photo.format, photo.size, photo.mode) == ("JPEG", (4000, 3000), "RGB")
     assert np.abs(mnist_style(photo).astype(float) - mnist_style(Image.fromarray(digit))).mean() < 12
