@@ -149,13 +149,14 @@ def parts_side_by_side(mask: np.ndarray) -> int:
 
 def joined_side_by_side(mask: np.ndarray) -> int:
     """2 when ``mask`` (one group) narrows somewhere in its middle half to a single stroke (one run of ink down
-    the column, at most ``WAIST`` strokes long) between two parts each ``TALL`` of its height or taller: two
-    digits written touching; else 1."""
+    the column, at most ``WAIST`` strokes long, off its top and bottom rows: not the bottom of a U-shaped 0 or 4)
+    between two parts each ``TALL`` of its height or taller: two digits written touching; else 1."""
     height, width = mask.shape
     stroke = 2 * mask.sum() / max(perimeter(mask), 1)  # a stroke's width: 2 x area / outline
     middle = mask[:, width // 4 : width - width // 4]
     runs = (np.diff(middle.astype(np.int8), axis=0, prepend=0) > 0).sum(axis=0)
-    counts = np.where(runs == 1, middle.sum(axis=0), height)  # columns crossing two strokes or more never qualify
+    single = (runs == 1) & ~(middle[0] | middle[-1])  # columns crossing two strokes or more never qualify
+    counts = np.where(single, middle.sum(axis=0), height)
     waist = width // 4 + int(np.argmin(counts))
     if counts[waist - width // 4] > WAIST * stroke:
         return 1

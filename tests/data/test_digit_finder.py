@@ -100,10 +100,10 @@ def test_two_digits_side_by_side_get_no_label(gap):
 @pytest.mark.parametrize(
     "joined",
     [
-        [[(60, 50), (130, 50), (95, 150)], [(130, 50), (200, 50), (165, 150)]],  # "77" sharing a bar
+        [*FOUR, [(205 + 40 * np.cos(a), 100 + 55 * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 40)]],  # "40"
         [[(40, 50), (110, 50), (75, 150)], [(110, 50), (180, 50), (145, 150)], [(180, 50), (250, 50), (215, 150)]],
     ],
-    ids=["two", "three"],
+    ids=["a 4 whose bar runs into a 0", "three 7s sharing their bars"],
 )
 def test_touching_digits_get_no_label(joined):
     with pytest.raises(ImageInputError, match="no single digit: "):
