@@ -6,7 +6,8 @@
    dark ground is the same with an opening.
 2. Ink pixels by hysteresis: Otsu's threshold seeds them, half of it extends them along the strokes.
 3. Thin straight lines across the image (ruled or squared paper) are found by a Hough transform near horizontal
-   and vertical and taken out; strokes crossing them are bridged again by a closing across the line.
+   and vertical and taken out; strokes crossing them are bridged again by a closing across the line, a stroke
+   written along one keeps its ink.
 4. Which marks make the digit, or why none does: ``src.data.digit_marks``.
 
 All of this runs on a copy at most ``DETECT_SIDE`` pixels a side (box-averaged), which is fast; a digit that is

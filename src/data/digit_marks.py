@@ -4,9 +4,10 @@ A box whose four sides are lines (a frame, a form's box; the digit may touch it)
 component enclosing a digit-sized one is a frame and is dropped. The others are grouped around the largest, each
 piece reaching as far as its share of the ink allows: a detached bar, the other half of an open 4 or a dot joins
 from up to ``REACH`` digit sizes away, a dust speck only when it nearly touches. Marks running into the image's
-edge with a fraction of the boldest mark's ink (a shadow's strip) are dropped. The image has no single
-digit when nothing is digit-sized, when two groups are digit-sized, or when the group falls apart into
-digit-sized parts side by side (at an empty column band, or pieces a stroke apart) or is wider than any digit.
+edge with a fraction of the boldest mark's ink (a shadow's strip) are dropped. The image has no single digit when
+nothing is digit-sized; when a second group is (half the digit's height, a tenth of its ink: a thin 1 counts);
+when the group falls apart into digit-sized parts side by side (at an empty column band, pieces a stroke apart,
+or a waist of one stroke between two tall parts: digits written touching); or when it is wider than any digit.
 """
 
 from __future__ import annotations
