@@ -22,7 +22,7 @@ from src.cli import run
 from src.tools.experiments.pruning import OptunaPruning
 from src.tools.experiments.sweep import write_best_config
 from src.tools.experiments.sweep_space import Space
-from src.tools.experiments.sweep_study import open_storage, run_trials
+from src.tools.experiments.sweep_study import open_storage, quiet_optuna, run_trials
 from src.utils import UserInputError
 from tests.conftest import ROOT, fit_args, tool
 from tests.learnable_digits import write_learnable_csvs
@@ -188,7 +188,8 @@ def test_a_worker_with_nothing_left_to_claim_runs_the_retry_of_a_dead_workers_tr
     storage = open_storage(f"sqlite:///{tmp_path / 'study.db'}", heartbeat_s=1)
     found = optuna.create_study(study_name="s", storage=storage, direction="maximize")
     found.add_trial(optuna.trial.create_trial(value=0.1))
-    dead = found.ask()  # another worker's trial, which beat once and died
+    with quiet_optuna():  # ask() warns that a heartbeat storage is meant for optimize(): run_trials beats itself
+        dead = found.ask()  # another worker's trial, which beat once and died
     dead.suggest_float("x", 0.0, 1.0)
     study_id = storage.get_study_id_from_name("s")
     storage.record_heartbeat(storage.get_trial_id_from_study_id_trial_number(study_id, dead.number))

@@ -25,7 +25,6 @@ from tests.conftest import ROOT
 from tests.learnable_digits import write_learnable_csvs
 from tests.tools.experiments.test_sweep import write_space
 
-pytestmark = pytest.mark.slow
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
@@ -96,6 +95,7 @@ def ran_by(process: subprocess.Popen, trial: optuna.trial.FrozenTrial) -> bool:
     return trial.user_attrs.get("worker", "").endswith(f":{process.pid}")
 
 
+@pytest.mark.slow
 def test_two_workers_share_a_postgres_study_through_a_kill_a_retry_and_a_restart(tmp_path, postgres_url):
     n_trials = 4
     data_dir = write_learnable_csvs(tmp_path / "data", n_train=60, n_test=20)
@@ -166,3 +166,14 @@ def test_two_workers_share_a_postgres_study_through_a_kill_a_retry_and_a_restart
     for text in logs_of.values():
         assert re.findall(r"best trial (\d+):", text) == [str(best.number)]
     assert "; wrote " in logs_of["a"] + logs_of["b_again"]  # the other one found it there (or wrote the same text)
+
+
+@pytest.mark.parametrize("env", [{"CI": "true"}, {"DIGITS_REQUIRE_POSTGRES": "1"}, {}])
+def test_no_postgres_skips_the_test_only_outside_ci(monkeypatch, env):
+    for name in ("CI", "DIGITS_REQUIRE_POSTGRES"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    outcome = pytest.skip.Exception if not env else pytest.fail.Exception
+    with pytest.raises(outcome, match="no initdb"):
+        unavailable("no PostgreSQL server here (no initdb)")
