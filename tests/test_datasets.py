@@ -14,10 +14,15 @@ import pandas as pd
 import pytest
 
 from src.cli import main
+from src.data.csv_reader import DigitCSVError
+from src.data.datamodule import DigitCSVDataModule
+from src.tools.predictor import load_predictor
+from src.tools.score import score
 from tests.conftest import ROOT, fit_args
 from tests.learnable_digits import learnable_images
 
 SIGN_CONFIG, KANNADA_CONFIG = ROOT / "configs/datasets/sign_language.yaml", ROOT / "configs/datasets/kannada.yaml"
+FAST = ROOT / "configs/fast.yaml"
 SIGN_CLASSES = np.array([k for k in range(25) if k != 9])  # J (9) is a moving gesture: never in the files
 
 
@@ -82,11 +87,11 @@ SMALL_NETWORK = (
 )  # fmt: skip
 
 
-def run(subcommand: str, config: Path, data_dir: Path, logs: Path, *extra: str):
-    """The dataset's config on top of the default recipe, as a user runs it: the config first, so the folder and the
-    small network given here win; no augmentation (its shifts would blur the block codes); fp32 (``fit_args``)."""
+def run(subcommand: str, configs: tuple[Path, ...], data_dir: Path, logs: Path, *extra: str):
+    """The dataset's config after a recipe (or none: the default), as a user runs it; then the folder and the small
+    network given here; no augmentation (its shifts would blur the block codes); fp32 (``fit_args``)."""
     args = fit_args(data_dir, logs, "--data.augmentation", "null", *extra)[1:]
-    return main([subcommand, "--config", str(config), *args])
+    return main([subcommand, *(arg for config in configs for arg in ("--config", str(config))), *args])
 
 
 @dataclass(frozen=True)
@@ -94,32 +99,39 @@ class Trained:
     """A finished ``fit`` of a dataset's config on its synthetic files; read-only for tests."""
 
     cli: object
-    config: Path
+    configs: tuple[Path, ...]
     data_dir: Path
     logs: Path
 
+    @property
+    def best(self) -> Path:
+        return Path(self.cli.trainer.checkpoint_callback.best_model_path)
+
     def evaluate(self, subcommand: str, *extra: str):
-        return run(subcommand, self.config, self.data_dir, self.logs, "--ckpt_path", "best", *extra)
+        return run(subcommand, self.configs, self.data_dir, self.logs, "--ckpt_path", "best", *extra)
 
 
-def fitted(root: Path, config: Path) -> Trained:
-    # Validation (and its figures, the slow part) only once, at the end: 4 epochs of 12 steps learn the codes.
-    extra = ("--trainer.max_epochs", "4", "--trainer.check_val_every_n_epoch", "4", *SMALL_NETWORK)
-    return Trained(run("fit", config, root / "data", root / "logs", *extra), config, root / "data", root / "logs")
+def fitted(root: Path, *configs: Path, epochs: int = 4) -> Trained:
+    # Validation (and its figures, the slow part) only once, at the end: 4 epochs of about 10 steps learn the codes.
+    # Without validation (the fast recipe) it stays 1: ModelCheckpoint saves at train epoch end only then.
+    interval = "1" if FAST in configs else str(epochs)
+    extra = ("--trainer.max_epochs", str(epochs), "--trainer.check_val_every_n_epoch", interval, *SMALL_NETWORK)
+    cli = run("fit", configs, root / "data", root / "logs", *extra)
+    return Trained(cli, configs, root / "data", root / "logs")
 
 
 @pytest.fixture(scope="module")
 def sign_language(tmp_path_factory: pytest.TempPathFactory) -> tuple[Trained, np.ndarray]:
     root = tmp_path_factory.mktemp("sign_language")
     test_labels = write_sign_language(root / "data")
-    return fitted(root, SIGN_CONFIG), test_labels
+    return fitted(root, SIGN_CONFIG), test_labels  # the default recipe: a validation split, its figures
 
 
 @pytest.fixture(scope="module")
 def kannada(tmp_path_factory: pytest.TempPathFactory) -> tuple[Trained, Kannada]:
     root = tmp_path_factory.mktemp("kannada")
     written = write_kannada(root / "data")
-    return fitted(root, KANNADA_CONFIG), written
+    return fitted(root, FAST, KANNADA_CONFIG), written  # the fast recipe: every row trained on, no validation
 
 
 def submission(path: Path) -> tuple[list[str], np.ndarray]:
@@ -171,7 +183,7 @@ def test_a_sign_language_model_refuses_mnist_like_test_images(sign_language, tmp
     out = tmp_path / "submission.csv"
     args = ("--ckpt_path", "best", "--submission.output", str(out))
     with pytest.raises(SystemExit) as exit_info:
-        run("predict", SIGN_CONFIG, data_dir, trained.logs, *args)
+        run("predict", trained.configs, data_dir, trained.logs, *args)
     assert exit_info.value.code == 2
     assert "far from the training data's" in capsys.readouterr().err and not out.exists()
 
@@ -201,12 +213,45 @@ def test_kannada_dig_mnist_is_tested_on_its_own_labels(kannada) -> None:
     assert float(cli.trainer.callback_metrics["test/acc"]) >= 0.9
 
 
-def test_a_test_csv_with_ids_is_refused_without_data_id_column(kannada, tmp_path: Path, capsys) -> None:
-    trained, _ = kannada
-    out = tmp_path / "submission.csv"
-    with pytest.raises(SystemExit) as exit_info:
-        trained.evaluate("predict", "--data.id_column", "null", "--submission.output", str(out))
-    err = capsys.readouterr().err
-    assert exit_info.value.code == 2
-    assert "test.csv, line 1, column 1: unexpected column name 'id'" in err and "data.id_column" in err
-    assert not out.exists()
+def test_a_test_file_and_data_id_column_must_agree(tmp_path: Path) -> None:
+    written = write_kannada(tmp_path / "kannada")
+    with pytest.raises(DigitCSVError, match=r"test.csv, line 1, column 1: unexpected column name 'id'.*data.id_column"):
+        DigitCSVDataModule(str(tmp_path / "kannada")).setup("predict")  # ids are no pixels, and would be read as one
+    image_frame(learnable_images(written.labels, 2), 0).to_csv(tmp_path / "kannada" / "test.csv", index=False)
+    with pytest.raises(DigitCSVError, match=r"test.csv, line 1: no 'id' column \(data.id_column\)"):
+        DigitCSVDataModule(str(tmp_path / "kannada"), id_column="id").setup("predict")  # not ids 1..N under 'id'
+
+
+def test_repeated_ids_are_refused(tmp_path: Path) -> None:
+    write_kannada(tmp_path / "kannada")
+    test = pd.read_csv(tmp_path / "kannada" / "test.csv")
+    test.loc[5, "id"] = test.loc[2, "id"]
+    test.to_csv(tmp_path / "kannada" / "test.csv", index=False)
+    with pytest.raises(DigitCSVError, match=rf"line 7, column 1 \(id\): id {test.loc[2, 'id']} is repeated"):
+        DigitCSVDataModule(str(tmp_path / "kannada"), id_column="id").setup("predict")
+
+
+def test_the_predictor_and_an_ensemble_answer_with_the_checkpoints_classes(sign_language) -> None:
+    trained, test_labels = sign_language
+    images = pd.read_csv(trained.data_dir / "sign_mnist_test.csv").drop(columns="label").to_numpy(np.uint8)
+    single = load_predictor(str(trained.best), precision="32-true")
+    assert single(images[:0]).shape == (0, 25)  # an empty answer as wide as a full one
+    probabilities = single(images)
+    assert probabilities.shape == (len(images), 25) and (probabilities.argmax(axis=1) == test_labels).mean() >= 0.9
+    ensemble = load_predictor([str(trained.best)] * 2, precision="32-true")
+    assert ensemble(images[:0]).shape == (0, 25)
+    assert np.abs(ensemble(images) - probabilities).max() < 1e-5  # the mean of two copies is the one
+
+
+def test_score_counts_classes_beyond_9_including_one_that_never_occurs(tmp_path: Path, capsys) -> None:
+    true = np.array([k for k in range(25) if k != 9] * 2)
+    predicted = true.copy()
+    predicted[[0, 30]] = [24, 9]  # an A read as Y, and a guess of the class that never occurs
+    for name, labels in (("submission.csv", predicted), ("test_labels.csv", true)):
+        frame = pd.DataFrame({"ImageId": np.arange(1, len(labels) + 1), "Label": labels})
+        frame.to_csv(tmp_path / name, index=False)
+    result = score(tmp_path / "submission.csv", tmp_path / "test_labels.csv", num_classes=25)
+    assert result.confusion.shape == (25, 25) and result.confusion[0, 24] == 1 and result.confusion[true[30], 9] == 1
+    assert result.wrong == 2 and np.isnan(result.class_accuracy[9]) and " 24 " in capsys.readouterr().out
+    with pytest.raises(DigitCSVError, match="found Label '24'; expected 0..9"):
+        score(tmp_path / "submission.csv", tmp_path / "test_labels.csv")  # the default 10 classes

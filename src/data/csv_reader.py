@@ -127,10 +127,8 @@ def _check_header(path: Path, header: list[str], require_label: bool, n: int, id
             raise DigitCSVError(path, f"duplicated column name {name!r}; expected unique names", 1, f"{i}")
         seen.add(name)
         if name not in ("label", id_column) and not _PIXEL_NAME.fullmatch(name):
-            ids = f"the id column {id_column!r}" if id_column else "an id column named by data.id_column"
-            raise DigitCSVError(
-                path, f"unexpected column name {name!r}; expected 'label' or 'pixel<K>' (or {ids})", 1, f"{i}"
-            )
+            expected = f"expected 'label' or 'pixel<K>' (an id column is data.id_column, now {id_column!r})"
+            raise DigitCSVError(path, f"unexpected column name {name!r}; {expected}", 1, f"{i}")
     if require_label and "label" not in seen:
         raise DigitCSVError(path, f"no 'label' column; expected 'label' followed by {n} pixel columns", 1)
     pixel_cols = sorted(seen - {"label", id_column}, key=lambda n: int(n[5:]))
