@@ -72,7 +72,8 @@ class TorchPredictor:
 
     @torch.inference_mode()
     def __call__(self, images: np.ndarray | torch.Tensor) -> np.ndarray:
-        """float32 probabilities ``[N, num_classes]`` of uint8 ``[N, 28, 28]`` or ``[N, 1, 28, 28]`` (0 = ground)."""
+        """float32 probabilities ``[N, num_classes]`` of uint8 images ``[N, 28, 28]`` or ``[N, 1, 28, 28]``
+        (0 = background)."""
         batch = checked_digits(images)
         bf16 = self.precision == "bf16-mixed"
         parts = []
