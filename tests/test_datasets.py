@@ -13,11 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from src.callbacks.submission import SubmissionWriter
 from src.cli import main
 from src.data.csv_reader import DigitCSVError
 from src.data.datamodule import DigitCSVDataModule
 from src.tools.predictor import load_predictor
 from src.tools.score import score
+from src.utils import UserInputError
 from tests.conftest import ROOT, fit_args
 from tests.learnable_digits import learnable_images
 
@@ -220,6 +222,11 @@ def test_a_test_file_and_data_id_column_must_agree(tmp_path: Path) -> None:
     image_frame(learnable_images(written.labels, 2), 0).to_csv(tmp_path / "kannada" / "test.csv", index=False)
     with pytest.raises(DigitCSVError, match=r"test.csv, line 1: no 'id' column \(data.id_column\)"):
         DigitCSVDataModule(str(tmp_path / "kannada"), id_column="id").setup("predict")  # not ids 1..N under 'id'
+
+
+def test_a_submission_header_is_two_different_names() -> None:
+    with pytest.raises(UserInputError, match=r"submission.header \['id', 'id'\]; expected two different column names"):
+        SubmissionWriter(header=("id", "id"))  # pandas would write a single column
 
 
 def test_repeated_ids_are_refused(tmp_path: Path) -> None:
