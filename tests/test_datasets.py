@@ -224,6 +224,19 @@ def test_a_test_file_and_data_id_column_must_agree(tmp_path: Path) -> None:
         DigitCSVDataModule(str(tmp_path / "kannada"), id_column="id").setup("predict")  # not ids 1..N under 'id'
 
 
+def test_the_label_range_is_the_configured_class_count(tmp_path: Path) -> None:
+    write_sign_language(tmp_path / "sign", per_class_train=1, per_class_test=1)
+    train = pd.read_csv(tmp_path / "sign" / "sign_mnist_train.csv")
+    train.loc[3, "label"] = 25  # Z: a moving gesture, not one of the 25 classes
+    train.to_csv(tmp_path / "sign" / "sign_mnist_train.csv", index=False)
+    files = {"train_file": "sign_mnist_train.csv", "test_file": "sign_mnist_test.csv"}
+    with pytest.raises(DigitCSVError, match=r"line 5, column 1 \(label\): found '25'; expected an integer 0..24"):
+        DigitCSVDataModule(str(tmp_path / "sign"), num_classes=25, **files).setup("fit")
+    first_above_9 = int(np.flatnonzero(train["label"] > 9)[0]) + 2
+    with pytest.raises(DigitCSVError, match=rf"line {first_above_9}, column 1 \(label\): .*expected an integer 0..9"):
+        DigitCSVDataModule(str(tmp_path / "sign"), **files).setup("fit")
+
+
 def test_a_submission_header_is_two_different_names() -> None:
     with pytest.raises(UserInputError, match=r"submission.header \['id', 'id'\]; expected two different column names"):
         SubmissionWriter(header=("id", "id"))  # pandas would write a single column
