@@ -22,16 +22,17 @@ from src.data.checks import (
     duplicate_groups,
     fingerprint,
 )
-from src.data.csv_reader import DigitTable, read_digit_csv, read_label_csv
+from src.data.csv_reader import DigitCSVError, DigitTable, read_digit_csv, read_label_csv
 from src.utils import MissingLabelsError, UserInputError, notice
 
 
 class InMemoryDigits(Dataset):
     """uint8 images (and labels) in memory, fetched a whole batch per index (``__getitems__``): one tensor index per
-    batch instead of one Python call per image. Items are ``(images, labels)``, or ``images`` without labels."""
+    batch instead of one Python call per image. Items are ``(images, labels)``, or ``images`` without labels; ``ids``
+    (the test file's id column, or None) name the rows in a submission."""
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None = None):
-        self.images, self.labels = images, labels
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None = None, ids: torch.Tensor | None = None):
+        self.images, self.labels, self.ids = images, labels, ids
 
     def __len__(self) -> int:
         return len(self.images)
@@ -80,8 +81,10 @@ class DigitCSVDataModule(pl.LightningDataModule):
     device; training batches are then augmented there, per image.
 
     Args:
-        data_dir: Folder with ``train.csv``, ``test.csv`` and optionally ``test_labels.csv`` (or ``.csv.gz``).
+        data_dir: Folder with ``train_file``, ``test_file`` and optionally ``test_labels.csv`` (or their ``.gz``).
             ``make data`` writes the embedded MNIST into the default one.
+        train_file, test_file: The CSVs to train on, and to test (own labels or test_labels.csv) and predict on.
+        id_column: The test file's id column (Kannada-MNIST's ``id``), listed in the submission; None: ids 1..N.
         image_size: Height and width of the images: the CSVs have ``H*W`` pixel columns.
         num_classes: Labels are ``0..num_classes-1``; the model's metrics and output follow it.
         val_fraction: Share of every class held out for validation (the Keras tutorial uses 0.15).
@@ -99,6 +102,9 @@ class DigitCSVDataModule(pl.LightningDataModule):
     def __init__(
         self,
         data_dir: str = "data/digit-recognizer",
+        train_file: str = "train.csv",
+        test_file: str = "test.csv",
+        id_column: str | None = None,
         image_size: tuple[int, int] = (28, 28),
         num_classes: int = 10,
         val_fraction: OpenUnitInterval = 0.15,
@@ -128,8 +134,8 @@ class DigitCSVDataModule(pl.LightningDataModule):
 
     def read(self, name: str, require_label: bool) -> DigitTable:
         """One of the folder's CSVs (``name`` or ``name.gz``), as this dataset's image size and class count say."""
-        path = self.path(name)
-        return read_digit_csv(path, require_label, tuple(self.hparams.image_size), self.hparams.num_classes)
+        hp = self.hparams
+        return read_digit_csv(self.path(name), require_label, tuple(hp.image_size), hp.num_classes, hp.id_column)
 
     def path(self, name: str) -> Path:
         plain, gzipped = self.data_dir / name, self.data_dir / f"{name}.gz"
@@ -143,13 +149,16 @@ class DigitCSVDataModule(pl.LightningDataModule):
             self.test_set = InMemoryDigits(table.images, table.labels)
             self._check_evaluation_images(table.images)
         if stage == "predict" and self.predict_set is None:
-            # test.csv only: a submission needs no labels, so a broken test_labels.csv must not block it
-            self.predict_set = InMemoryDigits(self.read("test.csv", require_label=False).images)
-            self._check_evaluation_images(self.predict_set.images)
+            # the test file only: a submission needs no labels, so a broken test_labels.csv must not block it
+            table, id_column = self.read(self.hparams.test_file, require_label=False), self.hparams.id_column
+            if id_column is not None and table.ids is None:
+                raise DigitCSVError(self.path(self.hparams.test_file), f"no {id_column!r} column (data.id_column)", 1)
+            self.predict_set = InMemoryDigits(table.images, ids=table.ids)
+            self._check_evaluation_images(table.images)
 
     def _setup_train_and_val(self) -> None:
-        path, hp = self.path("train.csv"), self.hparams
-        table = self.read("train.csv", require_label=True)
+        path, hp = self.path(self.hparams.train_file), self.hparams
+        table = self.read(hp.train_file, require_label=True)
         check_pixel_scale(path, table.images, None, hp.allow_unusual_pixels)
         groups = duplicate_groups(table.images)
         if n_duplicates := len(groups) - len(np.unique(groups)):
@@ -166,14 +175,14 @@ class DigitCSVDataModule(pl.LightningDataModule):
         )  # fmt: skip
 
     def _check_evaluation_images(self, images: torch.Tensor) -> None:
-        check_pixel_scale(self.path("test.csv"), images, None, self.hparams.allow_unusual_pixels)
+        check_pixel_scale(self.path(self.hparams.test_file), images, None, self.hparams.allow_unusual_pixels)
         self.evaluation_fingerprint = fingerprint(images)
 
     def read_test_table(self) -> DigitTable:
-        """``test.csv`` in file order with its labels: its own label column and/or ``test_labels.csv``, which must
-        agree with each other and belong to this test.csv."""
-        path, labels_path = self.path("test.csv"), self.data_dir / "test_labels.csv"
-        table = self.read("test.csv", require_label=False)
+        """The test file in file order with its labels: its own label column and/or ``test_labels.csv``, which must
+        agree with each other and belong to this test file."""
+        path, labels_path = self.path(self.hparams.test_file), self.data_dir / "test_labels.csv"
+        table = self.read(self.hparams.test_file, require_label=False)
         if not labels_path.exists():
             if table.labels is None:
                 raise MissingLabelsError(
@@ -203,7 +212,8 @@ class DigitCSVDataModule(pl.LightningDataModule):
         if stage in ("fit", "validate"):
             check_same_training_data(record, self.training_record, stage)
         else:
-            images, path = (self.test_set if stage == "test" else self.predict_set).images, self.path("test.csv")
+            images = (self.test_set if stage == "test" else self.predict_set).images
+            path = self.path(self.hparams.test_file)
             check_pixel_scale(path, images, record.pixels, self.hparams.allow_unusual_pixels)
             check_evaluation_set(path, self.evaluation_fingerprint, record, self.hparams.allow_overlap)
 
