@@ -11,6 +11,7 @@ import logging
 import pydoc
 import sys
 import warnings
+from importlib.util import find_spec
 from pathlib import Path
 
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
@@ -167,6 +168,8 @@ def _loggers(config) -> list:
             f"trainer.logger: the first logger ({loggers[0].class_path}) keeps no run folder; put a TensorBoardLogger "
             "or CSVLogger first (configs/presets/mlflow.yaml adds MLflow after the recipe's logger)"
         )
+    if any(logger.class_path.endswith(".MLFlowLogger") for logger in loggers) and find_spec("mlflow") is None:
+        raise UserInputError("trainer.logger: MLFlowLogger needs mlflow: pip install -e '.[mlflow]'")
     return loggers
 
 

@@ -4,6 +4,7 @@ the run they continue or score, read back with each tracker's own reader (MLflow
 from __future__ import annotations
 
 import json
+from importlib.util import find_spec
 from pathlib import Path
 
 import pandas as pd
@@ -109,3 +110,15 @@ def test_a_first_logger_without_a_run_folder_is_refused(tmp_path, capsys):
     assert exited.value.code == 2
     error = capsys.readouterr().err.splitlines()[-1]
     assert error.startswith("error: trainer.logger: the first logger (pytorch_lightning.loggers.MLFlowLogger) keeps no")
+
+
+def test_the_mlflow_preset_without_mlflow_names_the_extra_to_install(tmp_path, monkeypatch, capsys):
+    import src.cli
+
+    monkeypatch.setattr(src.cli, "find_spec", lambda name: None if name == "mlflow" else find_spec(name))
+    with pytest.raises(SystemExit) as exited:
+        run("fit", tmp_path / "data", presets(tmp_path, "mlflow"))
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "error: trainer.logger: MLFlowLogger needs mlflow: pip install -e '.[mlflow]'"
+    )
