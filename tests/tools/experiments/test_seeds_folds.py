@@ -37,17 +37,17 @@ def test_fold_members_score_out_of_fold_on_every_row_and_their_ensemble_tests_an
 
     data_dir = write_learnable_csvs(tmp_path / "data", n_train=90, n_test=20)
     logs, submission = tmp_path / "logs", tmp_path / "submission.csv"
-    scoring = seeds(seeds=[0], fit=tiny_fit(data_dir), folds=3, name="k3", save_dir=logs, submit=True,
+    scoring = seeds(seeds=[0], fit=tiny_fit(data_dir), folds=2, name="k2", save_dir=logs, submit=True,
                     submission=submission)  # fmt: skip
-    members = [logs / "k3" / f"mnist_seed0_fold{k}" for k in range(3)]
+    members = [logs / "k2" / f"mnist_seed0_fold{k}" for k in range(2)]
     for k, member in enumerate(members):  # each member's record names its fold, and its fit flags hold it out
         record = json.loads((member / "member.json").read_text())
-        assert (record["fold"], record["folds"]) == (k, 3)
-        assert record["fit"] == [*tiny_fit(data_dir), "--data.folds", "3", "--data.fold", str(k)]
+        assert (record["fold"], record["folds"]) == (k, 2)
+        assert record["fit"] == [*tiny_fit(data_dir), "--data.folds", "2", "--data.fold", str(k)]
         assert scoring["members"][member.name]["fold"] == k
 
     table = read_digit_csv(data_dir / "train.csv", True, (28, 28), 10)
-    oof = pd.read_csv(logs / "k3" / "oof.csv")
+    oof = pd.read_csv(logs / "k2" / "oof.csv")
     assert list(oof.columns) == ["row", "fold", "label", *(f"p{k}" for k in range(10))]
     assert sorted(oof["row"]) == list(range(90))  # every training row, once
     assert (oof["label"].to_numpy() == table.labels.numpy()[oof["row"]]).all()
@@ -55,7 +55,7 @@ def test_fold_members_score_out_of_fold_on_every_row_and_their_ensemble_tests_an
     np.testing.assert_allclose(probabilities.sum(1), 1, atol=1e-4)
     groups = duplicate_groups(table.images)
     for k, member in enumerate(members):  # row r is predicted by the member that held it out, and only by it
-        _, held = fold_split(table.labels, 3, k, seed=0, groups=groups)
+        _, held = fold_split(table.labels, 2, k, seed=0, groups=groups)
         assert sorted(oof.loc[oof["fold"] == k, "row"]) == held.tolist()
         network, _ = network_from_checkpoint(scoring["members"][member.name]["checkpoint"])
         with torch.no_grad():
@@ -63,17 +63,17 @@ def test_fold_members_score_out_of_fold_on_every_row_and_their_ensemble_tests_an
         np.testing.assert_allclose(probabilities[oof.set_index("row").index.get_indexer(held.tolist())], own, atol=1e-4)
     expected = float((probabilities.argmax(1) == oof["label"].to_numpy()).mean())
     assert scoring["out_of_fold"] == {"acc": pytest.approx(expected, abs=1e-6), "rows": 90, "of_rows": 90,
-                                      "csv": str(logs / "k3" / "oof.csv")}  # fmt: skip
+                                      "csv": str(logs / "k2" / "oof.csv")}  # fmt: skip
     assert f"out-of-fold accuracy on train.csv: {expected:.4f} (90 of 90 rows" in capsys.readouterr().out
     assert 0 <= scoring["ensemble_test_acc"] <= 1  # the fold members' ensemble file works with test ...
     assert len(submission.read_text().splitlines()) == 21  # ... and with predict
-    listed = yaml.safe_load((logs / "k3" / "ensemble.yaml").read_text())["model"]["network"]["init_args"]
+    listed = yaml.safe_load((logs / "k2" / "ensemble.yaml").read_text())["model"]["network"]["init_args"]
     assert [Path(path).parent.parent for path in listed["checkpoints"]] == members
 
-    with pytest.raises(UserInputError, match=r"--data.folds: 3 \(trained\) vs 2 \(asked\)"):  # reused only as trained
-        seeds(seeds=[0], fit=tiny_fit(data_dir), folds=2, name="k3", save_dir=logs)
-    again = seeds(seeds=[0], fit=tiny_fit(data_dir), folds=3, name="k3", save_dir=logs, score=False)
-    assert "3 of 3 members already trained" in capsys.readouterr().out and "out_of_fold" not in again
+    with pytest.raises(UserInputError, match=r"--data.folds: 2 \(trained\) vs 3 \(asked\)"):  # reused only as trained
+        seeds(seeds=[0], fit=tiny_fit(data_dir), folds=3, name="k2", save_dir=logs)
+    again = seeds(seeds=[0], fit=tiny_fit(data_dir), folds=2, name="k2", save_dir=logs, score=False)
+    assert "2 of 2 members already trained" in capsys.readouterr().out and "out_of_fold" not in again
 
     (data_dir / "train.csv").write_text((data_dir / "train.csv").read_text().replace("\n0,", "\n1,", 1))
     with pytest.raises(UserInputError, match="was not trained on the .*train.csv there is now"):
@@ -128,7 +128,7 @@ def test_each_seed_trains_k_fold_members_or_one_bag() -> None:
 @pytest.mark.slow
 def test_the_gpu_recipe_says_15_bagged_members_of_45_epochs_and_trains_two_on_cpu(tmp_path: Path) -> None:
     from src.checkpoints import read_checkpoint
-    from src.tools.experiments.seeds import seeds
+    from tests.conftest import tool
 
     recipe = yaml.safe_load((ROOT / "configs" / "gpu_bagged.yaml").read_text())
     (group,) = recipe["members"]
@@ -141,10 +141,12 @@ def test_the_gpu_recipe_says_15_bagged_members_of_45_epochs_and_trains_two_on_cp
 
     data_dir = write_learnable_csvs(tmp_path / "data", n_train=100, n_test=20)
     cpu = ["--trainer.accelerator", "cpu", *tiny_fit(data_dir, "--trainer.max_epochs", "2")]
-    two = Members(fit=[*group["fit"], *cpu], seeds=group["seeds"][:2], tag=group["tag"])
-    scoring = seeds(members=[two], bag_fraction=recipe["bag_fraction"], name="gpu", save_dir=tmp_path / "logs")
+    two = [{"tag": group["tag"], "fit": [*group["fit"], *cpu], "seeds": group["seeds"][:2]}]
+    scoring = tool("seeds")(["--config", str(ROOT / "configs" / "gpu_bagged.yaml"), "--members", json.dumps(two),
+                             "--save_dir", str(tmp_path / "logs"), "--score", "false"])  # fmt: skip
     assert set(scoring["members"]) == {"notebook_seed0_bag", "notebook_seed1_bag"}
-    assert scoring["out_of_fold"]["rows"] <= 20 and 0 <= scoring["out_of_fold"]["acc"] <= 1  # 10 % of each bag
+    assert [run["bag_fraction"] for run in scoring["members"].values()] == [0.9, 0.9]  # from the recipe
+    assert (tmp_path / "logs" / "gpu_bagged" / "ensemble.yaml").is_file()
     for run in scoring["members"].values():
         assert Path(run["checkpoint"]).name == "last.ckpt"  # nothing selected on the rows the OOF score uses
         (optimizer,) = read_checkpoint(run["checkpoint"])["optimizer_states"]
