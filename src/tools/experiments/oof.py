@@ -65,7 +65,10 @@ def held_out_predictions(run_dir: Path, checkpoint: Path, tta_shift: float = 0.0
     data.pop("augmentation", None)  # training only
     if not Path(data["data_dir"]).is_absolute():
         data["data_dir"] = str(ROOT / data["data_dir"])
-    module = DigitCSVDataModule(**data)
+    try:
+        module = DigitCSVDataModule(**data)
+    except TypeError as err:  # settings of another version of the DataModule
+        raise UserInputError(f"{config_path}: data settings this DataModule does not take ({err})") from err
     module.setup("fit")
     if module.val_rows is None:
         raise UserInputError(f"{run_dir.name} trained on every row (train_on_all): it held none out to predict")
