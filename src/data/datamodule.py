@@ -73,6 +73,41 @@ def stratified_split(
     return torch.nonzero(~in_val).flatten(), torch.nonzero(in_val).flatten()
 
 
+def fold_split(labels: torch.Tensor, folds: int, fold: int, seed: int, groups: np.ndarray) -> tuple[torch.Tensor, ...]:
+    """Train and val indices of fold ``fold`` of ``folds``: each class's groups of identical images, shuffled by
+    ``seed``, are dealt to the folds in turn, so every fold holds about 1/folds of each class and an image sits in one
+    fold. Hand-written (StratifiedGroupKFold for groups that are nearly all one row): scikit-learn is no dependency."""
+    generator, first = torch.Generator().manual_seed(seed), np.unique(groups, return_index=True)[1]
+    group_fold, dealt = np.empty(len(first), dtype=np.int64), 0
+    for digit in labels.unique(sorted=True).tolist():
+        ids = np.flatnonzero(labels.numpy()[first] == digit)  # a group's class is its first row's
+        group_fold[ids[torch.randperm(len(ids), generator=generator).numpy()]] = (dealt + np.arange(len(ids))) % folds
+        dealt += len(ids)
+    in_val = torch.from_numpy(group_fold[groups] == fold)
+    return torch.nonzero(~in_val).flatten(), torch.nonzero(in_val).flatten()
+
+
+def held_out_by(
+    folds: int | None, fold: int | None, bag: float | None, bag_seed: int | None, split_seed: int, train_on_all: bool
+) -> str | None:
+    """What a fold or bag holds out ("fold 2 of 5", "bag 0.9 seed 3"), None for the val_fraction split; one error
+    for settings out of range or that conflict."""
+    if folds is None and fold is None and bag is None and bag_seed is None:
+        return None
+    if train_on_all or ((folds is not None or fold is not None) and (bag is not None or bag_seed is not None)):
+        raise UserInputError(
+            "data.folds/fold, data.bag_fraction/bag_seed and data.train_on_all each choose the rows held out: "
+            "use one of them (train_on_all false with a fold or bag)"
+        )
+    if folds is not None or fold is not None:
+        if folds is None or fold is None or folds < 2 or not 0 <= fold < folds:
+            raise UserInputError(f"data.folds {folds} and data.fold {fold}; expected folds >= 2 and 0 <= fold < folds")
+        return f"fold {fold} of {folds}"
+    if bag is None or not 0 < bag < 1:
+        raise UserInputError(f"data.bag_fraction {bag}; expected a share of the rows in (0, 1)")
+    return f"bag {bag} seed {split_seed if bag_seed is None else bag_seed}"
+
+
 class DigitCSVDataModule(pl.LightningDataModule):
     """Owns the CSV files, the train/val split, the loaders, the training augmentation, and the checks that the data
     belongs with the weights (a ``TrainingRecord``, saved in every checkpoint).
@@ -90,6 +125,12 @@ class DigitCSVDataModule(pl.LightningDataModule):
         val_fraction: Share of every class held out for validation (the Keras tutorial uses 0.15).
         split_seed: Seed of the stratified train/val split.
         train_on_all: Train on all labelled rows; then no row is held out and there is no validation loop.
+        folds: With ``fold``, hold out fold ``fold`` (0-based) of ``folds`` stratified folds drawn by ``split_seed``
+            instead of ``val_fraction``; identical images stay in one fold.
+        fold: The fold held out.
+        bag_fraction: Instead, train on this stratified share of the rows drawn by ``bag_seed`` without replacement
+            (the public notebook's 0.9); the rest is validation.
+        bag_seed: Seed of the bag (default: ``split_seed``).
         batch_size: Training batch size per device.
         eval_batch_size: Batch size for val/test/predict (256 is fastest on a 2-core CPU; try 1024+ on GPUs).
         num_workers: DataLoader workers; 0 is fastest here since the data is already in memory.
@@ -110,6 +151,10 @@ class DigitCSVDataModule(pl.LightningDataModule):
         val_fraction: OpenUnitInterval = 0.15,
         split_seed: int = 0,
         train_on_all: bool = False,
+        folds: int | None = None,
+        fold: int | None = None,
+        bag_fraction: float | None = None,
+        bag_seed: int | None = None,
         batch_size: PositiveInt = 64,
         eval_batch_size: PositiveInt = 256,
         num_workers: NonNegativeInt = 0,
@@ -121,6 +166,7 @@ class DigitCSVDataModule(pl.LightningDataModule):
         super().__init__()
         if num_classes < 2 or min(image_size) < 1:  # plain types: the CLI links them into the model's config
             raise UserInputError(f"data.num_classes {num_classes} and image_size {image_size}; expected >= 2 and >= 1")
+        self.held_out = held_out_by(folds, fold, bag_fraction, bag_seed, split_seed, train_on_all)
         self.save_hyperparameters(ignore=["augmentation"])  # the run's config.yaml holds it; a module is no hparam
         self.data_dir, self.augmentation = Path(data_dir), augmentation
         if not self.data_dir.is_dir():
@@ -164,10 +210,16 @@ class DigitCSVDataModule(pl.LightningDataModule):
         if n_duplicates := len(groups) - len(np.unique(groups)):
             notice(f"{path}: {n_duplicates} rows repeat an earlier image; each image stays on one side")
         train_idx, val_idx = stratified_split(table.labels, hp.val_fraction, hp.split_seed, groups)
+        if hp.folds is not None:
+            train_idx, val_idx = fold_split(table.labels, hp.folds, hp.fold, hp.split_seed, groups)
+        elif hp.bag_fraction is not None:
+            bag_seed = hp.split_seed if hp.bag_seed is None else hp.bag_seed
+            train_idx, val_idx = stratified_split(table.labels, 1 - hp.bag_fraction, bag_seed, groups)
         if hp.train_on_all:
             train_idx, val_idx = torch.arange(len(table.labels)), None
         self.train_set = InMemoryDigits(table.images[train_idx], table.labels[train_idx])
         self.val_set = None if val_idx is None else InMemoryDigits(table.images[val_idx], table.labels[val_idx])
+        self.val_rows = val_idx  # rows of train.csv held out (0-based): what an out-of-fold score predicts
         stats = PixelStats.of(table.images)
         self.training_record = TrainingRecord(
             fingerprint(table.images, table.labels), len(table.labels), hp.val_fraction, hp.split_seed,
@@ -218,11 +270,18 @@ class DigitCSVDataModule(pl.LightningDataModule):
             check_evaluation_set(path, self.evaluation_fingerprint, record, self.hparams.allow_overlap)
 
     def state_dict(self) -> dict:
-        return {"training_data": self.training_record.to_dict()} if self.training_record else {}
+        record = {"training_data": self.training_record.to_dict()} if self.training_record else {}
+        return {**record, "held_out": self.held_out} if self.held_out else record
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Lightning calls this with a checkpoint's state after ``setup``: check the data against its record."""
         self.check_weights_belong(TrainingRecord.from_dict(state_dict.get("training_data")), self.trainer.state.fn)
+        if self.trainer.state.fn in ("fit", "validate") and state_dict.get("held_out") != self.held_out:
+            raise UserInputError(
+                f"the checkpoint held out {state_dict.get('held_out') or 'the val_fraction split'}, this run "
+                f"{self.held_out or 'the val_fraction split'}: its val rows would include training rows; use the "
+                "same data.folds/fold or bag_fraction/bag_seed"
+            )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, self.hparams.batch_size, shuffle=True)
