@@ -74,7 +74,8 @@ class PixelStats:
 
 @dataclass(frozen=True)
 class TrainingRecord:
-    """What a model was trained on: train.csv's content fingerprint, the split, and its pixel statistics."""
+    """What a model was trained on: train.csv's content fingerprint, the split (``held_out``: a fold or bag, else the
+    ``val_fraction`` split), and its pixel statistics."""
 
     fingerprint: str
     rows: int
@@ -83,6 +84,7 @@ class TrainingRecord:
     train_on_all: bool
     pixel_mean: float
     ink_fraction: float
+    held_out: str | None = None
 
     @property
     def embedded(self) -> bool:
@@ -104,7 +106,8 @@ class TrainingRecord:
 
     def describe(self) -> str:
         source = "the embedded MNIST train.csv" if self.embedded else f"a train.csv with fingerprint {self.fingerprint}"
-        split = "all rows" if self.train_on_all else f"val_fraction {self.val_fraction}, split_seed {self.split_seed}"
+        split = self.held_out or f"val_fraction {self.val_fraction}, split_seed {self.split_seed}"
+        split = "all rows" if self.train_on_all else split
         return f"{source} ({self.rows} rows, {split})"
 
 
@@ -155,10 +158,11 @@ def check_same_training_data(record: TrainingRecord | None, current: TrainingRec
             "the model trained on every row of train.csv (train_on_all), so no validation row is held out and "
             "validate would score images it has seen; use `test` on held-out data instead"
         )
-    keys = ("fingerprint", "val_fraction", "split_seed", "train_on_all")
+    keys = ("fingerprint", "val_fraction", "split_seed", "train_on_all", "held_out")
     if any(getattr(record, key) != getattr(current, key) for key in keys):
         doing = "resume training" if stage == "fit" else "validate"
         raise UserInputError(
             f"the checkpoint was trained on {record.describe()}, but this run has {current.describe()}; "
-            f"to {doing} use the same data_dir, val_fraction, split_seed and train_on_all, or start a new run"
+            f"to {doing} use the same data_dir and split (val_fraction, split_seed, train_on_all, folds/fold, "
+            "bag_fraction/bag_seed): another split's val rows include training rows; or start a new run"
         )

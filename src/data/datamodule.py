@@ -223,7 +223,7 @@ class DigitCSVDataModule(pl.LightningDataModule):
         stats = PixelStats.of(table.images)
         self.training_record = TrainingRecord(
             fingerprint(table.images, table.labels), len(table.labels), hp.val_fraction, hp.split_seed,
-            hp.train_on_all, stats.mean, stats.ink_fraction,
+            hp.train_on_all, stats.mean, stats.ink_fraction, self.held_out,
         )  # fmt: skip
 
     def _check_evaluation_images(self, images: torch.Tensor) -> None:
@@ -270,18 +270,11 @@ class DigitCSVDataModule(pl.LightningDataModule):
             check_evaluation_set(path, self.evaluation_fingerprint, record, self.hparams.allow_overlap)
 
     def state_dict(self) -> dict:
-        record = {"training_data": self.training_record.to_dict()} if self.training_record else {}
-        return {**record, "held_out": self.held_out} if self.held_out else record
+        return {"training_data": self.training_record.to_dict()} if self.training_record else {}
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Lightning calls this with a checkpoint's state after ``setup``: check the data against its record."""
         self.check_weights_belong(TrainingRecord.from_dict(state_dict.get("training_data")), self.trainer.state.fn)
-        if self.trainer.state.fn in ("fit", "validate") and state_dict.get("held_out") != self.held_out:
-            raise UserInputError(
-                f"the checkpoint held out {state_dict.get('held_out') or 'the val_fraction split'}, this run "
-                f"{self.held_out or 'the val_fraction split'}: its val rows would include training rows; use the "
-                "same data.folds/fold or bag_fraction/bag_seed"
-            )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, self.hparams.batch_size, shuffle=True)

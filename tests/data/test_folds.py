@@ -128,7 +128,10 @@ def test_a_fold_members_checkpoint_validates_only_on_its_own_fold(tmp_path: Path
     capsys.readouterr()
     with pytest.raises(SystemExit):
         main(eval_args("validate", data, logs, "--data.folds", "3", "--data.fold", "1", "--ckpt_path", last))
-    assert "error: the checkpoint held out fold 0 of 3, this run fold 1 of 3" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "error: the checkpoint was trained on" in err and "100 rows, fold 0 of 3), but this run has" in err
+    assert "100 rows, fold 1 of 3); to validate use the same data_dir and split" in err
     with pytest.raises(SystemExit):  # nor on the val_fraction split
         main(eval_args("validate", data, logs, "--ckpt_path", last))
-    assert "this run the val_fraction split: its val rows would include training rows" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "fold 0 of 3), but this run has" in err and "val_fraction 0.15, split_seed 0); to validate" in err

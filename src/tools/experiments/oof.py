@@ -77,11 +77,11 @@ def held_out_predictions(run_dir: Path, checkpoint: Path, tta_shift: float = 0.0
     record = TrainingRecord.from_dict(state.get("training_data"))
     if record is None or record.fingerprint != module.training_record.fingerprint:
         raise UserInputError(
-            f"{checkpoint} was not trained on the {module.path('train.csv')} there is now (its content differs "
+            f"{checkpoint} was not trained on the {module.path(module.hparams.train_file)} there is now (its content differs "
             "from the checkpoint's record); out-of-fold rows would be mislabelled or seen in training"
         )
-    if state.get("held_out") != module.held_out:
-        raise UserInputError(f"{checkpoint} held out {state.get('held_out')}, its config.yaml {module.held_out}")
+    if record.held_out != module.held_out:
+        raise UserInputError(f"{checkpoint} held out {record.held_out}, its config.yaml {module.held_out}")
     probabilities = TorchPredictor(network, tta_shift, precision="32-true")(module.val_set.images)
     fold = module.hparams.fold if module.hparams.folds is not None else None
     rows, labels = module.val_rows.numpy(), module.val_set.labels.numpy()

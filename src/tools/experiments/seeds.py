@@ -141,6 +141,13 @@ def members_of(groups: list[Members], folder: Path, folds: int | None, bag_fract
         raise UserInputError(f"--folds {folds}; expected 2 or more")
     if bag_fraction is not None and not 0 < bag_fraction < 1:
         raise UserInputError(f"--bag_fraction {bag_fraction}; expected a share of the rows in (0, 1)")
+    chosen_here = ("--data.folds", "--data.fold", "--data.bag_fraction", "--data.bag_seed")
+    for group in groups if folds is not None or bag_fraction is not None else []:
+        if typed := [arg.split("=")[0] for arg in group.fit if arg.split("=")[0] in chosen_here]:
+            raise UserInputError(
+                f"the fit arguments of {group.tag} set {', '.join(typed)}, which --folds/--bag_fraction set per "
+                "member; drop them from the fit arguments"
+            )
     work = []
     for group in groups:
         for seed in group.seeds:

@@ -29,6 +29,7 @@ def tiny_fit(data_dir: Path, *extra: str) -> list[str]:
 @pytest.mark.slow
 def test_fold_members_score_out_of_fold_on_every_row_and_their_ensemble_tests_and_predicts(tmp_path, capsys):
     from src.checkpoints import network_from_checkpoint
+    from src.cli import run
     from src.data.checks import duplicate_groups
     from src.data.csv_reader import read_digit_csv
     from src.data.datamodule import fold_split
@@ -69,6 +70,9 @@ def test_fold_members_score_out_of_fold_on_every_row_and_their_ensemble_tests_an
     assert len(submission.read_text().splitlines()) == 21  # ... and with predict
     listed = yaml.safe_load((logs / "k2" / "ensemble.yaml").read_text())["model"]["network"]["init_args"]
     assert [Path(path).parent.parent for path in listed["checkpoints"]] == members
+    # validating the fold members' ensemble on any one split would score rows some member trained on
+    with pytest.raises(UserInputError, match=r"fold 0 of 2\), but this run has .*val_fraction 0.15"):
+        run(["validate", *tiny_fit(data_dir), "--config", str(logs / "k2" / "ensemble.yaml")])
 
     with pytest.raises(UserInputError, match=r"--data.folds: 2 \(trained\) vs 3 \(asked\)"):  # reused only as trained
         seeds(seeds=[0], fit=tiny_fit(data_dir), folds=3, name="k2", save_dir=logs)
@@ -112,6 +116,13 @@ def test_fold_members_rows_carry_their_fold_and_members_of_other_data_are_refuse
 def test_seeds_refuses_folds_or_bags_out_of_range(folds, bag, message) -> None:
     with pytest.raises(UserInputError, match=message):
         members_of([Members()], Path("x"), folds, bag)
+
+
+def test_seeds_refuses_fit_arguments_that_choose_the_fold_or_bag_it_sets_per_member() -> None:
+    groups = [Members(fit=["--data.fold=1", "--trainer.max_epochs", "1"], tag="a")]
+    with pytest.raises(UserInputError, match="the fit arguments of a set --data.fold, which --folds/--bag_fraction"):
+        members_of(groups, Path("x"), 3, None)
+    assert len(members_of(groups, Path("x"), None, None)) == 3  # without --folds the fit arguments are the member's
 
 
 def test_each_seed_trains_k_fold_members_or_one_bag() -> None:
