@@ -9,7 +9,7 @@ import numpy as np
 
 from src.data.checks import PixelStats
 from src.models.classifier import MAX_SHIFT
-from src.tools.digit_batch import digit_batch, in_chunks
+from src.tools.digits import checked_digits, in_chunks
 from src.tools.exportable import IMAGE_SHAPE, NUM_CLASSES
 from src.utils import UserInputError
 
@@ -73,6 +73,6 @@ class OnnxPredictor:
 
     def __call__(self, images) -> np.ndarray:
         """float32 probabilities ``[N, 10]`` for uint8 images ``[N, 28, 28]`` or ``[N, 1, 28, 28]`` (0 = background)."""
-        batch = digit_batch(images)
+        batch = checked_digits(images)
         parts = [self.session.run([OUTPUT_NAME], {INPUT_NAME: chunk})[0] for chunk in in_chunks(batch, self.batch_size)]
         return np.concatenate(parts) if parts else np.zeros((0, NUM_CLASSES), np.float32)

@@ -2,7 +2,7 @@
 
 One loader for everything that uses a model beyond the CSV world (predicting image files, export, the server):
 the same ``--ckpt_path last|best|file`` resolution and checkpoint loading as ``python -m src.cli``, an exported
-``.onnx`` file run by ONNX Runtime, and one input check (``digit_batch``) in front of every model. The torch
+``.onnx`` file run by ONNX Runtime, and one input check (``checked_digits``) in front of every model. The torch
 path computes what ``DigitClassifier.predict_step`` does (the same TTA views, the same averaging) through
 ``ExportableDigitModel``, the module that export writes out, so eager, compiled and exported predict alike.
 """
@@ -19,7 +19,7 @@ from src.checkpoints import network_from_checkpoint, resolve
 from src.data.checks import PixelStats, TrainingRecord
 from src.models.classifier import check_tta_shift
 from src.models.ensemble import CheckpointEnsemble, ensemble_file_members
-from src.tools.digit_batch import digit_batch, in_chunks
+from src.tools.digits import checked_digits, in_chunks
 from src.tools.exportable import NUM_CLASSES, ExportableDigitModel
 from src.tools.onnx_predictor import OnnxPredictor
 from src.utils import UserInputError, fastest_precision
@@ -71,7 +71,7 @@ class TorchPredictor:
     @torch.inference_mode()
     def __call__(self, images: np.ndarray | torch.Tensor) -> np.ndarray:
         """float32 probabilities ``[N, 10]`` for uint8 images ``[N, 28, 28]`` or ``[N, 1, 28, 28]`` (0 = background)."""
-        batch = digit_batch(images)
+        batch = checked_digits(images)
         bf16 = self.precision == "bf16-mixed"
         parts = []
         # Freezing: weights become constants that inductor folds and pre-packs (4x eager on the tutorial CNN here). Set

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from src.models.tutorial_cnn import TutorialCNN
-from src.tools.digit_batch import digit_batch
+from src.tools.digits import checked_digits
 from src.tools.onnx_predictor import OnnxPredictor
 from src.tools.predictor import TorchPredictor, load_predictor, weights_from_flags
 from src.utils import UserInputError
@@ -51,7 +51,7 @@ def test_every_accepted_shape_gives_the_same_probabilities_in_any_chunking(tutor
 )
 def test_floats_wrong_ranges_and_shapes_are_refused_not_guessed(images, message):
     with pytest.raises(UserInputError, match=message):
-        digit_batch(images)
+        checked_digits(images)
 
 
 def test_ckpt_path_and_ensemble_flags_name_one_set_of_weights():

@@ -6,7 +6,8 @@
    dark ground is the same with an opening.
 2. Ink pixels by hysteresis: Otsu's threshold seeds them, half of it extends them along the strokes.
 3. Thin straight lines across the image (ruled or squared paper) are found by a Hough transform near horizontal
-   and vertical and taken out; strokes crossing them are bridged again by a closing across the line.
+   and vertical and taken out; strokes crossing them are bridged again by a closing across the line, a stroke
+   written along one keeps its ink.
 4. Which marks make the digit, or why none does: ``src.tools.images.marks``.
 
 All of this runs on a copy at most ``DETECT_SIDE`` pixels a side (box-averaged), which is fast; a digit that is
@@ -29,8 +30,8 @@ from skimage.transform import hough_line, hough_line_peaks
 
 from src.tools.images.marks import NoDigit, digit_mask
 
-DETECT_SIDE = 200  # pixels: a digit filling a tenth of a photo's side is still 20 pixels tall here
-FINE_ENOUGH = 80  # pixels: a digit this large on the detection copy is cut from it, smaller ones from the image
+DETECT_SIDE = 100  # pixels: digits are found at this size (a 280x280 upload at 94); small ones are cut from the image
+FINE_ENOUGH = 40  # pixels: a digit this large on the detection copy is cut from it, smaller ones from the image
 BACKGROUND_SPAN = 0.4  # of the short side: wider than any stroke or junction of strokes, narrower than shading
 COARSE_SQUARE = 15  # pixels: the closing runs on a copy where its square is this wide
 EXTRAPOLATE = 80  # grey levels: past its edges the ground may fall this much below its mirror image
@@ -85,11 +86,14 @@ def background(gray: np.ndarray) -> tuple[bool, np.ndarray]:
 
 def continued(ground: np.ndarray, margin: int, light: bool) -> np.ndarray:
     """``ground`` padded by ``margin`` pixels. Paper is continued by point reflection (a vignette's or shading's
-    slope goes on falling past the edge) kept within ``EXTRAPOLATE`` of the mirror image, so that a stroke touching
-    the edge only lowers its paper a little, which a ratio hardly feels. A dark ground (screens, MNIST's own PNGs)
-    is flat: mirrored, as subtracting a raised ground would take from the strokes at the edge."""
+    slope goes on falling past the edge), kept within ``EXTRAPOLATE`` below the mirror image (a stroke touching the
+    edge only lowers its paper a little, which a ratio hardly feels) and never brighter than both the edge and the
+    mirror (a stroke near the edge reflected bright would make its paper brighter than it is). A dark ground
+    (screens, MNIST's own PNGs) is flat: mirrored, as subtracting a raised ground would take from the strokes."""
     mirror, edge = padded(ground, margin)
-    return np.maximum(2 * edge - mirror, mirror - EXTRAPOLATE) if light else mirror
+    if not light:
+        return mirror
+    return np.clip(2 * edge - mirror, mirror - EXTRAPOLATE, np.maximum(edge, mirror))
 
 
 def padded(ground: np.ndarray, margin: int) -> tuple[np.ndarray, np.ndarray]:
@@ -151,9 +155,7 @@ def band(line: Line, shape, origin: tuple[int, int] = (0, 0), scale: int = 1) ->
     """The pixels ``line`` covers in a region ``shape`` at ``origin`` of an image ``scale`` times the copy."""
     ys, xs = np.ogrid[: shape[0], : shape[1]]
     ys, xs = (ys + origin[0] + 0.5) / scale - 0.5, (xs + origin[1] + 0.5) / scale - 0.5  # detection-copy pixels
-    return (
-        np.abs(xs * math.cos(line.angle) + ys * math.sin(line.angle) - line.rho) <= line.thickness / 2 + 1
-    )  # + tilt steps
+    return np.abs(xs * math.cos(line.angle) + ys * math.sin(line.angle) - line.rho) <= line.thickness / 2 + 0.5
 
 
 def without_lines(ink: np.ndarray, lines: list[Line], origin: tuple[int, int] = (0, 0), scale: int = 1) -> np.ndarray:
@@ -203,10 +205,10 @@ def find_digit(image: Image.Image) -> np.ndarray:
         raise NoDigit("no digit found (the image is empty or all one shade)")
     counts = np.bincount((ink * 255 + 0.5).astype(np.uint8).ravel(), minlength=256)  # Otsu on 256 levels
     high = max(float(threshold_otsu(hist=(counts, np.arange(256) / 255))), min(MIN_SEED, peak / 2))
-    lines = thin_lines(ink, ink > high / 4)
+    lines = thin_lines(ink, ink > high / 8)  # generous: a fine line averaged down to this copy is faint
     if lines:
         ink = without_lines(ink, lines)
-    mask, (top, left) = digit_mask(hysteresis(ink, high / 2, high), max(2, round(LINE_THIN * min(small.shape))))
+    mask, (top, left) = digit_mask(hysteresis(ink, high / 2, high), ink, max(2, round(LINE_THIN * min(small.shape))))
     mask = dilated(mask)  # one pixel more all round: keeps the strokes' soft edges
     top, left = top - 1, left - 1
     if factor == 1 or max(mask.shape) >= FINE_ENOUGH:

@@ -4,9 +4,10 @@ A box whose four sides are lines (a frame, a form's box; the digit may touch it)
 component enclosing a digit-sized one is a frame and is dropped. The others are grouped around the largest, each
 piece reaching as far as its share of the ink allows: a detached bar, the other half of an open 4 or a dot joins
 from up to ``REACH`` digit sizes away, a dust speck only when it nearly touches. Marks running into the image's
-edge (a shadow's strip, a neighbour cut off) give way to a comparable one clear of it. The image has no single
-digit when nothing is digit-sized, when two groups are digit-sized, or when the group falls apart into
-digit-sized parts side by side (at an empty column band, or pieces a stroke apart) or is wider than any digit.
+edge with a fraction of the boldest mark's ink (a shadow's strip) are dropped. The image has no single digit when
+nothing is digit-sized; when a second group is (half the digit's height, a tenth of its ink: a thin 1 counts);
+when the group falls apart into digit-sized parts side by side (at an empty column band, pieces a stroke apart,
+or a waist of one stroke between two tall parts: digits written touching); or when it is wider than any digit.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from skimage.measure import label, perimeter, regionprops
 
 REACH, DOT = 0.3, 0.05  # a piece with 5 % of the digit's ink joins from 0.3 digit sizes away; smaller, less far
 SECOND_INK, SECOND_HEIGHT = 0.1, 0.5  # a mark half the digit's height with a tenth of its ink is a digit (a thin 1)
-COMPARABLE = 0.3  # a mark clear of the image's edges with this share of an edge mark's ink is what was pictured
+FAINT = 0.65  # a mark running into the image's edge with under 0.65 of the boldest mark's mean ink is a shadow
 SPLIT_GAP, MAX_ASPECT = 0.1, 1.8  # an empty column band of 0.1 heights splits a group; MNIST: 99.9 % below 1.67
 PAIR_ASPECT, PAIR_GAP = 1.1, 1.0  # a group this wide (x its height) of digit-sized pieces a stroke apart: 2 digits
 WAIST, TALL, JOINED_ASPECT = 1.5, 0.7, 1.3  # wider than 1.3, joined by one stroke between two tall parts: 2 digits
@@ -44,10 +45,10 @@ def frame_of(region, band: int) -> np.ndarray | None:
     return frame & mask
 
 
-def unframed(labels: np.ndarray, band: int) -> tuple[np.ndarray, list]:
+def unframed(labels: np.ndarray, ink: np.ndarray, band: int) -> tuple[np.ndarray, list]:
     """``labels`` with the frames around (or touching) digits taken out and the rest labelled again, and its
-    regions."""
-    regions = regionprops(labels)
+    regions (with their ``ink``)."""
+    regions = regionprops(labels, intensity_image=ink)
     framed = False
     for region in regions:
         frame = frame_of(region, band)
@@ -57,7 +58,7 @@ def unframed(labels: np.ndarray, band: int) -> tuple[np.ndarray, list]:
     if not framed:
         return labels, regions
     labels = label(labels > 0, connectivity=2)
-    return labels, regionprops(labels)
+    return labels, regionprops(labels, intensity_image=ink)
 
 
 def without_frames(regions: list) -> list:
@@ -117,15 +118,20 @@ def groups_of(regions: list, shape: tuple[int, int]) -> list[list]:
     return groups
 
 
-def clear_of_edges(groups: list[list], shape: tuple[int, int]) -> list[list]:
-    """``groups`` by ink, largest first; only those clear of the image's edges when the largest of these has at
-    least ``COMPARABLE`` of the largest's ink: what the picture was taken of is inside it, while a shadow's strip
-    or a neighbour cut off by the crop runs into the edge."""
+def without_faint_edges(groups: list[list], shape: tuple[int, int]) -> list[list]:
+    """``groups`` by ink, largest first, less those that run into the image's edge with under ``FAINT`` of the
+    boldest group's mean ink: a shadow's strip, not a digit (a digit touching the edge has a pen's ink)."""
     groups = sorted(groups, key=lambda g: -sum(m.area for m in g))
-    inner = [g for g in groups if (lambda box: min(box[:2]) > 0 and box[2] < shape[0] and box[3] < shape[1])(box_of(g))]
-    if inner and sum(m.area for m in inner[0]) >= COMPARABLE * sum(m.area for m in groups[0]):
-        return inner
-    return groups
+    areas = [sum(m.area for m in g) for g in groups]
+    means = [sum(m.intensity_mean * m.area for m in g) / area for g, area in zip(groups, areas, strict=True)]
+    boldest = max(ink for ink, area in zip(means, areas, strict=True) if area >= DOT * areas[0])  # specks aside
+    kept = [g for g, ink in zip(groups, means, strict=True) if ink >= FAINT * boldest or inside(box_of(g), shape)]
+    return kept or groups
+
+
+def inside(box: tuple[int, int, int, int], shape: tuple[int, int]) -> bool:
+    """Whether ``box`` (top, left, bottom, right) stays clear of the edges of an image ``shape``."""
+    return min(box[:2]) > 0 and box[2] < shape[0] and box[3] < shape[1]
 
 
 def parts_side_by_side(mask: np.ndarray) -> int:
@@ -144,13 +150,14 @@ def parts_side_by_side(mask: np.ndarray) -> int:
 
 def joined_side_by_side(mask: np.ndarray) -> int:
     """2 when ``mask`` (one group) narrows somewhere in its middle half to a single stroke (one run of ink down
-    the column, at most ``WAIST`` strokes long) between two parts each ``TALL`` of its height or taller: two
-    digits written touching; else 1."""
+    the column, at most ``WAIST`` strokes long, off its top and bottom rows: not the bottom of a U-shaped 0 or 4)
+    between two parts each ``TALL`` of its height or taller: two digits written touching; else 1."""
     height, width = mask.shape
     stroke = 2 * mask.sum() / max(perimeter(mask), 1)  # a stroke's width: 2 x area / outline
     middle = mask[:, width // 4 : width - width // 4]
     runs = (np.diff(middle.astype(np.int8), axis=0, prepend=0) > 0).sum(axis=0)
-    counts = np.where(runs == 1, middle.sum(axis=0), height)  # columns crossing two strokes or more never qualify
+    single = (runs == 1) & ~(middle[0] | middle[-1])  # columns crossing two strokes or more never qualify
+    counts = np.where(single, middle.sum(axis=0), height)
     waist = width // 4 + int(np.argmin(counts))
     if counts[waist - width // 4] > WAIST * stroke:
         return 1
@@ -181,15 +188,15 @@ def gap(a, b) -> float:
     return float(ndimage.distance_transform_edt(window)[b.coords[:, 0] - top, b.coords[:, 1] - left].min())
 
 
-def digit_mask(labels: np.ndarray, line_width: int) -> tuple[np.ndarray, tuple[int, int]]:
-    """The one digit's pixels among the labelled ink components ``labels``, cropped to them, and the crop's
-    top-left corner; ``NoDigit`` with the reason when there is no single digit. A frame's lines are at most
-    ``line_width`` pixels wide."""
-    labels, regions = unframed(labels, line_width)
+def digit_mask(labels: np.ndarray, ink: np.ndarray, line_width: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """The one digit's pixels among the labelled ink components ``labels`` (of the ``ink`` map), cropped to them,
+    and the crop's top-left corner; ``NoDigit`` with the reason when there is no single digit. A frame's lines
+    are at most ``line_width`` pixels wide."""
+    labels, regions = unframed(labels, ink, line_width)
     regions = without_frames(regions)
     if not regions:
         raise NoDigit("no digit found (only lines or a frame)")
-    groups = clear_of_edges(groups_of(regions, labels.shape), labels.shape)
+    groups = without_faint_edges(groups_of(regions, labels.shape), labels.shape)
     top, left, bottom, right = box_of(groups[0])
     height, width = bottom - top, right - left
     if max(height, width) < MIN_SIZE * min(labels.shape):

@@ -80,12 +80,13 @@ def test_dust_away_from_the_digit_is_not_ink():
 
 @pytest.mark.parametrize("apart", [OPEN_FOUR, FIVE_BAR_APART, ONE_DOT], ids=["open 4", "5, bar apart", "i-like dot"])
 def test_a_digit_whose_strokes_do_not_touch_is_one_digit(apart):
-    ink = strokes(apart)
-    crop = find_digit(grayscale(page(ink)))  # the page is cut at its own resolution here: pixels compare
+    small = (SHAPE[1] * 2 // 5, SHAPE[0] * 2 // 5)  # within DETECT_SIDE: found and cut on the page's own pixels
+    ink = np.asarray(Image.fromarray(strokes(apart)).resize(small, Image.Resampling.BOX))
+    crop = find_digit(grayscale(page(strokes(apart)).resize(small, Image.Resampling.BOX)))
     drawn, found = np.nonzero(ink >= 0.5), np.nonzero(crop >= 0.5 * crop.max())
     for axis in (0, 1):  # the crop spans every piece, not only the largest
         assert np.ptp(found[axis]) == pytest.approx(np.ptp(drawn[axis]), abs=2)
-    mnist_style(page(ink))  # and it is given a label
+    mnist_style(page(strokes(apart)))  # and at full size it is given a label
 
 
 @pytest.mark.parametrize("gap", [60, 25, 6])  # pixels between the two digits' strokes; the digits are 100 tall
@@ -99,10 +100,10 @@ def test_two_digits_side_by_side_get_no_label(gap):
 @pytest.mark.parametrize(
     "joined",
     [
-        [[(60, 50), (130, 50), (95, 150)], [(130, 50), (200, 50), (165, 150)]],  # "77" sharing a bar
+        [*FOUR, [(205 + 40 * np.cos(a), 100 + 55 * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 40)]],  # "40"
         [[(40, 50), (110, 50), (75, 150)], [(110, 50), (180, 50), (145, 150)], [(180, 50), (250, 50), (215, 150)]],
     ],
-    ids=["two", "three"],
+    ids=["a 4 whose bar runs into a 0", "three 7s sharing their bars"],
 )
 def test_touching_digits_get_no_label(joined):
     with pytest.raises(ImageInputError, match="no single digit: "):

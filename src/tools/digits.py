@@ -10,7 +10,7 @@ from src.utils import UserInputError
 ACCEPTED_SHAPES = "[N, 28, 28], [N, 1, 28, 28], [N, 784] or one [28, 28]"
 
 
-def digit_batch(images: np.ndarray | torch.Tensor) -> np.ndarray:
+def checked_digits(images: np.ndarray | torch.Tensor) -> np.ndarray:
     """uint8 ``[N, 1, 28, 28]`` from uint8 (or integer 0..255) images shaped as ``ACCEPTED_SHAPES``.
 
     Floats are refused rather than guessed at: pixels in [0, 1] and pixels in 0..255 both "work" and one of
