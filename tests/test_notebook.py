@@ -113,6 +113,7 @@ def kaggle_folders(monkeypatch):
 @pytest.mark.slow
 def test_the_kaggle_notebook_trains_and_submits_without_writing_into_the_data_folder(kaggle_folders):
     data, project, work = kaggle_folders
+    wheels = make_read_only(writable_by_kernel(work.parent / "wheels"))
     write = "import sys\ntry:\n    open(sys.argv[1], 'w')\nexcept PermissionError:\n    print('refused')"
     probe = subprocess.run(
         [*as_kernel_user(), sys.executable, "-c", write, str(data / "probe")], capture_output=True, text=True
@@ -126,11 +127,14 @@ def test_the_kaggle_notebook_trains_and_submits_without_writing_into_the_data_fo
         project_dir=str(project),
         max_epochs=1,
         limit_train_batches=2,
-        install=False,
+        install="offline",  # from an empty wheel folder: every requirement is met, so pip must change nothing
+        wheels_dir=str(wheels),
     )
     NotebookClient(notebook, timeout=300, kernel_name=KERNEL, resources={"metadata": {"path": str(work)}}).execute()
 
     assert snapshot(data) == before
+    checkpoints = work / "logs" / "mnist" / "version_0" / "checkpoints"
+    assert {path.name for path in checkpoints.iterdir()} >= {"best.ckpt", "last.ckpt"}
     submission = pd.read_csv(work / "submission.csv")
     assert list(submission.columns) == ["ImageId", "Label"]
     assert submission["ImageId"].tolist() == list(range(1, len(pd.read_csv(data / "test.csv")) + 1))
