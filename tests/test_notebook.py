@@ -4,6 +4,7 @@ working folder elsewhere, a tiny budget; nbclient executes every cell and the su
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import os
 import shutil
@@ -143,6 +144,8 @@ def test_the_kaggle_notebook_trains_and_submits_without_writing_into_the_data_fo
     outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
     text = "".join(output.get("text", "") for output in outputs)
     assert f"precision used: {fastest_precision()}" in text
+    for name in ("torch", "pytorch-lightning"):  # the install cell's report: pip kept the environment's builds
+        assert f"{name:18} {importlib.metadata.version(name)}" in text
     pictures = [output for output in outputs if "image/png" in output.get("data", {})]
     assert len(pictures) == 3, "learning curves, confusion matrix and misclassified digits, shown inline"
     assert "misclassified validation digits of epoch 0" in text
