@@ -11,9 +11,11 @@ import logging
 import pydoc
 import sys
 import warnings
+from importlib.util import find_spec
 from pathlib import Path
 
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
 from src.callbacks.progress import LayerSummary, progress_bar_for
 from src.callbacks.run_summary import RunSummary
@@ -88,15 +90,16 @@ class DigitCLI(LightningCLI):
         checkpoint's values over the typed ones (Lightning issue #20801, PR #21455), and restored before the run.
         """
         config = self.config[subcommand]
-        logger = config.trainer.logger.init_args if hasattr(config.trainer.logger, "init_args") else {}
-        save_dir, name = logger.get("save_dir", "logs"), logger.get("name") or "lightning_logs"
+        loggers = _loggers(config)
+        folder = loggers[0].init_args if loggers else {}
+        save_dir, name = folder.get("save_dir", "logs"), folder.get("name") or "lightning_logs"
         if subcommand == "fit" and config.ckpt_path == "last":
             run = newest_run(save_dir, name)
             if run is None or not (run / "checkpoints" / "last.ckpt").is_file():
                 notice(f"no last.ckpt under {Path(save_dir, name)}: starting a new run")
                 config.ckpt_path = None
                 return
-            logger["version"] = run.name  # keep logging into the resumed run's folder
+            _log_into(loggers, run, config)  # keep logging into the resumed run
         path, how = resolve(config.ckpt_path, save_dir, name)
         self.checkpoint = read_checkpoint(path, trained=subcommand in EVALUATIONS)
         self.ckpt_path, config.ckpt_path = str(path), None
@@ -126,20 +129,20 @@ class DigitCLI(LightningCLI):
         notice(f"precision: {config.trainer.precision}")
         if self.subcommand == "fit":
             _check_validation_is_held_out(config)
+            _loggers(config)  # the first must keep the run folder
             return
         self.save_config_callback = None  # an evaluated run's config.yaml stays the one it was trained with
         # checkpointing and early stopping do nothing here but restore state and warn about it
         trains_only = (".ModelCheckpoint", ".EarlyStopping")
         config.trainer.callbacks = [c for c in config.trainer.callbacks or [] if not c.class_path.endswith(trains_only)]
         config.trainer.enable_checkpointing = False  # nor Lightning's default one, aimed at ./checkpoints
-        logger = config.trainer.logger.init_args if hasattr(config.trainer.logger, "init_args") else None
-        run = run_of(config.ckpt_path) if config.ckpt_path else None
-        if self.subcommand != "test" or logger is None or run is None:  # only test records, in the run it scores
+        loggers, run = _loggers(config), run_of(config.ckpt_path) if config.ckpt_path else None
+        if self.subcommand != "test" or not loggers or run is None:  # only test records, in the run it scores
             config.trainer.logger = False
-            if self.subcommand == "test" and logger is not None:
+            if self.subcommand == "test" and loggers:
                 notice("metrics are printed, not logged: the weights are not one run's checkpoint")
         else:
-            logger.save_dir, logger.name, logger.version = str(run.parent.parent), run.parent.name, run.name
+            _log_into(loggers, run, config)
 
     def after_instantiate_classes(self) -> None:
         super().after_instantiate_classes()
@@ -153,6 +156,36 @@ class DigitCLI(LightningCLI):
             self.datamodule.setup(self.subcommand)
             for record in records:
                 self.datamodule.check_weights_belong(TrainingRecord.from_dict(record), self.subcommand)
+
+
+def _loggers(config) -> list:
+    """The configured loggers, one or a list. The first keeps the run folder (checkpoints, config.yaml, summary.json),
+    as Lightning's ``trainer.log_dir`` and ``ModelCheckpoint`` take it, so it is a TensorBoardLogger or CSVLogger."""
+    loggers = config.trainer.logger if isinstance(config.trainer.logger, list) else [config.trainer.logger]
+    loggers = [logger for logger in loggers if hasattr(logger, "init_args")]
+    if loggers and not issubclass(pydoc.locate(loggers[0].class_path), (TensorBoardLogger, CSVLogger)):
+        raise UserInputError(
+            f"trainer.logger: the first logger ({loggers[0].class_path}) keeps no run folder; put a TensorBoardLogger "
+            "or CSVLogger first (configs/presets/mlflow.yaml adds MLflow after the recipe's logger)"
+        )
+    if any(logger.class_path.endswith(".MLFlowLogger") for logger in loggers) and find_spec("mlflow") is None:
+        raise UserInputError("trainer.logger: MLFlowLogger needs mlflow: pip install -e '.[mlflow]'")
+    return loggers
+
+
+def _log_into(loggers: list, run: Path, config) -> None:
+    """Point the loggers at an existing run: the first at its folder, the others at their runs it recorded (an MLflow
+    run id), leaving out those it recorded none of. Its hyperparameters are logged already (MLflow refuses changes)."""
+    folder, recorded = loggers[0].init_args, RunSummary.logged_runs(run)
+    folder.save_dir, folder.name, folder.version = str(run.parent.parent), run.parent.name, run.name
+    config.trainer.logger, config.trainer.enable_autolog_hparams = [loggers[0]], False
+    for logger in loggers[1:]:
+        kind, key = logger.class_path.rsplit(".", 1)[-1], "version" if "version" in logger.init_args else "run_id"
+        if kind in recorded and key in logger.init_args:
+            logger.init_args[key] = recorded[kind]
+            config.trainer.logger.append(logger)
+        else:
+            notice(f"{kind}: the run {run} recorded no run of it to log into; logging without it")
 
 
 def _carries_weights(config) -> bool:

@@ -1,5 +1,5 @@
-"""The Keras tutorial's pictures: confusion matrices, learning curves and misclassified digits, in TensorBoard during
-training and as PNGs in the run folder when fit ends."""
+"""The Keras tutorial's pictures: confusion matrices, learning curves and misclassified digits, in TensorBoard and
+MLflow during training and as PNGs in the run folder when fit ends."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytorch_lightning as pl  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from pytorch_lightning.loggers import TensorBoardLogger  # noqa: E402
+from pytorch_lightning.loggers import MLFlowLogger, TensorBoardLogger  # noqa: E402
 from torchmetrics.classification import MulticlassConfusionMatrix  # noqa: E402
 
 from src.utils import atomic_write  # noqa: E402
@@ -89,6 +89,8 @@ class ValidationFigures(pl.Callback):
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
                 logger.experiment.add_figure(tag, figure, global_step=step, close=False)
+            elif isinstance(logger, MLFlowLogger):  # one artifact per step (the epoch), as TensorBoard keeps them
+                logger.experiment.log_figure(logger.run_id, figure, f"{tag}/{step:03d}.png")
         plt.close(figure)
 
     @staticmethod

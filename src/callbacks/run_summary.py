@@ -1,4 +1,4 @@
-"""A run's own record: ``hp/*`` metrics for TensorBoard's HParams tab and ``summary.json`` for the runs table."""
+"""A run's own record: ``hp/*`` metrics for every logger (TensorBoard's HParams tab) and ``summary.json``."""
 
 from __future__ import annotations
 
@@ -20,10 +20,12 @@ SUMMARY = "summary.json"
 class RunSummary(pl.Callback):
     """Owns what a run says about itself in its folder, computing no metric (it reads what the model logged):
 
-    - ``hp/val_acc_best``, ``hp/test_acc`` and ``hp/wall_time_s`` beside the hyperparameters (TensorBoard's HParams);
+    - ``hp/val_acc_best``, ``hp/test_acc`` and ``hp/wall_time_s`` in every logger, declared beside the
+      hyperparameters for TensorBoard's HParams tab;
     - ``summary.json``: recipe, command, seed, epochs, wall time summed over resumes, best val/acc, finished or not,
       and under ``tests`` one held-out score per tested checkpoint file and TTA shift; rewritten atomically after
-      every epoch, at the end of fit and after test (``test_acc`` and ``tested`` repeat the latest test);
+      every epoch, at the end of fit and after test (``test_acc`` and ``tested`` repeat the latest test), and under
+      ``logger_runs`` the runs of the loggers after the first (an MLflow run id) for resume and test to log into;
     - a flush of the loggers at every epoch end, so a killed run's curves hold every epoch its checkpoint holds.
     """
 
@@ -49,8 +51,8 @@ class RunSummary(pl.Callback):
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._started = time.monotonic()
         self._edit(trainer, self._forget_rewritten_scores)
-        if trainer.ckpt_path is None:  # a new run declares its metrics; a resumed one already has
-            for logger in _tensorboards(trainer):
+        if trainer.ckpt_path is None:  # a new run declares its metrics for TensorBoard's HParams (a resumed one has)
+            for logger in [logger for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]:
                 logger.log_hyperparams(pl_module.hparams, metrics=dict.fromkeys(HP_METRICS, math.nan))
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -75,7 +77,7 @@ class RunSummary(pl.Callback):
         if "test/acc" not in trainer.callback_metrics:
             return
         accuracy, tta_shift = float(trainer.callback_metrics["test/acc"]), float(getattr(pl_module, "tta_shift", 0))
-        for logger in _tensorboards(trainer):
+        for logger in trainer.loggers:
             logger.log_metrics({"hp/test_acc": accuracy}, step=max(self._fit_step, 1))
             logger.save()
         score = {"checkpoint": trainer.ckpt_path, "tta_shift": tta_shift, "test_acc": accuracy}
@@ -90,6 +92,11 @@ class RunSummary(pl.Callback):
 
         self._edit(trainer, add)
 
+    @staticmethod
+    def logged_runs(run: Path) -> dict[str, str]:
+        """The runs of a run folder's loggers after the first, by class: ``{"MLFlowLogger": run id}``."""
+        return json.loads(Path(run, SUMMARY).read_text()).get("logger_runs", {}) if Path(run, SUMMARY).is_file() else {}
+
     def _write(self, trainer: pl.Trainer, finished: bool) -> None:
         best = trainer.callback_metrics.get("val/acc_best")
         fields = {
@@ -97,7 +104,8 @@ class RunSummary(pl.Callback):
             "global_step": trainer.global_step, "wall_time_s": round(self.wall_time_s(), 1),
             "val_acc_best": None if best is None else float(best), "finished": finished,
         }  # fmt: skip
-        self._edit(trainer, lambda summary: summary.update(fields))
+        runs = {type(logger).__name__: logger.version for logger in trainer.loggers[1:]}  # resume and test log into
+        self._edit(trainer, lambda s: s.update(fields, logger_runs={**s.get("logger_runs", {}), **runs}))
 
     def _edit(self, trainer: pl.Trainer, change) -> None:
         """Apply ``change`` to the run's ``summary.json`` (rank zero of a logged run only), atomically."""
@@ -135,7 +143,3 @@ def global_seed() -> int | None:
     """The seed ``seed_everything`` set in this process (Lightning keeps it in ``PL_GLOBAL_SEED``)."""
     seed = os.environ.get("PL_GLOBAL_SEED")
     return None if seed is None else int(seed)
-
-
-def _tensorboards(trainer: pl.Trainer) -> list[TensorBoardLogger]:
-    return [logger for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]

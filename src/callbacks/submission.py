@@ -18,7 +18,8 @@ from src.utils import UserInputError, atomic_write
 
 
 class SubmissionWriter(BasePredictionWriter):
-    """Owns the submission files: ``ImageId,Label`` with ImageId 1..N in ``test.csv`` row order.
+    """Owns the submission files: ``ImageId,Label`` (or ``header``) rows in test file order, ids 1..N or the test
+    file's own (``data.id_column``).
 
     At the end of ``predict`` it gathers the probabilities ``predict_step`` returned, with their dataset indices, from
     every process under DDP, puts them in row order, drops repeated indices (a padding sampler's) and checks that
@@ -30,6 +31,7 @@ class SubmissionWriter(BasePredictionWriter):
         probabilities_output: Optional second CSV ``ImageId,p0..p9`` with the class probabilities (to ensemble or
             calibrate later); None writes none.
         decimals: Decimals of the probabilities in ``probabilities_output``.
+        header: The id and label column names, as the competition's sample submission has them (``[id, label]``).
     """
 
     def __init__(
@@ -37,8 +39,12 @@ class SubmissionWriter(BasePredictionWriter):
         output: str = "submissions/submission.csv",
         probabilities_output: str | None = None,
         decimals: int = 6,
+        header: tuple[str, str] = ("ImageId", "Label"),
     ):
         super().__init__(write_interval="epoch")
+        if len(set(header)) != 2 or not all(header):
+            raise UserInputError(f"submission.header {list(header)}; expected two different column names")
+        self.header = tuple(header)
         self.output = Path(output)
         self.probabilities_output = None if probabilities_output is None else Path(probabilities_output)
         self.decimals = decimals
@@ -56,7 +62,8 @@ class SubmissionWriter(BasePredictionWriter):
     ) -> None:
         if len(batch_indices) != 1:
             raise RuntimeError(f"SubmissionWriter writes one test set; predict ran {len(batch_indices)} dataloaders")
-        n_rows = len(trainer.predict_dataloaders.dataset)
+        dataset = trainer.predict_dataloaders.dataset
+        n_rows, ids = len(dataset), getattr(dataset, "ids", None)  # the test file's id column, if it has one
         probabilities = rows_in_dataset_order(*gather_to_all_ranks(predictions, batch_indices[0]), n_rows)
         if not np.isfinite(probabilities).all():
             bad = int((~np.isfinite(probabilities)).any(axis=1).sum())
@@ -66,8 +73,8 @@ class SubmissionWriter(BasePredictionWriter):
         if not trainer.is_global_zero:
             return
         if self.probabilities_output is not None:
-            write_probabilities(self.probabilities_output, probabilities, self.decimals)
-        write_submission(self.output, probabilities.argmax(axis=1))
+            write_probabilities(self.probabilities_output, probabilities, self.decimals, ids, self.header[0])
+        write_submission(self.output, probabilities.argmax(axis=1), ids, self.header)
         rank_zero_info(f"wrote {self.output} ({n_rows} rows)")
 
 
@@ -121,15 +128,16 @@ def check_output_paths(*paths: Path | None) -> None:
             raise UserInputError(f"output {path} cannot be written: {parent} is not a writable folder")
 
 
-def write_submission(path: Path | str, labels: np.ndarray) -> None:
-    """``ImageId,Label`` rows, ImageId from 1, written atomically."""
+def write_submission(path: Path | str, labels: np.ndarray, ids=None, header=("ImageId", "Label")) -> None:
+    """``ImageId,Label`` (``header``) rows, ImageId from 1 (or ``ids``), written atomically."""
+    ids = np.arange(1, len(labels) + 1) if ids is None else np.asarray(ids)
     with atomic_write(path, newline="") as handle:
-        pd.DataFrame({"ImageId": np.arange(1, len(labels) + 1), "Label": labels}).to_csv(handle, index=False)
+        pd.DataFrame({header[0]: ids, header[1]: labels}).to_csv(handle, index=False)
 
 
-def write_probabilities(path: Path | str, probabilities: np.ndarray, decimals: int = 6) -> None:
-    """``ImageId,p0..p{C-1}`` rows, written atomically."""
+def write_probabilities(path: Path | str, probabilities: np.ndarray, decimals=6, ids=None, id_name="ImageId") -> None:
+    """``ImageId,p0..p{C-1}`` rows (``id_name``; ImageId from 1 or ``ids``), written atomically."""
     frame = pd.DataFrame(probabilities, columns=[f"p{c}" for c in range(probabilities.shape[1])])
-    frame.insert(0, "ImageId", np.arange(1, len(frame) + 1))
+    frame.insert(0, id_name, np.arange(1, len(frame) + 1) if ids is None else np.asarray(ids))
     with atomic_write(path, newline="") as handle:
         frame.to_csv(handle, index=False, float_format=f"%.{decimals}f")

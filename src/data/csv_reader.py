@@ -38,17 +38,22 @@ class DigitCSVError(UserInputError, ValueError):
 
 @dataclass(frozen=True)
 class DigitTable:
-    """Images as uint8 ``[N, 1, H, W]`` and labels as int64 ``[N]`` (None when the file has none)."""
+    """Images as uint8 ``[N, 1, H, W]``, labels and ids as int64 ``[N]`` (None when the file has none)."""
 
     images: torch.Tensor
     labels: torch.Tensor | None
+    ids: torch.Tensor | None = None
 
 
 def read_digit_csv(
-    path: Path | str, require_label: bool, image_size: tuple[int, int] = (28, 28), num_classes: int = 10
+    path: Path | str,
+    require_label: bool,
+    image_size: tuple[int, int] = (28, 28),
+    num_classes: int = 10,
+    id_column: str | None = None,
 ) -> DigitTable:
-    """Parse ``train.csv``/``test.csv`` (optionally ``.gz``): ``[label,]pixel0..pixel{H*W-1}`` in any column order,
-    labels ``0..num_classes-1``."""
+    """Parse ``train.csv``/``test.csv`` (optionally ``.gz``): ``[label,][<id_column>,]pixel0..pixel{H*W-1}`` in any
+    column order, labels ``0..num_classes-1``, ids unique integers >= 0."""
     path = Path(path)
     if not path.is_file():
         raise DigitCSVError(path, "file not found; expected a Kaggle digit-recognizer CSV")
@@ -58,15 +63,20 @@ def read_digit_csv(
     raw = raw.rstrip(b"\r\n") + b"\n"  # trailing blank lines are not rows
     header_line, _, rest = _decode(path, raw).partition("\n")
     header = _fields(path, header_line, 1)
-    label_col, pixel_cols = _check_header(path, header, require_label, image_size[0] * image_size[1])
+    pixel_cols = _check_header(path, header, require_label, image_size[0] * image_size[1], id_column)
     if not rest:
         raise DigitCSVError(path, "no data rows after the header; expected at least one image", line=2)
     # Every row's width is checked before pandas parses: pandas would turn extra fields into an index column.
     _check_row_widths(path, raw, rest, len(header))
-    values = _validated(path, _parse(path, raw, len(header)), header, num_classes)
-    labels = None if label_col is None else torch.from_numpy(values[:, header.index(label_col)].copy())
+    highs = {id_column: np.iinfo(np.int64).max, "label": num_classes - 1}  # an id_column 'label' stays a label
+    values = _validated(path, _parse(path, raw, len(header)), header, highs)
+    columns = [header.index(name) if name in header else None for name in (id_column, "label")]
+    ids, labels = (None if i is None else torch.from_numpy(values[:, i].copy()) for i in columns)
+    if ids is not None and (repeats := np.flatnonzero(pd.Series(ids.numpy()).duplicated())).size:
+        line, column = int(repeats[0]) + 2, f"{columns[0] + 1} ({id_column})"
+        raise DigitCSVError(path, f"id {int(ids[repeats[0]])} is repeated; expected unique ids", line, column)
     pixels = values.astype(np.uint8)[:, [header.index(name) for name in pixel_cols]]  # all in 0..255 now
-    return DigitTable(images=torch.from_numpy(pixels).reshape(-1, 1, *image_size), labels=labels)
+    return DigitTable(torch.from_numpy(pixels).reshape(-1, 1, *image_size), labels, ids)
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -110,22 +120,23 @@ def _fields(path: Path, line: str, number: int) -> list[str]:
         raise DigitCSVError(path, f"unreadable line ({err}); expected comma-separated integers", number) from None
 
 
-def _check_header(path: Path, header: list[str], require_label: bool, n: int) -> tuple[str | None, list[str]]:
+def _check_header(path: Path, header: list[str], require_label: bool, n: int, id_column: str | None) -> list[str]:
     seen: set[str] = set()
     for i, name in enumerate(header, start=1):
         if name in seen:
             raise DigitCSVError(path, f"duplicated column name {name!r}; expected unique names", 1, f"{i}")
         seen.add(name)
-        if name != "label" and not _PIXEL_NAME.fullmatch(name):
-            raise DigitCSVError(path, f"unexpected column name {name!r}; expected 'label' or 'pixel<K>'", 1, f"{i}")
+        if name not in ("label", id_column) and not _PIXEL_NAME.fullmatch(name):
+            expected = f"expected 'label' or 'pixel<K>' (an id column is data.id_column, now {id_column!r})"
+            raise DigitCSVError(path, f"unexpected column name {name!r}; {expected}", 1, f"{i}")
     if require_label and "label" not in seen:
         raise DigitCSVError(path, f"no 'label' column; expected 'label' followed by {n} pixel columns", 1)
-    pixel_cols = sorted(seen - {"label"}, key=lambda n: int(n[5:]))
+    pixel_cols = sorted(seen - {"label", id_column}, key=lambda n: int(n[5:]))
     indices = [int(n[5:]) for n in pixel_cols]
     if len(pixel_cols) != n or indices not in (list(range(n)), list(range(1, n + 1))):
         expected = f"expected {n} named pixel0..pixel{n - 1} (or pixel1..pixel{n}) for data.image_size"
         raise DigitCSVError(path, f"found {len(pixel_cols)} pixel columns; {expected}", 1)
-    return ("label" if "label" in seen else None), pixel_cols
+    return pixel_cols
 
 
 def _check_width(path: Path, fields: list[str], width: int, line: int) -> None:
@@ -174,12 +185,13 @@ def _parse(path: Path, raw: bytes, width: int) -> pd.DataFrame:
         raise DigitCSVError(path, f"unreadable CSV ({reason}); expected {width} comma-separated integers") from None
 
 
-def _validated(path: Path, frame: pd.DataFrame, header: list[str], num_classes: int) -> np.ndarray:
-    """The frame as int64 in header order, or an error at the first bad cell in file order."""
+def _validated(path: Path, frame: pd.DataFrame, header: list[str], highs: dict) -> np.ndarray:
+    """The frame as int64 in header order, or an error at the first bad cell in file order (``highs``: the largest
+    value by column name, else 255)."""
     if frame.shape[1] != len(header):  # pandas read the header differently (odd quoting)
         raise DigitCSVError(path, f"header has {frame.shape[1]} columns for pandas; expected {len(header)}", 1)
     low = np.array([0] * len(header))
-    high = np.array([num_classes - 1 if name == "label" else 255 for name in header])
+    high = np.array([highs.get(name, 255) for name in header])
     if all(dtype.kind in "iu" for dtype in frame.dtypes):
         values = frame.to_numpy(np.int64)
         if (values.min(0) >= low).all() and (values.max(0) <= high).all():

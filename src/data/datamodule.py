@@ -22,16 +22,17 @@ from src.data.checks import (
     duplicate_groups,
     fingerprint,
 )
-from src.data.csv_reader import DigitTable, read_digit_csv, read_label_csv
+from src.data.csv_reader import DigitCSVError, DigitTable, read_digit_csv, read_label_csv
 from src.utils import MissingLabelsError, UserInputError, notice
 
 
 class InMemoryDigits(Dataset):
     """uint8 images (and labels) in memory, fetched a whole batch per index (``__getitems__``): one tensor index per
-    batch instead of one Python call per image. Items are ``(images, labels)``, or ``images`` without labels."""
+    batch instead of one Python call per image. Items are ``(images, labels)``, or ``images`` without labels; ``ids``
+    (the test file's id column, or None) name the rows in a submission."""
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None = None):
-        self.images, self.labels = images, labels
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None = None, ids: torch.Tensor | None = None):
+        self.images, self.labels, self.ids = images, labels, ids
 
     def __len__(self) -> int:
         return len(self.images)
@@ -72,6 +73,41 @@ def stratified_split(
     return torch.nonzero(~in_val).flatten(), torch.nonzero(in_val).flatten()
 
 
+def fold_split(labels: torch.Tensor, folds: int, fold: int, seed: int, groups: np.ndarray) -> tuple[torch.Tensor, ...]:
+    """Train and val indices of fold ``fold`` of ``folds``: each class's groups of identical images, shuffled by
+    ``seed``, are dealt to the folds in turn, so every fold holds about 1/folds of each class and an image sits in one
+    fold. Hand-written (StratifiedGroupKFold for groups that are nearly all one row): scikit-learn is no dependency."""
+    generator, first = torch.Generator().manual_seed(seed), np.unique(groups, return_index=True)[1]
+    group_fold, dealt = np.empty(len(first), dtype=np.int64), 0
+    for digit in labels.unique(sorted=True).tolist():
+        ids = np.flatnonzero(labels.numpy()[first] == digit)  # a group's class is its first row's
+        group_fold[ids[torch.randperm(len(ids), generator=generator).numpy()]] = (dealt + np.arange(len(ids))) % folds
+        dealt += len(ids)
+    in_val = torch.from_numpy(group_fold[groups] == fold)
+    return torch.nonzero(~in_val).flatten(), torch.nonzero(in_val).flatten()
+
+
+def held_out_by(
+    folds: int | None, fold: int | None, bag: float | None, bag_seed: int | None, split_seed: int, train_on_all: bool
+) -> str | None:
+    """What a fold or bag holds out ("fold 2 of 5", "bag 0.9 seed 3"), None for the val_fraction split; one error
+    for settings out of range or that conflict."""
+    if folds is None and fold is None and bag is None and bag_seed is None:
+        return None
+    if train_on_all or ((folds is not None or fold is not None) and (bag is not None or bag_seed is not None)):
+        raise UserInputError(
+            "data.folds/fold, data.bag_fraction/bag_seed and data.train_on_all each choose the rows held out: "
+            "use one of them (train_on_all false with a fold or bag)"
+        )
+    if folds is not None or fold is not None:
+        if folds is None or fold is None or folds < 2 or not 0 <= fold < folds:
+            raise UserInputError(f"data.folds {folds} and data.fold {fold}; expected folds >= 2 and 0 <= fold < folds")
+        return f"fold {fold} of {folds}"
+    if bag is None or not 0 < bag < 1:
+        raise UserInputError(f"data.bag_fraction {bag}; expected a share of the rows in (0, 1)")
+    return f"bag {bag} seed {split_seed if bag_seed is None else bag_seed}"
+
+
 class DigitCSVDataModule(pl.LightningDataModule):
     """Owns the CSV files, the train/val split, the loaders, the training augmentation, and the checks that the data
     belongs with the weights (a ``TrainingRecord``, saved in every checkpoint).
@@ -80,13 +116,21 @@ class DigitCSVDataModule(pl.LightningDataModule):
     device; training batches are then augmented there, per image.
 
     Args:
-        data_dir: Folder with ``train.csv``, ``test.csv`` and optionally ``test_labels.csv`` (or ``.csv.gz``).
+        data_dir: Folder with ``train_file``, ``test_file`` and optionally ``test_labels.csv`` (or their ``.gz``).
             ``make data`` writes the embedded MNIST into the default one.
+        train_file, test_file: The CSVs to train on, and to test (own labels or test_labels.csv) and predict on.
+        id_column: The test file's id column (Kannada-MNIST's ``id``), listed in the submission; None: ids 1..N.
         image_size: Height and width of the images: the CSVs have ``H*W`` pixel columns.
         num_classes: Labels are ``0..num_classes-1``; the model's metrics and output follow it.
         val_fraction: Share of every class held out for validation (the Keras tutorial uses 0.15).
         split_seed: Seed of the stratified train/val split.
         train_on_all: Train on all labelled rows; then no row is held out and there is no validation loop.
+        folds: With ``fold``, hold out fold ``fold`` (0-based) of ``folds`` stratified folds drawn by ``split_seed``
+            instead of ``val_fraction``; identical images stay in one fold.
+        fold: The fold held out.
+        bag_fraction: Instead, train on this stratified share of the rows drawn by ``bag_seed`` without replacement
+            (the public notebook's 0.9); the rest is validation.
+        bag_seed: Seed of the bag (default: ``split_seed``).
         batch_size: Training batch size per device.
         eval_batch_size: Batch size for val/test/predict (256 is fastest on a 2-core CPU; try 1024+ on GPUs).
         num_workers: DataLoader workers; 0 is fastest here since the data is already in memory.
@@ -99,11 +143,18 @@ class DigitCSVDataModule(pl.LightningDataModule):
     def __init__(
         self,
         data_dir: str = "data/digit-recognizer",
+        train_file: str = "train.csv",
+        test_file: str = "test.csv",
+        id_column: str | None = None,
         image_size: tuple[int, int] = (28, 28),
         num_classes: int = 10,
         val_fraction: OpenUnitInterval = 0.15,
         split_seed: int = 0,
         train_on_all: bool = False,
+        folds: int | None = None,
+        fold: int | None = None,
+        bag_fraction: float | None = None,
+        bag_seed: int | None = None,
         batch_size: PositiveInt = 64,
         eval_batch_size: PositiveInt = 256,
         num_workers: NonNegativeInt = 0,
@@ -115,6 +166,7 @@ class DigitCSVDataModule(pl.LightningDataModule):
         super().__init__()
         if num_classes < 2 or min(image_size) < 1:  # plain types: the CLI links them into the model's config
             raise UserInputError(f"data.num_classes {num_classes} and image_size {image_size}; expected >= 2 and >= 1")
+        self.held_out = held_out_by(folds, fold, bag_fraction, bag_seed, split_seed, train_on_all)
         self.save_hyperparameters(ignore=["augmentation"])  # the run's config.yaml holds it; a module is no hparam
         self.data_dir, self.augmentation = Path(data_dir), augmentation
         if not self.data_dir.is_dir():
@@ -128,8 +180,8 @@ class DigitCSVDataModule(pl.LightningDataModule):
 
     def read(self, name: str, require_label: bool) -> DigitTable:
         """One of the folder's CSVs (``name`` or ``name.gz``), as this dataset's image size and class count say."""
-        path = self.path(name)
-        return read_digit_csv(path, require_label, tuple(self.hparams.image_size), self.hparams.num_classes)
+        hp = self.hparams
+        return read_digit_csv(self.path(name), require_label, tuple(hp.image_size), hp.num_classes, hp.id_column)
 
     def path(self, name: str) -> Path:
         plain, gzipped = self.data_dir / name, self.data_dir / f"{name}.gz"
@@ -143,22 +195,31 @@ class DigitCSVDataModule(pl.LightningDataModule):
             self.test_set = InMemoryDigits(table.images, table.labels)
             self._check_evaluation_images(table.images)
         if stage == "predict" and self.predict_set is None:
-            # test.csv only: a submission needs no labels, so a broken test_labels.csv must not block it
-            self.predict_set = InMemoryDigits(self.read("test.csv", require_label=False).images)
-            self._check_evaluation_images(self.predict_set.images)
+            # the test file only: a submission needs no labels, so a broken test_labels.csv must not block it
+            table, id_column = self.read(self.hparams.test_file, require_label=False), self.hparams.id_column
+            if id_column is not None and table.ids is None:
+                raise DigitCSVError(self.path(self.hparams.test_file), f"no {id_column!r} column (data.id_column)", 1)
+            self.predict_set = InMemoryDigits(table.images, ids=table.ids)
+            self._check_evaluation_images(table.images)
 
     def _setup_train_and_val(self) -> None:
-        path, hp = self.path("train.csv"), self.hparams
-        table = self.read("train.csv", require_label=True)
+        path, hp = self.path(self.hparams.train_file), self.hparams
+        table = self.read(hp.train_file, require_label=True)
         check_pixel_scale(path, table.images, None, hp.allow_unusual_pixels)
         groups = duplicate_groups(table.images)
         if n_duplicates := len(groups) - len(np.unique(groups)):
             notice(f"{path}: {n_duplicates} rows repeat an earlier image; each image stays on one side")
         train_idx, val_idx = stratified_split(table.labels, hp.val_fraction, hp.split_seed, groups)
+        if hp.folds is not None:
+            train_idx, val_idx = fold_split(table.labels, hp.folds, hp.fold, hp.split_seed, groups)
+        elif hp.bag_fraction is not None:
+            bag_seed = hp.split_seed if hp.bag_seed is None else hp.bag_seed
+            train_idx, val_idx = stratified_split(table.labels, 1 - hp.bag_fraction, bag_seed, groups)
         if hp.train_on_all:
             train_idx, val_idx = torch.arange(len(table.labels)), None
         self.train_set = InMemoryDigits(table.images[train_idx], table.labels[train_idx])
         self.val_set = None if val_idx is None else InMemoryDigits(table.images[val_idx], table.labels[val_idx])
+        self.val_rows = val_idx  # rows of train.csv held out (0-based): what an out-of-fold score predicts
         stats = PixelStats.of(table.images)
         self.training_record = TrainingRecord(
             fingerprint(table.images, table.labels), len(table.labels), hp.val_fraction, hp.split_seed,
@@ -166,14 +227,14 @@ class DigitCSVDataModule(pl.LightningDataModule):
         )  # fmt: skip
 
     def _check_evaluation_images(self, images: torch.Tensor) -> None:
-        check_pixel_scale(self.path("test.csv"), images, None, self.hparams.allow_unusual_pixels)
+        check_pixel_scale(self.path(self.hparams.test_file), images, None, self.hparams.allow_unusual_pixels)
         self.evaluation_fingerprint = fingerprint(images)
 
     def read_test_table(self) -> DigitTable:
-        """``test.csv`` in file order with its labels: its own label column and/or ``test_labels.csv``, which must
-        agree with each other and belong to this test.csv."""
-        path, labels_path = self.path("test.csv"), self.data_dir / "test_labels.csv"
-        table = self.read("test.csv", require_label=False)
+        """The test file in file order with its labels: its own label column and/or ``test_labels.csv``, which must
+        agree with each other and belong to this test file."""
+        path, labels_path = self.path(self.hparams.test_file), self.data_dir / "test_labels.csv"
+        table = self.read(self.hparams.test_file, require_label=False)
         if not labels_path.exists():
             if table.labels is None:
                 raise MissingLabelsError(
@@ -203,16 +264,24 @@ class DigitCSVDataModule(pl.LightningDataModule):
         if stage in ("fit", "validate"):
             check_same_training_data(record, self.training_record, stage)
         else:
-            images, path = (self.test_set if stage == "test" else self.predict_set).images, self.path("test.csv")
+            images = (self.test_set if stage == "test" else self.predict_set).images
+            path = self.path(self.hparams.test_file)
             check_pixel_scale(path, images, record.pixels, self.hparams.allow_unusual_pixels)
             check_evaluation_set(path, self.evaluation_fingerprint, record, self.hparams.allow_overlap)
 
     def state_dict(self) -> dict:
-        return {"training_data": self.training_record.to_dict()} if self.training_record else {}
+        record = {"training_data": self.training_record.to_dict()} if self.training_record else {}
+        return {**record, "held_out": self.held_out} if self.held_out else record
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Lightning calls this with a checkpoint's state after ``setup``: check the data against its record."""
         self.check_weights_belong(TrainingRecord.from_dict(state_dict.get("training_data")), self.trainer.state.fn)
+        if self.trainer.state.fn in ("fit", "validate") and state_dict.get("held_out") != self.held_out:
+            raise UserInputError(
+                f"the checkpoint held out {state_dict.get('held_out') or 'the val_fraction split'}, this run "
+                f"{self.held_out or 'the val_fraction split'}: its val rows would include training rows; use the "
+                "same data.folds/fold or bag_fraction/bag_seed"
+            )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, self.hparams.batch_size, shuffle=True)

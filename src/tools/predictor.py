@@ -40,6 +40,7 @@ class TorchPredictor:
             once. Worth it for bulk prediction only (``make bench`` reports when it pays for itself).
         batch_size: Rows per forward pass (larger inputs are cut into such chunks).
         training_pixels: The pixel statistics of the data the weights were trained on, when the checkpoint says.
+        num_classes: The network's outputs, as its checkpoint records them (the width of an empty answer).
 
     ``weights`` is what ``load_predictor`` loaded (the file, or the ensemble's files): what another process that
     must load the same weights (the server's worker) is given.
@@ -54,8 +55,9 @@ class TorchPredictor:
         compiled: bool = False,
         batch_size: int = 256,
         training_pixels: PixelStats | None = None,
+        num_classes: int = NUM_CLASSES,
     ):
-        self.training_pixels, self.weights = training_pixels, None
+        self.training_pixels, self.weights, self.num_classes = training_pixels, None, num_classes
         self.precision = precision or fastest_precision("cpu")
         if self.precision not in PRECISIONS:
             raise UserInputError(f"precision {self.precision!r}; expected one of {', '.join(PRECISIONS)} on CPU")
@@ -70,7 +72,8 @@ class TorchPredictor:
 
     @torch.inference_mode()
     def __call__(self, images: np.ndarray | torch.Tensor) -> np.ndarray:
-        """float32 probabilities ``[N, 10]`` for uint8 images ``[N, 28, 28]`` or ``[N, 1, 28, 28]`` (0 = background)."""
+        """float32 probabilities ``[N, num_classes]`` of uint8 images ``[N, 28, 28]`` or ``[N, 1, 28, 28]``
+        (0 = background)."""
         batch = checked_digits(images)
         bf16 = self.precision == "bf16-mixed"
         parts = []
@@ -83,7 +86,7 @@ class TorchPredictor:
                 if self.compiled and rows < self.batch_size:  # one compiled shape: pad the last chunk
                     chunk = np.concatenate([chunk, np.zeros((self.batch_size - rows, *chunk.shape[1:]), np.uint8)])
                 parts.append(self._forward(torch.from_numpy(chunk)).float()[:rows].numpy())
-        return np.concatenate(parts) if parts else np.zeros((0, NUM_CLASSES), np.float32)
+        return np.concatenate(parts) if parts else np.zeros((0, self.num_classes), np.float32)
 
 
 def weights_from_flags(ckpt_path: str | None, ensemble: str | list[str] | None) -> str | list[str]:
@@ -119,16 +122,16 @@ def load_predictor(
             )
         ensemble = CheckpointEnsemble([str(w) for w in weights])
         source = f"ensemble of {len(weights)}{listed_in}"
-        pixels = _training_pixels(ensemble.member_metadata[0])
-        predictor = TorchPredictor(ensemble, tta_shift, precision, source, compiled, training_pixels=pixels)
+        pixels, classes = _training_pixels(ensemble.member_metadata[0]), _num_classes(ensemble.member_metadata[0])
+        predictor = TorchPredictor(ensemble, tta_shift, precision, source, compiled, 256, pixels, classes)
         predictor.weights = [str(w) for w in weights]
         return predictor
     if str(weights).endswith(".onnx"):
         return _onnx_predictor(Path(weights), tta_shift, precision, compiled)
     path, how = resolve(str(weights), save_dir, name)
     network, metadata = network_from_checkpoint(path)
-    pixels = _training_pixels(metadata)
-    predictor = TorchPredictor(network, tta_shift, precision, f"{path} ({how})", compiled, training_pixels=pixels)
+    pixels, classes = _training_pixels(metadata), _num_classes(metadata)
+    predictor = TorchPredictor(network, tta_shift, precision, f"{path} ({how})", compiled, 256, pixels, classes)
     predictor.weights = str(path)
     return predictor
 
@@ -153,3 +156,8 @@ def _onnx_predictor(path: Path, tta_shift: float, precision: str | None, compile
             f"of the graph: export again with `python -m src.tools export --tta_shift {float(tta_shift):g}`"
         )
     return predictor
+
+
+def _num_classes(metadata: dict) -> int:
+    """The class count a checkpoint's model was trained for (``data.num_classes``; 10 where it records none)."""
+    return (metadata.get("hyper_parameters") or {}).get("num_classes", NUM_CLASSES)

@@ -4,7 +4,8 @@
 
 Prints the accuracy, the accuracy of every true class, the confusion matrix and the number of wrong rows,
 and saves the confusion matrix as a PNG (its own name, never a file another command wrote). Both files must be
-``ImageId,Label`` with ImageId 1..N in order; the embedded set's labels score only the embedded test.csv.
+``ImageId,Label`` with ImageId 1..N in order (a submission with another header, such as Kannada-MNIST's ``id,label``,
+is refused: score it on Kaggle); the embedded set's labels score only the embedded test.csv.
 Kaggle's real test set has no labels: then it says so and exits with code 2 (upload the file to Kaggle).
 """
 
@@ -54,7 +55,7 @@ class Score:
         width = max(5, len(str(self.confusion.max())) + 1)
         lines.append("confusion matrix (rows: true, columns: predicted):")
         lines.append("    " + "".join(f"{c:>{width}}" for c in range(len(self.confusion))))
-        lines += [f"  {t} " + "".join(f"{v:>{width}}" for v in row) for t, row in enumerate(self.confusion)]
+        lines += [f"{t:>3} " + "".join(f"{v:>{width}}" for v in row) for t, row in enumerate(self.confusion)]
         return "\n".join(lines)
 
 
@@ -91,6 +92,7 @@ def score(
     submission: Path = Path("submissions/submission.csv"),
     labels: Path = Path("data/digit-recognizer/test_labels.csv"),
     figure: Path | None = None,
+    num_classes: int = 10,
 ) -> Score:
     """Score ``submission`` against ``labels`` and save the confusion matrix.
 
@@ -99,6 +101,7 @@ def score(
         labels: The true labels as ``ImageId,Label`` (``test_labels.csv`` beside the materialised test.csv).
         figure: Where to save the confusion-matrix PNG; default ``<submission>_confusion.png`` beside the
             submission. A file there that this command did not write is never replaced.
+        num_classes: Labels are ``0..num_classes-1``, as the model's ``data.num_classes`` (Sign-Language MNIST: 25).
     """
     submission, labels = Path(submission), Path(labels)
     if not submission.is_file():
@@ -110,12 +113,14 @@ def score(
         )
     figure = Path(figure) if figure is not None else submission.with_name(f"{submission.stem}_confusion.png")
     check_figure_is_ours(figure)
-    predicted = read_label_csv(submission)
-    true = read_label_csv(labels)
+    if num_classes < 2:
+        raise UserInputError(f"--num_classes {num_classes}; expected at least 2, the model's data.num_classes")
+    predicted = read_label_csv(submission, num_classes=num_classes)
+    true = read_label_csv(labels, num_classes=num_classes)
     if len(predicted) != len(true):
         raise UserInputError(f"submission {submission} has {len(predicted)} rows but {labels} has {len(true)}")
     check_labels_belong(labels, true)
-    result = Score.of(predicted, true)
+    result = Score.of(predicted, true, num_classes)
     print(f"{submission} against {labels}\n{result.report()}")
     drawing = confusion_figure(torch.from_numpy(result.confusion), f"{submission.name}: {result.accuracy:.4f}")
     with atomic_write(figure, "wb") as handle:

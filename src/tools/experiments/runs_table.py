@@ -3,7 +3,8 @@
 One row per run folder with a ``config.yaml`` (what ``fit`` wrote): experiment, version, recipe, seed, the
 hyperparameters that differ between the runs listed, epochs, the trainer flags that cut the run short (``budget``),
 wall time, best val/acc, a held-out test/acc with the checkpoint (``tested``: best, last or a file name) and TTA
-shift it belongs to, and the checkpoint paths. Printed with rich and written as CSV.
+shift it belongs to, the checkpoint paths and the runs of the other loggers (``logger_runs``: an MLflow run id, see
+docs/trackers.md). Printed with rich and written as CSV (paths and logger runs in the CSV only).
 
 A run's row shows its best checkpoint's score when ``test`` scored it, else last.ckpt's, else another file's; and
 the plain model's (``tta`` 0) before a TTA one: runs compare like for like, as ``--ckpt_path best`` scores them.
@@ -26,7 +27,7 @@ from src.utils import UserInputError, atomic_write
 
 FIXED = ["experiment", "version", "recipe", "seed"]
 RESULTS = ["epochs", "budget", "wall_time_s", "val_acc_best", "test_acc", "tested", "tta"]
-PATHS = ["best_checkpoint", "last_checkpoint"]
+PATHS = ["best_checkpoint", "last_checkpoint", "logger_runs"]
 # Trainer flags that stop a fit before its epochs (or its data) run out.
 BUDGET = ("limit_train_batches", "limit_val_batches", "max_steps", "max_time", "overfit_batches", "fast_dev_run")
 
@@ -105,6 +106,7 @@ def collect(save_dir: Path, every_test: bool = False) -> pd.DataFrame:
                     "tta": score["tta_shift"] if score else None,
                     "best_checkpoint": checkpoints["best"],
                     "last_checkpoint": checkpoints["last"],
+                    "logger_runs": " ".join(f"{k}={v}" for k, v in summary.get("logger_runs", {}).items()),
                 }
             )
     frame = pd.DataFrame(rows)

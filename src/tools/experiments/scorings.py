@@ -1,7 +1,8 @@
 """A seeds experiment's ``scores.json``: every scoring of its members and ensemble, oldest first.
 
 A list rather than one overwritten result, so a smoke test's scores and the real run's both stay, each with its
-time, command, tta_shift and every member's fit arguments, checkpoint and held-out accuracy.
+time, command, tta_shift and every member's fit arguments, checkpoint and held-out accuracy (and, for fold or bag
+members, each one's fold or bag and their out-of-fold accuracy on train.csv).
 """
 
 from __future__ import annotations
@@ -46,3 +47,8 @@ def print_scores(scoring: dict) -> None:
     ensemble = scoring["ensemble_test_acc"]
     table.add_row("[bold]ensemble[/bold]", "no labels" if ensemble is None else f"[bold]{ensemble:.4f}[/bold]")
     Console().print(table)
+    if oof := scoring.get("out_of_fold"):
+        print(
+            f"out-of-fold accuracy on train.csv: {oof['acc']:.4f} ({oof['rows']} of {oof['of_rows']} rows, each "
+            f"predicted by the members that held it out; probabilities in {oof['csv']})"
+        )

@@ -2,6 +2,7 @@
 
     python -m src.tools seeds --seeds '[0, 1, 2]' -- --config configs/fast.yaml   # any fit arguments after --
     python -m src.tools seeds --config configs/ensemble.yaml                       # the README's best recipe
+    python -m src.tools seeds --folds 5 --seeds '[0]' -- --config configs/mnist.yaml  # 5 fold members, OOF score
 
 Every member is a real ``python -m src.cli fit`` in its own run folder, ``<save_dir>/<name>/<tag>_seed<N>``,
 whose ``member.json`` records its fit arguments before it trains (``src.tools.experiments.member_record``). Killed and
@@ -12,6 +13,12 @@ run again, it continues where it stopped: finished members are kept, an interrup
 scores every member and the ensemble on the held-out labels when they exist, appending the scoring to
 ``<save_dir>/<name>/scores.json`` (a list, so no scoring is lost), and with ``--submit true`` writes the
 ensemble's submission.
+
+With ``--folds K`` every seed of every group trains K members, ``<tag>_seed<N>_fold<k>``, each holding out fold k
+(``--data.folds K --data.fold k``); with ``--bag_fraction F`` each seed trains one member on its own bag
+(``--data.bag_fraction F --data.bag_seed <seed>``, run folder ``<tag>_seed<N>_bag``). Either way the members'
+out-of-fold accuracy on train.csv is scored beside the held-out test score, and the probabilities behind it are
+written to ``<save_dir>/<name>/oof.csv`` (``src.tools.experiments.oof``).
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from src.cli import recipe_of, run
 from src.models.classifier import TTAShift, check_tta_shift
 from src.models.ensemble import ENSEMBLE_CLASS_PATH
 from src.tools.experiments.member_record import RECORD, read_record, record_of, runs_to_retrain, set_aside, write_record
+from src.tools.experiments.oof import held_out_predictions, out_of_fold, write_oof_csv
 from src.tools.experiments.scorings import append_scoring, print_scores, read_scorings
 from src.utils import MissingLabelsError, UserInputError, atomic_write
 
@@ -58,11 +66,22 @@ class Members:
 
 @dataclass(frozen=True)
 class Member:
-    """One training run of a group: its seed and its run folder."""
+    """One training run of a group: its seed, its run folder, and the flags and record of the fold or bag it holds
+    out (none for the recipe's own split)."""
 
     group: Members
     seed: int
     run_dir: Path
+    split: tuple[str, ...] = ()
+    held_out: tuple[tuple[str, object], ...] = ()
+
+    @property
+    def fit(self) -> list[str]:
+        return [*self.group.fit, *self.split]
+
+    @property
+    def record(self) -> dict:
+        return {**record_of(self.fit, self.seed), **dict(self.held_out)}
 
     @property
     def finished(self) -> bool:
@@ -70,7 +89,7 @@ class Member:
         return summary.is_file() and json.loads(summary.read_text()).get("finished") is True
 
     def fit_command(self, save_dir: Path, name: str) -> list[str]:
-        command = [sys.executable, "-m", "src.cli", "fit", *self.group.fit, "--seed_everything", str(self.seed)]
+        command = [sys.executable, "-m", "src.cli", "fit", *self.fit, "--seed_everything", str(self.seed)]
         command += ["--trainer.logger.init_args.save_dir", str(save_dir), "--trainer.logger.init_args.name", name]
         command += ["--trainer.logger.init_args.version", self.run_dir.name]
         last = self.run_dir / "checkpoints" / "last.ckpt"
@@ -114,6 +133,40 @@ def write_ensemble_config(path: Path, members: dict[str, tuple[dict, Path]], com
         yaml.safe_dump(config, handle, sort_keys=False)
 
 
+def members_of(groups: list[Members], folder: Path, folds: int | None, bag_fraction: float | None) -> list[Member]:
+    """Every member to train: one per group and seed, or K per seed (``folds``), or one bag per seed."""
+    if folds is not None and bag_fraction is not None:
+        raise UserInputError("--folds and --bag_fraction each choose what members hold out: pass one of them")
+    if folds is not None and folds < 2:
+        raise UserInputError(f"--folds {folds}; expected 2 or more")
+    if bag_fraction is not None and not 0 < bag_fraction < 1:
+        raise UserInputError(f"--bag_fraction {bag_fraction}; expected a share of the rows in (0, 1)")
+    work = []
+    for group in groups:
+        for seed in group.seeds:
+            run = folder / f"{group.tag}_seed{seed}"
+            if folds is not None:
+                for k in range(folds):
+                    flags = ("--data.folds", str(folds), "--data.fold", str(k))
+                    work.append(
+                        Member(group, seed, folder / f"{run.name}_fold{k}", flags, (("folds", folds), ("fold", k)))
+                    )
+            elif bag_fraction is not None:
+                flags = ("--data.bag_fraction", str(bag_fraction), "--data.bag_seed", str(seed))
+                recorded = (("bag_fraction", bag_fraction), ("bag_seed", seed))
+                work.append(Member(group, seed, folder / f"{run.name}_bag", flags, recorded))
+            else:
+                work.append(Member(group, seed, run))
+    return work
+
+
+def member_checkpoint(run_dir: Path) -> Path:
+    """The member's best checkpoint by val/acc, or its last one when its recipe keeps no best (as a recipe whose
+    out-of-fold score must not select on the rows it is scored on does)."""
+    best = run_dir / "checkpoints" / "best.ckpt"
+    return run_checkpoint(run_dir, "best" if best.is_file() else "last")[0]
+
+
 def fit_argv(record: dict) -> list[str]:
     """A member's ``fit`` arguments with its seed, as its record holds them."""
     return [*record["fit"], "--seed_everything", str(record["seed"])]
@@ -139,6 +192,8 @@ def seeds(
     tta_shift: TTAShift = 0.0,
     submit: bool = False,
     submission: Path = Path("submissions/submission.csv"),
+    folds: int | None = None,
+    bag_fraction: float | None = None,
 ) -> dict:
     """Train the members, write their ensemble config, score members and ensemble, optionally submit; returns the
     scoring appended to ``scores.json``.
@@ -156,6 +211,9 @@ def seeds(
         tta_shift: Test-time augmentation for the ensemble's score and submission, in pixels (see ``TTAShift``).
         submit: Write the ensemble's submission to ``submission``.
         submission: Where ``submit`` writes it.
+        folds: Train K members per seed, member k holding out fold k of K; score their out-of-fold accuracy.
+        bag_fraction: Train each seed's member on its own bag of this share of the rows (seeded by the seed);
+            score their out-of-fold accuracy on the rows each left out.
     """
     call = dict(locals())  # what the scoring records as the command of a Python call
     tta_shift = check_tta_shift(tta_shift)  # the CLI's TTAShift type checks it for command lines, this for Python
@@ -164,29 +222,36 @@ def seeds(
         raise UserInputError("every group of members needs its own tag (their run folders are <tag>_seed<N>)")
     name = name or f"{recipe_of(groups[0].fit)}_seeds"
     save_dir = Path(save_dir)
-    work = [Member(g, s, save_dir / name / f"{g.tag}_seed{s}") for g in groups for s in g.seeds]
-    asked = {member.run_dir: record_of(member.group.fit, member.seed) for member in work}
-    scores, ensemble_config = save_dir / name / "scores.json", save_dir / name / "ensemble.yaml"
+    work = members_of(groups, save_dir / name, folds, bag_fraction)
+    asked = {member.run_dir: member.record for member in work}
+    scores, ensemble_config, oof_csv = (save_dir / name / file for file in ("scores.json", "ensemble.yaml", "oof.csv"))
     read_scorings(scores)  # a history it could not extend stops the command before any training
     for run_dir in runs_to_retrain(asked, retrain):
         set_aside(run_dir, [scores, ensemble_config])
     started = time.monotonic()
     train(work, asked, save_dir, name, parallel)
     trained_s = time.monotonic() - started
-    trained = {m.run_dir.name: (read_record(m.run_dir), run_checkpoint(m.run_dir)[0]) for m in work}
+    trained = {m.run_dir.name: (read_record(m.run_dir), member_checkpoint(m.run_dir)) for m in work}
     command = _invocation(call)
     write_ensemble_config(ensemble_config, trained, command)
     print(f"wrote {ensemble_config} ({len(work)} members)")
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     scoring: dict = {"time": now, "command": command, "tta_shift": tta_shift, "train_wall_s": round(trained_s)}
     scoring["members"] = {run: {"fit": fit_argv(record), "checkpoint": str(c)} for run, (record, c) in trained.items()}
+    for member in work:  # which fold or bag each member held out
+        scoring["members"][member.run_dir.name].update(member.held_out)
     data_args = groups[0].fit  # the data the members share (leak and provenance checks apply to all of them)
     ensemble_args = [*data_args, "--config", str(ensemble_config), "--model.tta_shift", str(tta_shift)]
     if score:
         for member in work:
             entry = scoring["members"][member.run_dir.name]
-            entry["test_acc"] = held_out_accuracy([*member.group.fit, "--ckpt_path", entry["checkpoint"]])
+            entry["test_acc"] = held_out_accuracy([*member.fit, "--ckpt_path", entry["checkpoint"]])
         scoring["ensemble_test_acc"] = held_out_accuracy(ensemble_args)
+        if folds is not None or bag_fraction is not None:
+            oof = out_of_fold([held_out_predictions(m.run_dir, trained[m.run_dir.name][1], tta_shift) for m in work])
+            written = write_oof_csv(oof_csv, oof)
+            scoring["out_of_fold"] = {"acc": oof.accuracy, "rows": written, "of_rows": len(oof.labels)}
+            scoring["out_of_fold"]["csv"] = str(oof_csv)
         print_scores(scoring)
     if submit:
         run(["predict", *ensemble_args, "--submission.output", str(submission)])

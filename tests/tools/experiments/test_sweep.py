@@ -7,12 +7,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
 
 import optuna
 import pytest
+import sqlalchemy
 import yaml
 from optuna.trial import TrialState
 
@@ -20,6 +22,7 @@ from src.cli import run
 from src.tools.experiments.pruning import OptunaPruning
 from src.tools.experiments.sweep import write_best_config
 from src.tools.experiments.sweep_space import Space
+from src.tools.experiments.sweep_study import open_storage, quiet_optuna, run_trials
 from src.utils import UserInputError
 from tests.conftest import ROOT, fit_args, tool
 from tests.learnable_digits import write_learnable_csvs
@@ -65,8 +68,11 @@ def test_a_killed_sweep_resumes_its_study_and_writes_the_best_config(tmp_path):
     first = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and first.poll() is None:
-        if study.exists() and trials_in(study, TrialState.COMPLETE) and trials_in(study, TrialState.RUNNING):
-            break
+        try:
+            if study.exists() and trials_in(study, TrialState.COMPLETE) and trials_in(study, TrialState.RUNNING):
+                break
+        except (KeyError, sqlalchemy.exc.OperationalError):  # the sweep is still making its study
+            pass
         time.sleep(0.2)
     first.send_signal(signal.SIGKILL)  # in the middle of the second trial
     first.wait()
@@ -136,6 +142,70 @@ def test_the_best_config_is_written_only_from_a_trial_drawn_from_its_space(tmp_p
     with pytest.raises(UserInputError, match="best trial 0 .* outside the space for model.optimizer.init_args.lr"):
         write_best_config(found, space, tmp_path / "best.yaml")
     assert not (tmp_path / "best.yaml").exists()
+
+
+def test_the_best_config_comes_from_the_study_and_every_worker_names_the_same_trial(tmp_path, trained_run, capsys):
+    space = Space.read(write_space(tmp_path / "space.yaml", tmp_path))
+    config = yaml.safe_load((trained_run.run_dir / "config.yaml").read_text())
+    found = optuna.create_study(study_name="tiny", direction="maximize")
+    for lr, value in [(0.001, 1.0), (0.002, 2.0), (0.003, 2.0)]:  # trials 1 and 2 tie; all ran on other machines
+        params = {"model.optimizer.init_args.lr": lr, "model.label_smoothing": 0.1}
+        config["model"]["optimizer"]["init_args"]["lr"] = lr
+        attrs = {"config": yaml.safe_load(yaml.safe_dump(config)), "run_dir": str(tmp_path / "elsewhere")}
+        found.add_trial(optuna.trial.create_trial(params=params, distributions=space.params, value=value,
+                                                  user_attrs=attrs))  # fmt: skip
+    path = tmp_path / "best.yaml"
+    write_best_config(found, space, path)
+    written = path.read_text()
+    assert written.startswith("# Best of study tiny: trial 1, value 2.0000\n")
+    assert yaml.safe_load(written)["model"]["optimizer"]["init_args"]["lr"] == 0.002
+    capsys.readouterr()
+    write_best_config(found, space, path)  # a second worker ending at the same time
+    assert path.read_text() == written and "holds it already" in capsys.readouterr().out
+
+
+def test_workers_asking_at_once_run_only_the_trials_the_study_lacks_and_wait_for_the_rest(tmp_path):
+    storage = open_storage(f"sqlite:///{tmp_path / 'study.db'}", heartbeat_s=1)
+    found = optuna.create_study(study_name="s", storage=storage, direction="maximize")
+    for value in (0.1, 0.2):
+        found.add_trial(optuna.trial.create_trial(value=value))
+    ask, rivals = found.ask, []
+
+    def ask_just_after_a_rival():  # another worker asks at the same moment, a little earlier: the study's last trial
+        if not rivals:
+            rivals.append(ask())
+        return ask()
+
+    found.ask = ask_just_after_a_rival
+    threading.Timer(0.5, lambda: found.tell(rivals[0], 0.3)).start()  # the rival's trial ends
+    ran = []
+    run_trials(found, storage, lambda trial: ran.append(trial.number) or 1.0, trials=3, poll_s=0.05)
+    assert ran == []  # its trial came second: left for later, not run
+    assert [t.state for t in found.get_trials()] == [TrialState.COMPLETE] * 3 + [TrialState.WAITING]
+
+
+def test_a_worker_with_nothing_left_to_claim_runs_the_retry_of_a_dead_workers_trial(tmp_path):
+    storage = open_storage(f"sqlite:///{tmp_path / 'study.db'}", heartbeat_s=1)
+    found = optuna.create_study(study_name="s", storage=storage, direction="maximize")
+    found.add_trial(optuna.trial.create_trial(value=0.1))
+    with quiet_optuna():  # ask() warns that a heartbeat storage is meant for optimize(): run_trials beats itself
+        dead = found.ask()  # another worker's trial, which beat once and died
+    dead.suggest_float("x", 0.0, 1.0)
+    study_id = storage.get_study_id_from_name("s")
+    storage.record_heartbeat(storage.get_trial_id_from_study_id_trial_number(study_id, dead.number))
+    ran = []
+    run_trials(found, storage, lambda trial: ran.append(trial.params["x"]) or 1.0, trials=2, poll_s=0.2)
+    states = [t.state for t in found.get_trials()]
+    assert states == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE] and ran == [dead.params["x"]]
+
+
+def test_a_storage_that_cannot_be_opened_is_one_error_without_its_password(tmp_path, capsys):
+    space = write_space(tmp_path / "space.yaml", tmp_path)
+    with pytest.raises(SystemExit) as stopped:
+        main(["--space", str(space), "--storage", "postgresql://sweeper:secret@127.0.0.1:1/sweeps"])  # nothing there
+    error = capsys.readouterr().err.strip()
+    assert stopped.value.code == 2 and len(error.splitlines()) == 1 and "secret" not in error
+    assert error.startswith("error: --storage postgresql://sweeper:***@127.0.0.1:1/sweeps: cannot open it: ")
 
 
 @pytest.mark.parametrize(

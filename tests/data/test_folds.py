@@ -1,0 +1,134 @@
+"""The DataModule's folds and bags: which rows each holds out, identical images on one side, the same on every
+rank, one error for settings out of range or in conflict, and checkpoints refused by another fold's validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from src.cli import main
+from src.data.checks import duplicate_groups
+from src.data.datamodule import DigitCSVDataModule, fold_split
+from src.utils import UserInputError
+from tests.conftest import eval_args, fit_args
+from tests.learnable_digits import write_learnable_csvs
+from tests.synthetic import DigitCSVs, digit_csv_text, write_digit_csvs
+
+
+@pytest.fixture
+def digits(tmp_path: Path) -> DigitCSVs:
+    return write_digit_csvs(tmp_path / "digits", n_train=200, n_test=20, seed=3)
+
+
+def fitted(digits: DigitCSVs, **kwargs) -> DigitCSVDataModule:
+    module = DigitCSVDataModule(data_dir=str(digits.folder), **kwargs)
+    module.setup("fit")
+    return module
+
+
+def test_the_folds_partition_the_rows_each_holding_its_share_of_every_class(digits: DigitCSVs) -> None:
+    labels = torch.from_numpy(digits.train_labels)
+    modules = [fitted(digits, folds=5, fold=k) for k in range(5)]
+    held = [module.val_rows for module in modules]
+    assert sorted(torch.cat(held).tolist()) == list(range(200))  # every row in exactly one fold
+    for k, (module, rows) in enumerate(zip(modules, held, strict=True)):
+        assert sorted(module.train_set.labels.tolist()) == sorted(labels[~torch.isin(torch.arange(200), rows)].tolist())
+        assert torch.equal(module.val_set.labels, labels[rows])
+        for digit in range(10):  # stratified: dealt in turn, so within one image of a fifth of the class
+            assert abs(int((labels[rows] == digit).sum()) - int((labels == digit).sum()) / 5) <= 1, (k, digit)
+    assert max(map(len, held)) - min(map(len, held)) <= 1
+
+
+def test_folds_are_the_same_on_every_rank_and_depend_on_split_seed(digits: DigitCSVs) -> None:
+    rank0, rank1 = (fitted(digits, folds=4, fold=1, split_seed=7) for _ in range(2))
+    assert torch.equal(rank0.val_rows, rank1.val_rows)
+    assert not torch.equal(fitted(digits, folds=4, fold=1, split_seed=8).val_rows, rank0.val_rows)
+
+
+def test_identical_images_stay_in_one_fold() -> None:
+    rng = np.random.default_rng(0)
+    images = torch.from_numpy(rng.integers(0, 256, size=(60, 1, 4, 4), dtype=np.uint8))
+    images[30:] = images[:30]  # every image twice
+    labels = torch.arange(60) % 10
+    groups = duplicate_groups(images)
+    for fold in range(3):
+        train, val = fold_split(labels, 3, fold, seed=0, groups=groups)
+        assert set(groups[train.numpy()]).isdisjoint(groups[val.numpy()])
+        assert len(val) == 20
+
+
+def test_a_bag_trains_on_its_share_drawn_by_its_seed_and_validates_on_the_rest(digits: DigitCSVs) -> None:
+    bag = fitted(digits, bag_fraction=0.9, bag_seed=3)
+    assert len(bag.train_set) == pytest.approx(180, abs=10) and len(bag.train_set) + len(bag.val_set) == 200
+    assert torch.equal(fitted(digits, bag_fraction=0.9, bag_seed=3).val_rows, bag.val_rows)
+    assert not torch.equal(fitted(digits, bag_fraction=0.9, bag_seed=4).val_rows, bag.val_rows)
+    assert torch.equal(bag.val_set.labels, torch.from_numpy(digits.train_labels)[bag.val_rows])
+
+
+def test_identical_images_stay_on_one_side_of_a_bag(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, size=(100, 28, 28), dtype=np.uint8)
+    images[50:] = images[:50]
+    labels = np.arange(100) % 10
+    folder = tmp_path / "twice"
+    folder.mkdir()
+    (folder / "train.csv").write_text(digit_csv_text(images, labels))
+    module = DigitCSVDataModule(data_dir=str(folder), bag_fraction=0.8, bag_seed=0)
+    module.setup("fit")
+    val = {bytes(image.flatten().tolist()) for image in module.val_set.images}
+    assert val and val.isdisjoint(bytes(image.flatten().tolist()) for image in module.train_set.images)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"folds": 5, "fold": 5}, r"data.folds 5 and data.fold 5; expected folds >= 2 and 0 <= fold < folds"),
+        ({"folds": 1, "fold": 0}, r"data.folds 1 and data.fold 0"),
+        ({"folds": 5}, r"data.folds 5 and data.fold None"),
+        ({"fold": 2}, r"data.folds None and data.fold 2"),
+        ({"folds": 5, "fold": -1}, r"data.fold -1"),
+        ({"bag_fraction": 1.0}, r"data.bag_fraction 1.0; expected a share of the rows in \(0, 1\)"),
+        ({"bag_fraction": 0.0}, r"data.bag_fraction 0.0"),
+        ({"bag_seed": 3}, r"data.bag_fraction None"),
+        ({"folds": 5, "fold": 0, "bag_fraction": 0.9}, r"each choose the rows held out: use one of them"),
+        ({"folds": 5, "fold": 0, "train_on_all": True}, r"train_on_all false with a fold or bag"),
+        ({"bag_fraction": 0.9, "train_on_all": True}, r"use one of them"),
+    ],
+)
+def test_settings_out_of_range_or_in_conflict_are_refused(digits: DigitCSVs, settings: dict, message: str) -> None:
+    with pytest.raises(UserInputError, match=message):
+        DigitCSVDataModule(data_dir=str(digits.folder), **settings)
+
+
+def test_the_cli_refuses_a_fold_out_of_range_with_one_error_line(digits: DigitCSVs, tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(fit_args(digits.folder, tmp_path / "logs", "--data.folds", "5", "--data.fold", "5"))
+    assert exited.value.code == 2
+    stderr = capsys.readouterr().err
+    errors = [line for line in stderr.splitlines() if "error" in line.lower()]
+    assert errors == ["error: data.folds 5 and data.fold 5; expected folds >= 2 and 0 <= fold < folds"]
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.slow
+def test_a_fold_members_checkpoint_validates_only_on_its_own_fold(tmp_path: Path, capsys) -> None:
+    """Validating fold 0's weights on fold 1's val rows would score rows it trained on: refused; its own fold
+    scores, and early stopping and ReduceLROnPlateau on val/acc (the default recipe's) run on an honest val set."""
+    data = write_learnable_csvs(tmp_path / "data", n_train=100, n_test=20)
+    logs = tmp_path / "logs"
+    fold = ["--data.folds", "3", "--data.fold", "0", "--trainer.max_epochs", "1"]
+    cli = main(fit_args(data, logs, *fold, "--trainer.limit_train_batches", "2"))
+    assert len(cli.datamodule.val_set) == pytest.approx(100 / 3, abs=1)
+    last = str(Path(cli.trainer.log_dir) / "checkpoints" / "last.ckpt")
+    own = main(eval_args("validate", data, logs, *fold[:4], "--ckpt_path", last))
+    assert 0 <= float(own.trainer.callback_metrics["val/acc"]) <= 1
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(eval_args("validate", data, logs, "--data.folds", "3", "--data.fold", "1", "--ckpt_path", last))
+    assert "error: the checkpoint held out fold 0 of 3, this run fold 1 of 3" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # nor on the val_fraction split
+        main(eval_args("validate", data, logs, "--ckpt_path", last))
+    assert "this run the val_fraction split: its val rows would include training rows" in capsys.readouterr().err
