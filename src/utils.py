@@ -81,9 +81,10 @@ def cpu_has_native_bf16() -> bool:
 def fastest_precision(accelerator: str = "auto") -> str:
     """The fastest precision that trains these CNNs correctly, as a Trainer ``precision`` value.
 
-    GPUs: ``bf16-mixed`` where supported (Ampere+), else ``16-mixed``. CPUs: ``bf16-mixed`` only where bf16 is native;
-    emulated bf16 is several times slower than fp32, so ``32-true`` elsewhere.
+    GPUs: ``bf16-mixed`` where bf16 is native (Ampere+), else ``16-mixed`` (a T4 or P100 only emulates bf16, which
+    torch's default check counts). CPUs: ``bf16-mixed`` only where bf16 is native; emulated bf16 is several times
+    slower than fp32, so ``32-true`` elsewhere.
     """
     if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
-        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+        return "bf16-mixed" if torch.cuda.is_bf16_supported(including_emulation=False) else "16-mixed"
     return "bf16-mixed" if cpu_has_native_bf16() else "32-true"

@@ -39,6 +39,13 @@ def test_bf16_is_chosen_only_where_the_hardware_runs_it(monkeypatch, hardware, e
     assert fastest_precision() == expected
 
 
+def test_a_gpu_that_only_emulates_bf16_gets_16_mixed(monkeypatch):
+    # A T4 stores bf16 tensors, so torch's default check says yes; without bf16 hardware its convolutions are slow.
+    fake_hardware(monkeypatch, gpu=True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: including_emulation)
+    assert fastest_precision() == "16-mixed"
+
+
 def test_a_cpu_run_ignores_the_gpu(monkeypatch):
     fake_hardware(monkeypatch, gpu=True, gpu_bf16=True)
     assert fastest_precision("cpu") == "32-true"
