@@ -136,7 +136,8 @@ def test_two_workers_share_a_postgres_study_through_a_kill_a_retry_and_a_restart
     done = [t for t in trials if t.state in DONE]
     assert len(done) == n_trials  # not one more: two workers never both run the last trial
     assert len({t.number for t in trials}) == len(trials)
-    assert [t.number for t in trials if t.state == TrialState.FAIL] == [killed.number]  # by its stopped heartbeat
+    states = {t.number: t.state.name for t in trials}
+    assert [t.number for t in trials if t.state == TrialState.FAIL] == [killed.number], (killed.number, states)
     assert not [t for t in trials if t.state == TrialState.RUNNING]
     killed = next(t for t in trials if t.number == killed.number)  # with every parameter it drew before the kill
     retried = [t for t in trials if t.system_attrs.get("failed_trial") == killed.number]
