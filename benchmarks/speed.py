@@ -46,7 +46,9 @@ def write_synthetic_csvs(folder: Path, n_train: int = 192, n_test: int = 64, see
     return folder
 
 
-def measure(data_dir: Path, train_config: Path, work: Path, budget: Budget, compare_fp32: bool) -> dict:
+def measure(
+    data_dir: Path, train_config: Path, work: Path, budget: Budget, compare_fp32: bool, fit_args: list[str]
+) -> dict:
     """Every measurement, in an order that keeps the long Trainer runs after the quick loops; ``notes`` says what
     was skipped or shortened on this CPU, and why."""
     train_csv, test_csv = data_dir / "train.csv", data_dir / "test.csv"
@@ -69,9 +71,9 @@ def measure(data_dir: Path, train_config: Path, work: Path, budget: Budget, comp
             "would run emulated, several times slower than fp32 (the CLI picks 32-true here)"
         )
     precision = fastest_precision()
-    runs = [(precision, [])]
+    runs = [(precision, list(fit_args))]
     if compare_fp32 and precision != "32-true":
-        runs.append(("32-true", ["--trainer.precision", "32-true"]))
+        runs.append(("32-true", [*fit_args, "--trainer.precision", "32-true"]))
     elif precision == "32-true":
         notes.append("no separate 32-true Trainer run: 32-true is already the default on this CPU")
     val_fraction = float(yaml.safe_load(train_config.read_text()).get("data", {}).get("val_fraction", 0.15))
@@ -150,6 +152,7 @@ def speed(
     train_config: Path = Path("configs/mnist.yaml"),
     quick: bool = False,
     compare_fp32_trainer: bool = True,
+    fit_args: list[str] | None = None,
 ) -> dict:
     """Measure and print training, prediction and CSV-reading speed; write the numbers to ``output``.
 
@@ -161,6 +164,7 @@ def speed(
         quick: Tiny synthetic CSVs and a few steps per measurement: checks the wiring, not the speed.
         compare_fp32_trainer: Also time Trainer epochs at ``32-true`` when the default is bf16, to show
             whether bf16 pays off end to end and not only in the bare loop.
+        fit_args: More ``src.cli fit`` arguments for every Trainer run, e.g. ``["--model.compile", "false"]``.
     """
     budget = QUICK if quick else FULL
     if quick:
@@ -174,7 +178,7 @@ def speed(
         for path in (data_dir / "train.csv", data_dir / "test.csv"):
             if not path.is_file():
                 sys.exit(f"error: {path} not found; run `make data` or pass --data_dir")
-        measured = measure(data_dir, train_config, work, budget, compare_fp32_trainer)
+        measured = measure(data_dir, train_config, work, budget, compare_fp32_trainer, fit_args or [])
     results = {
         "command": " ".join(["python -m benchmarks.speed", *sys.argv[1:]]),
         "quick": quick,
