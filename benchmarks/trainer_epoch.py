@@ -155,7 +155,9 @@ def measure_trainer_epochs(
     finally:
         sys.argv = argv
     fit_s = time.perf_counter() - start
-    complete = [e for e in timer.epochs if e["train_s"] > 0]  # validation started: the epoch ran to its end
+    # Validation started after every planned batch: the epoch ran to its end (--trainer.max_time validates a cut one).
+    planned = max((e["train_images"] for e in timer.epochs), default=0)
+    complete = [e for e in timer.epochs if e["train_s"] > 0 and e["train_images"] == planned]
     epochs_run = complete or [{**e, "train_s": e["seconds"]} for e in timer.epochs]
     timed_epochs = epochs_run[warmup_epochs:] or epochs_run[-1:]
     epoch_rates = [(e["train_images"] + e["val_images"]) / e["seconds"] for e in timed_epochs]

@@ -114,3 +114,21 @@ def test_the_turns_between_epochs_are_left_out_of_the_epochs_time():
     timer.on_train_end(trainer, None)
     assert len(calls) == 3 and [e["train_images"] for e in timer.epochs] == [8, 8]
     assert all(0.05 <= e["seconds"] < 0.2 for e in timer.epochs)  # the 0.2 s turns are not in any epoch
+
+
+def test_an_epoch_cut_by_the_time_limit_is_not_timed_as_a_whole_one(tmp_path, monkeypatch):
+    from benchmarks import trainer_epoch
+
+    def fake_fit(args, callbacks):  # two whole epochs of 8 images, then one that max_time cut after 2 and validated
+        timer, trainer = callbacks[0], SimpleNamespace(sanity_checking=False, precision="32-true")
+        timer.on_train_start(trainer, SimpleNamespace(hparams={}))
+        for images in (8, 8, 2):
+            timer.on_train_epoch_start(trainer, None)
+            timer.on_train_batch_end(trainer, None, None, (None, [0] * images), 0)
+            timer.on_validation_start(trainer, None)
+        timer.on_train_end(trainer, None)
+
+    monkeypatch.setattr(trainer_epoch, "cli_run", fake_fit)
+    config = ROOT / "configs" / "mnist.yaml"
+    measured = trainer_epoch.measure_trainer_epochs(config, tmp_path, tmp_path / "work", 3)
+    assert measured["cut"] and [e["train_images"] for e in measured["epochs"]] == [8, 8]
