@@ -3,11 +3,14 @@
 fp32, a per-item ``Dataset`` applying torchvision transforms to one PIL image at a time, a
 ``DataLoader(batch_size=64, shuffle=True)`` and a hand-written loop over the same ``TutorialCNN``.
 It is a generous baseline: pixels sit in a numpy array (many tutorials call ``frame.iloc[i]`` per item).
+
+It is measured in turns between the Trainer's epochs (``BaselineTurns``), so that both see the same load.
 """
 
 from __future__ import annotations
 
 import statistics
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,8 +21,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from benchmarks.budget import Budget, in_turn
-from benchmarks.timing import median_seconds
+from benchmarks.budget import Budget
 from src.models.tutorial_cnn import TutorialCNN
 
 TRAIN_TRANSFORM = transforms.Compose(
@@ -59,68 +61,114 @@ def endless(loader: DataLoader) -> Iterator:
         yield from loader
 
 
-def window_rates(batches: Iterator, step, per_window: int, budget: Budget) -> list[float]:
-    """Images/s of consecutive windows of up to ``per_window`` batches, after a warm-up, as many as ``budget``
-    allows for one phase (``baseline_phase_s`` seconds; see ``in_turn``)."""
+class TutorialLoop:
+    """The tutorial's model, optimiser and endless loaders over ``train.csv``'s pixels and labels (split
+    ``val_share`` like ours) and ``test.csv``'s pixels (as ``read_csv_tutorial`` returns them); ``train(n)``,
+    ``val(n)`` and ``predict(n)`` run ``n`` steps or batches and return the images they held, so they can be
+    timed in any order beside other paths."""
 
-    def run(n_batches: int) -> int:
+    def __init__(
+        self, pixels: np.ndarray, labels: np.ndarray, test_pixels: np.ndarray, val_share: float, budget: Budget
+    ):
+        n_val = max(1, round(len(labels) * val_share))
+        torch.manual_seed(0)
+        self.model = TutorialCNN()
+        self.criterion = nn.CrossEntropyLoss()
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+        train_set = TutorialDigits(pixels[n_val:], labels[n_val:], TRAIN_TRANSFORM)
+        val_set = TutorialDigits(pixels[:n_val], labels[:n_val], EVAL_TRANSFORM)
+        test_set = TutorialDigits(test_pixels, None, EVAL_TRANSFORM)
+        self.loaders = {
+            "train": endless(DataLoader(train_set, budget.batch_size, shuffle=True)),
+            "val": endless(DataLoader(val_set, budget.batch_size)),
+            "predict": endless(DataLoader(test_set, budget.predict_batch_size)),
+        }
+
+    def train(self, n_steps: int) -> int:
+        self.model.train()
         images = 0
-        for _ in range(n_batches):
-            batch = next(batches)
-            step(batch)
-            images += len(batch[0]) if isinstance(batch, (list, tuple)) else len(batch)
+        with torch.enable_grad():
+            for _ in range(n_steps):
+                inputs, targets = next(self.loaders["train"])
+                self.optimizer.zero_grad()
+                loss = self.criterion(self.model(inputs), targets)
+                loss.backward()
+                self.optimizer.step()
+                images += len(inputs)
         return images
 
-    return in_turn({"phase": run}, per_window, budget, budget.baseline_phase_s)["phase"]
+    def val(self, n_batches: int) -> int:
+        return self._evaluate("val", n_batches)
 
+    def predict(self, n_batches: int) -> int:
+        return self._evaluate("predict", n_batches)
 
-def measure_baseline(
-    train_csv: Path,
-    test_csv: Path,
-    epoch_images: tuple[int, int],
-    budget: Budget,
-) -> dict:
-    """Median train/val/predict images/s of the tutorial loop, its CSV read time, and an epoch rate
-    projected from the train and val medians for an epoch of ``epoch_images = (train, val)`` images."""
-    csv_s, csv_times, (pixels, labels) = median_seconds(lambda: read_csv_tutorial(train_csv), budget.csv_repeats)
-    n_val = max(1, round(len(labels) * epoch_images[1] / sum(epoch_images)))  # the same share as ours
-    train_set = TutorialDigits(pixels[n_val:], labels[n_val:], TRAIN_TRANSFORM)
-    val_set = TutorialDigits(pixels[:n_val], labels[:n_val], EVAL_TRANSFORM)
-    test_set = TutorialDigits(read_csv_tutorial(test_csv)[0], None, EVAL_TRANSFORM)
-
-    torch.manual_seed(0)
-    model = TutorialCNN()
-    criterion = nn.CrossEntropyLoss()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-
-    def train_step(batch):
-        images, targets = batch
-        optimizer.zero_grad()
-        loss = criterion(model(images), targets)
-        loss.backward()
-        optimizer.step()
-
-    def eval_step(batch):
+    def _evaluate(self, name: str, n_batches: int) -> int:
+        self.model.eval()
+        images = 0
         with torch.no_grad():
-            model(batch[0] if isinstance(batch, (list, tuple)) else batch).argmax(dim=1)
+            for _ in range(n_batches):
+                batch = next(self.loaders[name])
+                inputs = batch[0] if isinstance(batch, (list, tuple)) else batch
+                self.model(inputs).argmax(dim=1)
+                images += len(inputs)
+        return images
 
-    per_window = budget.steps_per_window
-    model.train()
-    train_loader = endless(DataLoader(train_set, budget.batch_size, shuffle=True))
-    train = window_rates(train_loader, train_step, per_window, budget)
-    model.eval()
-    val = window_rates(endless(DataLoader(val_set, budget.batch_size)), eval_step, per_window, budget)
-    predict_loader = endless(DataLoader(test_set, budget.predict_batch_size))
-    predict = window_rates(predict_loader, eval_step, budget.predict_batches_per_window, budget)
 
-    train_img_s, val_img_s = statistics.median(train), statistics.median(val)
-    n_train_epoch, n_val_epoch = epoch_images
-    epoch_s = n_train_epoch / train_img_s + n_val_epoch / val_img_s
-    return {
-        "epoch_img_s": (n_train_epoch + n_val_epoch) / epoch_s,
-        "train_img_s": train_img_s,
-        "val_img_s": val_img_s,
-        "predict_img_s": statistics.median(predict),
-        "csv_read_s": csv_s,
-        "windows": {"train": train, "val": val, "predict": predict, "csv_read_s": csv_times},
-    }
+class BaselineTurns:
+    """Calls of the tutorial loop that are each a miniature epoch: ``train_steps`` training steps, then validation
+    batches in the Trainer epoch's own train:val mix of images, timed as one (images/s of the whole turn).
+
+    ``calibrate`` sizes a turn to about ``seconds``; ``__call__`` runs one turn and records its rate (and its
+    training and validation parts), so a Trainer callback can run one between epochs.
+    """
+
+    def __init__(self, loop: TutorialLoop, epoch_images: tuple[int, int]):
+        self.loop = loop
+        self.val_per_train = epoch_images[1] / max(1, epoch_images[0])
+        self.train_steps, self.val_batches = 1, 1
+        self.turns: list[dict[str, float]] = []
+
+    def calibrate(self, seconds: float, warmup: int) -> None:
+        """Warm the loop up (oneDNN builds kernels on its first calls) and size a turn to about ``seconds``."""
+        self.loop.train(max(1, warmup))
+        self.loop.val(max(1, warmup // 2))
+        begin = time.perf_counter()
+        self.loop.train(2)
+        self.loop.val(1)
+        sample_s = time.perf_counter() - begin  # two steps + one batch ~ three training steps' worth
+        steps = max(1, round(seconds / max(sample_s / 3, 1e-6) / (1 + self.val_per_train / 2)))
+        self.train_steps, self.val_batches = steps, max(1, round(steps * self.val_per_train))
+
+    def __call__(self) -> None:
+        begin = time.perf_counter()
+        trained = self.loop.train(self.train_steps)
+        middle = time.perf_counter()
+        validated = self.loop.val(self.val_batches)
+        end = time.perf_counter()
+        self.turns.append(
+            {
+                "img_s": (trained + validated) / (end - begin),
+                "train_img_s": trained / (middle - begin),
+                "val_img_s": validated / (end - middle),
+                "seconds": end - begin,
+            }
+        )
+
+    def summary(self) -> dict:
+        """Medians over the turns, and every turn."""
+        return {
+            "epoch_img_s": statistics.median(t["img_s"] for t in self.turns),
+            "train_img_s": statistics.median(t["train_img_s"] for t in self.turns),
+            "val_img_s": statistics.median(t["val_img_s"] for t in self.turns),
+            "turns": self.turns,
+            "turn": {"train_steps": self.train_steps, "val_batches": self.val_batches},
+        }
+
+
+def paired_ratios(epoch_rates: list[float], turn_rates: list[float]) -> list[float]:
+    """Each Trainer epoch's rate over the mean of the turns of another path run just before and just after it
+    (turn ``i`` precedes epoch ``i``); an epoch with no turn after it is paired with the one before only."""
+    return [
+        rate / statistics.fmean(turn_rates[i : i + 2]) for i, rate in enumerate(epoch_rates) if turn_rates[i : i + 2]
+    ]

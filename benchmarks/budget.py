@@ -25,15 +25,16 @@ class Budget:
     min_windows: int = 3
     steps_per_window: int = 15
     predict_batches_per_window: int = 8
-    trainer_epochs: int = 3
-    fp32_trainer_epochs: int = 2  # the 32-true comparison run; fewer, as its epochs are the slowest
+    trainer_epochs: int = 3  # timed epochs per Trainer run, each between two turns of the tutorial loop
+    warmup_epochs: int = 1  # untimed first epoch: oneDNN's first calls (and compiling, with --model.compile)
     csv_repeats: int = 3
     batch_size: int = 64
     predict_batch_size: int = 256  # the DataModule's eval_batch_size: fastest on this CPU (cache-sized)
     bare_loops_s: float = 20.0  # all four variants together
-    trainer_s: float = 40.0  # per Trainer run: fewer epochs, or part of one, where an epoch would take longer
+    epoch_s: float = 9.0  # a Trainer epoch is cut to the share of its batches that takes about this long
     predict_s: float = 20.0  # all prediction paths together
-    baseline_phase_s: float = 6.0  # each of the tutorial loop's train / val / predict phases
+    bare_turn_s: float = 1.5  # one window of the bare loop after each tutorial-loop turn
+    baseline_turn_s: float = 4.0  # one turn of the tutorial loop (train steps + val batches) between epochs
     compile_prediction: bool = True  # torch.compile takes tens of seconds: not in --quick
 
 
@@ -45,7 +46,10 @@ QUICK = Budget(
     steps_per_window=1,
     predict_batches_per_window=1,
     trainer_epochs=1,
-    fp32_trainer_epochs=1,
+    warmup_epochs=0,
+    epoch_s=60.0,  # whole epochs of the tiny data
+    baseline_turn_s=0.2,
+    bare_turn_s=0.1,
     csv_repeats=1,
     batch_size=16,
     predict_batch_size=64,

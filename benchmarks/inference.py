@@ -18,6 +18,7 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -63,21 +64,22 @@ def break_even_images(startup_s: float, slow_img_s: float, fast_img_s: float) ->
     return startup_s / saved_per_image if saved_per_image > 0 else None
 
 
-def measure_predict_paths(images: torch.Tensor, precision: str, budget: Budget, work: Path) -> dict:
+def measure_predict_paths(
+    images: torch.Tensor, precision: str, budget: Budget, work: Path, baseline: Callable[[int], int] | None = None
+) -> dict:
     """Median images/s of every path over windows of up to ``predict_batches_per_window`` batches that walk
     through ``images`` (uint8 ``[N, 1, 28, 28]``), their start-up seconds, and what was skipped and why.
 
-    One path after another (eager, compiled, ONNX Runtime), each measured before the next is built: windows taken
-    in turn halved the eager rate here (8,300 -> 4,400 img/s on an idle CPU), as the other paths' thread pools
-    stayed in the way of torch's.
+    Every path is built first, then their windows are taken in turn (``in_turn``), with ``baseline(n)`` (the
+    tutorial loop's prediction of ``n`` batches) among them, so load elsewhere slows them alike and the ratios
+    hold. ONNX Runtime's threads do not spin after a call, so they leave torch's alone.
     """
     torch.manual_seed(0)
     model = DigitClassifier().eval()  # the tutorial CNN, as the Trainer and bare-loop figures use
-    batch_size, skipped, startup, rates = budget.predict_batch_size, {}, {}, {}
+    batch_size, skipped, startup = budget.predict_batch_size, {}, {}
     first = images[:batch_size]
-    seconds = budget.predict_s / 3
 
-    def measure(name: str, predict) -> None:
+    def walk(predict) -> Callable[[int], int]:
         offset = [0]
 
         def run(n_batches: int) -> int:  # the next n batches of the test images, wrapping around
@@ -87,9 +89,9 @@ def measure_predict_paths(images: torch.Tensor, precision: str, budget: Budget, 
             predict(images[begin : begin + rows])
             return min(rows, len(images))
 
-        rates[name] = in_turn({name: run}, budget.predict_batches_per_window, budget, seconds)[name]
+        return run
 
-    measure("eager", eager_predict(model, precision, batch_size))
+    paths = {"eager": walk(eager_predict(model, precision, batch_size))}
     if budget.compile_prediction:
         compiled = TorchPredictor(
             copy.deepcopy(model.network), precision=precision, compiled=True, batch_size=batch_size
@@ -102,7 +104,7 @@ def measure_predict_paths(images: torch.Tensor, precision: str, budget: Budget, 
             skipped["compiled"] = f"torch.compile failed here ({type(err).__name__}: {str(err)[:120]})"
         else:
             startup["compile_s"] = time.perf_counter() - start
-            measure("compiled", lambda chunk: compiled(chunk.numpy()))
+            paths["compiled"] = walk(lambda chunk: compiled(chunk.numpy()))
     else:
         skipped["compiled"] = "not in --quick (compiling takes tens of seconds)"
 
@@ -116,10 +118,21 @@ def measure_predict_paths(images: torch.Tensor, precision: str, budget: Budget, 
     onnx = OnnxPredictor(onnx_file, batch_size=batch_size)
     onnx(first.numpy())
     startup["onnx_session_s"] = time.perf_counter() - start
-    measure("onnx", lambda chunk: onnx(chunk.numpy()))
+    paths["onnx"] = walk(lambda chunk: onnx(chunk.numpy()))
+    if baseline is not None:
+        paths["baseline"] = baseline
 
+    rates = in_turn(paths, budget.predict_batches_per_window, budget, budget.predict_s)
+    baseline_windows = rates.pop("baseline", [])
     img_s = {name: statistics.median(values) for name, values in rates.items()}
-    return {"img_s": img_s, "windows_img_s": rates, "startup_s": startup, "skipped": skipped}
+    return {
+        "img_s": img_s,
+        "windows_img_s": rates,
+        "startup_s": startup,
+        "skipped": skipped,
+        "baseline_img_s": statistics.median(baseline_windows) if baseline_windows else None,
+        "baseline_windows": baseline_windows,
+    }
 
 
 def summarise_paths(paths: dict) -> dict:

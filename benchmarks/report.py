@@ -42,9 +42,20 @@ def format_table(r: dict) -> str:
             f"x{ratios['trainer_train_phase_vs_bare_default']:.2f} of the bare loop it runs ({r['default_bare_loop']})",
         ),
     ]
+    rows.append(
+        (
+            "  same run, against the tutorial loop's turns between its epochs",
+            f"x{ratios['speedup_epoch_vs_baseline']:.2f}",
+            spread(r, "speedup_epoch_vs_baseline") + f"; compile={r['trainer_compile']}",
+        )
+    )
     for name, rate in r["trainer_epoch_img_s_by_precision"].items():
         if name != r["default_precision"]:
-            note = f"default is x{ratios['trainer_epoch_default_vs_fp32']:.2f} of this"
+            note = (
+                f"x{ratios['speedup_epoch_fp32_vs_baseline']:.2f} the tutorial loop beside it "
+                f"({spread(r, 'speedup_epoch_fp32_vs_baseline')[1:-1]}); default is "
+                f"x{ratios['trainer_epoch_default_vs_fp32']:.2f} of this"
+            )
             rows.append(
                 (
                     f"  {name} (--trainer.precision), {r['trainer_plan'][name]}",
@@ -66,7 +77,7 @@ def format_table(r: dict) -> str:
         ),
         ("tutorial baseline (fp32, per-item torchvision, DataLoader)", "", ""),
         (
-            "  epoch (projected from train/val windows)",
+            "  epoch mix (train + val turns beside the default run)",
             f"{r['baseline_img_s']:,.0f}",
             f"img/s; ours x{ratios['speedup_epoch_vs_baseline']:.2f}",
         ),
@@ -94,6 +105,8 @@ def format_table(r: dict) -> str:
     if r["quick"]:
         header += "  [QUICK: tiny synthetic data, numbers are not speeds]"
     lines = [header] + [f"{name:<{width}}  {value:>9}  {note}".rstrip() for name, value, note in rows]
+    lines.append("ratios: median of the ratios of rates measured in turn (A, B, A, B, ...) [min-max over the pairs]")
+    lines += [f"  {name:<{width - 2}}  {value:>9.3f}  {spread(r, name)}" for name, value in ratios.items()]
     lines += [f"NOTE: {note}" for note in r["notes"]]
     if r["noisy_img_s"]:
         spans = "; ".join(f"{name} {low:,.0f}-{high:,.0f}" for name, (low, high) in r["noisy_img_s"].items())
@@ -136,6 +149,14 @@ def predict_rows(r: dict) -> list[tuple[str, str, str]]:
         verdict = f"target >= x{goal} of eager without native bf16: {'met' if ratio >= goal else 'MISSED'}"
     rows.append((f"  fastest: {fastest}", f"{rates[fastest]:,.0f}", verdict))
     return rows
+
+
+def spread(r: dict, name: str) -> str:
+    """``[min-max]`` of a ratio's pairs, or what it is derived from."""
+    if name not in r["ratio_spread"]:
+        return "(from the two runs' ratios to the tutorial loop)"
+    low, high = r["ratio_spread"][name]
+    return f"[{low:.2f}-{high:.2f}]"
 
 
 def _plural(n: int, noun: str) -> str:

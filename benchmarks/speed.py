@@ -9,6 +9,7 @@ and what a CPU cannot run natively is skipped or shortened, which the table's no
 from __future__ import annotations
 
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -17,10 +18,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+import yaml
 from jsonargparse import auto_cli
 
-from benchmarks.bare_loop import measure_bare_loops, variant_for
-from benchmarks.baseline import measure_baseline
+from benchmarks.bare_loop import VARIANTS, BareLoop, measure_bare_loops, variant_for
+from benchmarks.baseline import BaselineTurns, TutorialLoop, read_csv_tutorial
 from benchmarks.budget import FULL, QUICK, Budget
 from benchmarks.inference import as_uint8_batch, measure_predict_paths
 from benchmarks.predict_command import measure_predict_command
@@ -44,16 +46,23 @@ def write_synthetic_csvs(folder: Path, n_train: int = 192, n_test: int = 64, see
     return folder
 
 
-def measure(data_dir: Path, train_config: Path, work: Path, budget: Budget, compare_fp32: bool) -> dict:
+def measure(
+    data_dir: Path, train_config: Path, work: Path, budget: Budget, compare_fp32: bool, fit_args: list[str]
+) -> dict:
     """Every measurement, in an order that keeps the long Trainer runs after the quick loops; ``notes`` says what
     was skipped or shortened on this CPU, and why."""
     train_csv, test_csv = data_dir / "train.csv", data_dir / "test.csv"
     sections: dict[str, float] = {}
     notes: list[str] = []
     native_bf16 = cpu_has_native_bf16()
-    with timed(sections, "csv_read"):
-        csv = median_seconds(lambda: read_digit_csv(train_csv, require_label=True), budget.csv_repeats)
-    rows = len(csv[2].images)
+    with timed(sections, "csv_read"):  # ours and the tutorial's pd.read_csv in turn
+        csv = {"ours": [], "tutorial": []}
+        for _ in range(budget.csv_repeats):
+            _, (ours,), table = median_seconds(lambda: read_digit_csv(train_csv, require_label=True), 1)
+            _, (tutorial,), (pixels, labels) = median_seconds(lambda: read_csv_tutorial(train_csv), 1)
+            csv["ours"].append(ours)
+            csv["tutorial"].append(tutorial)
+    rows = len(table.images)
     with timed(sections, "bare_loops"):
         bare = measure_bare_loops(budget, native_bf16)
     if bare["skipped"]:
@@ -62,26 +71,38 @@ def measure(data_dir: Path, train_config: Path, work: Path, budget: Budget, comp
             "would run emulated, several times slower than fp32 (the CLI picks 32-true here)"
         )
     precision = fastest_precision()
-    trainer_runs, plans = {}, {}
-    runs = [(precision, [])]
+    runs = [(precision, list(fit_args))]
     if compare_fp32 and precision != "32-true":
-        runs.append(("32-true", ["--trainer.precision", "32-true"]))
+        runs.append(("32-true", [*fit_args, "--trainer.precision", "32-true"]))
     elif precision == "32-true":
         notes.append("no separate 32-true Trainer run: 32-true is already the default on this CPU")
-    hard_stop = round(1.5 * budget.trainer_s)
+    val_fraction = float(yaml.safe_load(train_config.read_text()).get("data", {}).get("val_fraction", 0.15))
+    with timed(sections, "baseline_setup"):
+        loop = TutorialLoop(pixels, labels, read_csv_tutorial(test_csv)[0], val_fraction, budget)
+    trainer_runs, plans, turns, bare_turns = {}, {}, {}, {}
     for name, overrides in runs:
-        max_epochs = budget.trainer_epochs if name == precision else budget.fp32_trainer_epochs
-        plan = EpochPlan.within(budget.trainer_s, rows, bare["img_s"][variant_for(name, True)], max_epochs)
-        if plan.train_share < 1:
-            notes.append(
-                f"Trainer {name}: {plan.describe()}, as a whole epoch would take over {budget.trainer_s:.0f} s"
-            )
-        section = "trainer_default" if name == precision else "trainer_fp32"
-        with timed(sections, section):
-            folder = work / ("fit" if name == precision else "fit-fp32")
+        bare_img_s = bare["img_s"][variant_for(name, True)]
+        plan = EpochPlan.repeated(budget.epoch_s, rows, bare_img_s, budget.warmup_epochs + budget.trainer_epochs)
+        baseline = BaselineTurns(loop, (rows - round(rows * val_fraction), round(rows * val_fraction)))
+        bare_loop = BareLoop(VARIANTS[variant_for(name, True)], budget.batch_size)
+        bare_steps = max(1, round(budget.bare_turn_s * bare_img_s / budget.batch_size))
+        bare_turns[name] = []
+
+        def between(baseline=baseline, bare_loop=bare_loop, rates=bare_turns[name], steps=bare_steps) -> None:
+            baseline()
+            begin = time.perf_counter()
+            rates.append(bare_loop.run(steps) / (time.perf_counter() - begin))
+
+        with timed(sections, f"trainer_{name}"):
+            baseline.calibrate(budget.baseline_turn_s, budget.warmup)
+            bare_loop.run(budget.warmup)
+            hard_stop = round(2 * plan.epochs * (budget.epoch_s + budget.baseline_turn_s) + 60)
+            folder = work / f"fit-{name}"
             trainer_runs[name] = measure_trainer_epochs(
-                train_config, data_dir, folder, plan.epochs, overrides + plan.overrides(), hard_stop
-            )
+                train_config, data_dir, folder, plan.epochs, overrides + plan.overrides(), hard_stop,
+                between=between, warmup_epochs=budget.warmup_epochs,
+            )  # fmt: skip
+        turns[name] = baseline.summary()
         plans[name] = plan.describe()
         if trainer_runs[name]["cut"]:
             plans[name] += ", cut short by --trainer.max_time"
@@ -91,19 +112,25 @@ def measure(data_dir: Path, train_config: Path, work: Path, budget: Budget, comp
             )
     with timed(sections, "predict"):
         test_images = as_uint8_batch(read_digit_csv(test_csv, require_label=False).images)
-        predict = measure_predict_paths(test_images, precision, budget, work)
+        predict = measure_predict_paths(test_images, precision, budget, work, baseline=loop.predict)
     notes += [f"prediction path {name} skipped: {why}" for name, why in predict["skipped"].items()]
     with timed(sections, "preprocess"):
         preprocess = measure_preprocessing(budget.windows)
     with timed(sections, "predict_command"):
-        checkpoint = next((work / "fit" / "checkpoints").glob("last*.ckpt"))
+        checkpoint = next((work / f"fit-{precision}" / "checkpoints").glob("last*.ckpt"))
         command = measure_predict_command(train_config, data_dir, checkpoint, work / "submission.csv")
-    with timed(sections, "baseline"):
-        per_epoch = trainer_runs[precision]["images_per_epoch"]
-        baseline = measure_baseline(train_csv, test_csv, (per_epoch["train"], per_epoch["val"]), budget)
+    baseline = {
+        **turns[precision],
+        "by_run": turns,
+        "predict_img_s": predict.pop("baseline_img_s"),
+        "predict_windows": predict.pop("baseline_windows"),
+        "bare_turns": bare_turns,
+        "csv_read_s": statistics.median(csv["tutorial"]),
+        "csv_read_times": csv["tutorial"],
+    }
     return {
-        "csv_read_s": csv[0],
-        "csv_read_times": csv[1],
+        "csv_read_s": statistics.median(csv["ours"]),
+        "csv_read_times": csv["ours"],
         "train_csv_rows": rows,
         "native_bf16": native_bf16,
         "bare": bare,
@@ -125,6 +152,7 @@ def speed(
     train_config: Path = Path("configs/mnist.yaml"),
     quick: bool = False,
     compare_fp32_trainer: bool = True,
+    fit_args: list[str] | None = None,
 ) -> dict:
     """Measure and print training, prediction and CSV-reading speed; write the numbers to ``output``.
 
@@ -136,6 +164,7 @@ def speed(
         quick: Tiny synthetic CSVs and a few steps per measurement: checks the wiring, not the speed.
         compare_fp32_trainer: Also time Trainer epochs at ``32-true`` when the default is bf16, to show
             whether bf16 pays off end to end and not only in the bare loop.
+        fit_args: More ``src.cli fit`` arguments for every Trainer run, e.g. ``["--model.compile", "false"]``.
     """
     budget = QUICK if quick else FULL
     if quick:
@@ -149,7 +178,7 @@ def speed(
         for path in (data_dir / "train.csv", data_dir / "test.csv"):
             if not path.is_file():
                 sys.exit(f"error: {path} not found; run `make data` or pass --data_dir")
-        measured = measure(data_dir, train_config, work, budget, compare_fp32_trainer)
+        measured = measure(data_dir, train_config, work, budget, compare_fp32_trainer, fit_args or [])
     results = {
         "command": " ".join(["python -m benchmarks.speed", *sys.argv[1:]]),
         "quick": quick,

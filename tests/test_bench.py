@@ -6,11 +6,16 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from benchmarks.baseline import paired_ratios
+from benchmarks.summary import per_round
 from benchmarks.timing import noisy
+from benchmarks.trainer_epoch import EpochTimer
 from src.utils import cpu_has_native_bf16, fastest_precision
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,3 +79,56 @@ def test_quick_run_prints_the_table_and_leaves_no_logs_or_checkpoints(quick_run)
 def test_repeats_that_disagree_are_flagged_not_hidden():
     windows = {"bare_fp32": [92.0, 1372.0, 1280.0, 117.0, 580.0], "bare_bf16_cl": [2876.0, 2966.0, 2956.0]}
     assert noisy(windows) == {"bare_fp32": [92.0, 1372.0]}
+
+
+@pytest.mark.slow
+def test_every_ratio_has_its_spread_and_the_tutorial_loop_ran_between_epochs(quick_run):
+    _, results, _ = quick_run
+    derived = {"trainer_epoch_default_vs_fp32"}  # from two ratios that each have a spread
+    assert set(results["ratio_spread"]) == set(results["ratios"]) - derived
+    assert all(low <= results["ratios"][name] <= high for name, (low, high) in results["ratio_spread"].items())
+    for name, epochs in results["raw"]["trainer_epochs"].items():
+        assert len(results["raw"]["baseline_turns"][name]) == len(epochs) + 1  # before each epoch, after the last
+        assert len(results["raw"]["bare_turns_img_s"][name]) == len(epochs) + 1
+
+
+def test_each_epoch_is_paired_with_the_turns_either_side_of_it():
+    assert paired_ratios([10.0, 30.0], [5.0, 5.0, 10.0]) == [2.0, 4.0]
+    assert paired_ratios([10.0, 30.0], [5.0, 10.0]) == [10.0 / 7.5, 3.0]  # the last epoch has no turn after it
+    assert per_round({"a": [4.0, 9.0], "b": [2.0, 3.0]}, "a", "b") == [2.0, 3.0]
+
+
+def test_the_turns_between_epochs_are_left_out_of_the_epochs_time():
+    calls = []
+
+    def between():
+        calls.append(time.perf_counter())
+        time.sleep(0.2)
+
+    timer, trainer = EpochTimer(between), SimpleNamespace(sanity_checking=False)
+    for _ in range(2):
+        timer.on_train_epoch_start(trainer, None)
+        timer.on_train_batch_end(trainer, None, None, (None, [0] * 8), 0)
+        time.sleep(0.05)
+        timer.on_validation_start(trainer, None)
+    timer.on_train_end(trainer, None)
+    assert len(calls) == 3 and [e["train_images"] for e in timer.epochs] == [8, 8]
+    assert all(0.05 <= e["seconds"] < 0.2 for e in timer.epochs)  # the 0.2 s turns are not in any epoch
+
+
+def test_an_epoch_cut_by_the_time_limit_is_not_timed_as_a_whole_one(tmp_path, monkeypatch):
+    from benchmarks import trainer_epoch
+
+    def fake_fit(args, callbacks):  # two whole epochs of 8 images, then one that max_time cut after 2 and validated
+        timer, trainer = callbacks[0], SimpleNamespace(sanity_checking=False, precision="32-true")
+        timer.on_train_start(trainer, SimpleNamespace(hparams={}))
+        for images in (8, 8, 2):
+            timer.on_train_epoch_start(trainer, None)
+            timer.on_train_batch_end(trainer, None, None, (None, [0] * images), 0)
+            timer.on_validation_start(trainer, None)
+        timer.on_train_end(trainer, None)
+
+    monkeypatch.setattr(trainer_epoch, "cli_run", fake_fit)
+    config = ROOT / "configs" / "mnist.yaml"
+    measured = trainer_epoch.measure_trainer_epochs(config, tmp_path, tmp_path / "work", 3)
+    assert measured["cut"] and [e["train_images"] for e in measured["epochs"]] == [8, 8]

@@ -73,6 +73,8 @@ class DigitClassifier(pl.LightningModule):
             Trainer's ``estimated_stepping_batches``.
         scheduler_interval: ``epoch`` or ``step`` (per-step schedules such as OneCycleLR).
         channels_last: Run the network in channels_last memory format (faster convolutions on CPU and GPU).
+        compile: ``torch.compile`` the network in place for ``fit`` (state-dict keys unchanged; other commands
+            run it eager). The first steps of a run pay tens of seconds of compiling.
         label_smoothing: Cross-entropy label smoothing (0 = the tutorial's plain cross-entropy).
         num_classes, image_size: The data's (linked from ``data.*`` by the CLI).
         tta_shift: Validate, test and predict on the softmax averaged over shifted copies (``ShiftAveraged``).
@@ -85,6 +87,7 @@ class DigitClassifier(pl.LightningModule):
         scheduler: LRSchedulerCallable | None = None,
         scheduler_interval: str = "epoch",
         channels_last: bool = True,
+        compile: bool = False,
         label_smoothing: float = 0.0,
         num_classes: int = 10,
         image_size: tuple[int, int] = (28, 28),
@@ -113,6 +116,10 @@ class DigitClassifier(pl.LightningModule):
         if self.hparams.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         return self.network(images)
+
+    def setup(self, stage: str) -> None:
+        if self.hparams.get("compile") and stage == "fit":
+            self.network.compile()  # nn.Module.compile, not torch.compile(...): no ``_orig_mod.`` in the keys
 
     def model_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         images, labels = batch
