@@ -57,11 +57,12 @@ tensorboard: install
 serve: install-all
 	$(PY) -m src.tools serve --ckpt_path $(CKPT) --experiment $(EXPERIMENT)
 
+# The tests run on every core (pytest-xdist); PYTEST_ARGS adds options, e.g. PYTEST_ARGS="-n 0 -x" for one process.
 test: install-all browser
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto $(PYTEST_ARGS)
 
 test-fast: install-all
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -n auto -m "not slow" $(PYTEST_ARGS)
 
 bench: install-all data
 	$(PY) -m benchmarks.speed

@@ -77,8 +77,8 @@ def held_out_predictions(run_dir: Path, checkpoint: Path, tta_shift: float = 0.0
     record = TrainingRecord.from_dict(state.get("training_data"))
     if record is None or record.fingerprint != module.training_record.fingerprint:
         raise UserInputError(
-            f"{checkpoint} was not trained on the {module.path(module.hparams.train_file)} there is now (its content differs "
-            "from the checkpoint's record); out-of-fold rows would be mislabelled or seen in training"
+            f"{checkpoint} was not trained on the {module.path(module.hparams.train_file)} there is now (its content "
+            "differs from the checkpoint's record); out-of-fold rows would be mislabelled or seen in training"
         )
     if record.held_out != module.held_out:
         raise UserInputError(f"{checkpoint} held out {record.held_out}, its config.yaml {module.held_out}")
