@@ -263,6 +263,14 @@ def test_the_predictor_and_an_ensemble_answer_with_the_checkpoints_classes(sign_
     assert np.abs(ensemble(images) - probabilities).max() < 1e-5  # the mean of two copies is the one
 
 
+def test_export_refuses_a_model_of_another_class_count_naming_it(sign_language, tmp_path: Path) -> None:
+    from src.tools.export import export
+
+    with pytest.raises(UserInputError, match="a model of 25 classes; export writes MNIST digit models"):
+        export(ckpt_path=str(sign_language[0].best), output=tmp_path / "model.onnx")
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
 def test_score_counts_classes_beyond_9_including_one_that_never_occurs(tmp_path: Path, capsys) -> None:
     true = np.array([k for k in range(25) if k != 9] * 2)
     predicted = true.copy()

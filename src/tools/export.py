@@ -25,7 +25,7 @@ from jsonargparse import CLI
 
 from src.models.classifier import TTAShift
 from src.models.ensemble import CheckpointEnsemble
-from src.tools.exportable import ExportableDigitModel, example_images
+from src.tools.exportable import NUM_CLASSES, ExportableDigitModel, example_images
 from src.tools.onnx_predictor import INPUT_NAME, METADATA_KEY, OUTPUT_NAME, OnnxPredictor
 from src.tools.predictor import load_predictor, weights_from_flags
 from src.utils import UserInputError, atomic_write
@@ -107,6 +107,11 @@ def export(
     if isinstance(weights, str) and weights.endswith((".onnx", ".pt2")):
         raise UserInputError(f"--ckpt_path {weights} is an export already; pass the .ckpt it was exported from")
     predictor = load_predictor(weights, tta_shift, "32-true", save_dir, experiment)
+    if predictor.num_classes != NUM_CLASSES:  # the file's interface: uint8 [N, 1, 28, 28] -> [N, 10]
+        raise UserInputError(
+            f"{predictor.source}: a model of {predictor.num_classes} classes; export writes MNIST digit models "
+            f"({NUM_CLASSES} classes, 28x28) only (docs/datasets.md): use `python -m src.cli predict` for this one"
+        )
     network = predictor.model.network
     members = list(network.checkpoints) if isinstance(network, CheckpointEnsemble) else None
     # Plain (contiguous) weights: channels_last ones load back from a .pt2 with a storage warning, and neither
