@@ -271,6 +271,22 @@ def test_export_refuses_a_model_of_another_class_count_naming_it(sign_language, 
     assert not list(tmp_path.iterdir())  # nothing written
 
 
+def test_image_files_and_the_server_refuse_a_model_of_photos_unlike_mnist_digits(sign_language, tmp_path: Path) -> None:
+    """Image files become MNIST-style digits (light ink on black): a Sign Language model would label them anyway."""
+    from PIL import Image
+
+    from src.tools.images.predict import predict_images
+    from src.tools.serve.server import serve
+
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(tmp_path / "digit.png")
+    for tool in (lambda: predict_images([str(tmp_path / "digit.png")], ckpt_path=str(sign_language[0].best),
+                                        output=tmp_path / "out.csv"),
+                 lambda: serve(ckpt_path=str(sign_language[0].best), port=1)):  # fmt: skip
+        with pytest.raises(UserInputError, match=r"far from the MNIST-style digits made of image files"):
+            tool()
+    assert not (tmp_path / "out.csv").exists()
+
+
 def test_score_counts_classes_beyond_9_including_one_that_never_occurs(tmp_path: Path, capsys) -> None:
     true = np.array([k for k in range(25) if k != 9] * 2)
     predicted = true.copy()

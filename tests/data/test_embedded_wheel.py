@@ -15,8 +15,10 @@ import pytest
 import torch
 
 from src.data import embedded
+from src.data.checks import PixelStats
 from src.data.csv_reader import read_digit_csv
 from src.data.embedded import EmbeddedDataError, _ArraysOnlyUnpickler
+from src.tools.images.reading import MNIST_PIXELS
 
 
 @pytest.mark.slow
@@ -42,6 +44,8 @@ def test_materialise_writes_the_real_mnist_as_exact_kaggle_csvs(tmp_path: Path) 
     assert torch.equal(train.labels, labels[order[:42_000]])
     assert torch.equal(test.images[:, 0], images[order[42_000:]])
     assert torch.equal(torch.tensor(test_labels["Label"].to_numpy()), labels[order[42_000:]])
+    found = PixelStats.of(train.images)  # the reference the image tools compare a model's training pixels with
+    assert (found.mean, found.ink_fraction) == pytest.approx((MNIST_PIXELS.mean, MNIST_PIXELS.ink_fraction), rel=1e-3)
 
     stamps = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
     assert embedded.materialise(tmp_path) == []

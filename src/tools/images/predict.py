@@ -28,7 +28,7 @@ from rich.table import Table
 
 from src.models.classifier import TTAShift
 from src.tools.images.paths import expand_image_paths
-from src.tools.images.reading import ImageInputError, mnist_style, read_image_file
+from src.tools.images.reading import ImageInputError, check_trained_on_mnist_style, mnist_style, read_image_file
 from src.tools.predictor import load_predictor, weights_from_flags
 from src.utils import UserInputError, atomic_write
 
@@ -107,6 +107,7 @@ def predict_images(
     if output.is_dir() or output.resolve() in {f.resolve() for f in files}:
         raise UserInputError(f"--output {output} is a folder or one of the images; pass a new .csv path")
     predictor = load_predictor(weights_from_flags(ckpt_path, ensemble), tta_shift, None, save_dir, experiment)
+    check_trained_on_mnist_style(predictor.training_pixels, predictor.source)
     kept, digits, failures = read_digits(files)
     result = ImagePredictions(kept, predictor(digits), failures)
     console = Console()

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
+from src.data.checks import PixelStats
 from src.tools.images.finder import find_digit
 from src.tools.images.marks import NoDigit
 from src.utils import UserInputError
@@ -38,6 +39,8 @@ INK_THRESHOLD = 0.2  # share of the brightest ink a pixel needs to count towards
 # Stroke widths in the 20-pixel box, by stroke_width: MNIST's never measure below 2.0 (a 1-pixel line measures 2),
 # median 2.83 (first 5,000 rows of test.csv). A stroke below THIN would be thinner than any MNIST stroke.
 MNIST_STROKE, THIN_STROKE = 2.8, 1.5
+# What the digits this module makes look like: PixelStats.of the embedded MNIST train.csv (mean 33.39, 13.25 % ink).
+MNIST_PIXELS = PixelStats(mean=33.39, ink_fraction=0.1325)
 THICKEN_SIDE = 4 * BOX  # thin strokes are widened at 4x the final size: fine enough, and a small filter
 
 
@@ -176,6 +179,17 @@ def centred(digit: np.ndarray) -> np.ndarray:
     field = np.zeros((28 + 2 * 20, 28 + 2 * 20), np.float32)  # room for any shift without clipping the array
     field[20 + top : 20 + top + height, 20 + left : 20 + left + width] = digit
     return np.round(field[20:48, 20:48]).astype(np.uint8)
+
+
+def check_trained_on_mnist_style(training_pixels: PixelStats | None, source: str) -> None:
+    """Refuse weights whose training images look nothing like the MNIST-style digits this module makes of a file
+    (light ink on black): a model of bright photos (Sign Language MNIST) would label them with confident nonsense."""
+    if training_pixels is not None and training_pixels.far_from(MNIST_PIXELS):
+        raise UserInputError(
+            f"{source} was trained on images with {training_pixels.describe()}, far from the MNIST-style digits made "
+            f"of image files ({MNIST_PIXELS.describe()}); its labels for them would mean nothing: predict its own "
+            "CSVs with `python -m src.cli predict`"
+        )
 
 
 def mnist_style(image: Image.Image | np.ndarray, name: str = "image") -> np.ndarray:

@@ -15,6 +15,7 @@ import litserve as ls
 
 from src.data.checks import PixelStats
 from src.models.classifier import TTAShift
+from src.tools.images.reading import check_trained_on_mnist_style
 from src.tools.predictor import load_predictor
 from src.tools.serve.digit_api import DigitAPI
 from src.tools.serve.page import add_page
@@ -78,6 +79,7 @@ def serve(
         log_level: uvicorn's log level (``warning`` for quiet).
     """
     predictor = load_predictor(ckpt_path, tta_shift, precision, save_dir, experiment)  # fails here, not in the worker
+    check_trained_on_mnist_style(predictor.training_pixels, predictor.source)  # the page and uploads make such digits
     weights = predictor.weights  # the files resolved, so that the worker loads what was checked
     notice(f"weights: {predictor.source}; tta_shift {predictor.tta_shift:g}; precision {predictor.precision}")
     pixels = predictor.training_pixels
