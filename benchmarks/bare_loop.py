@@ -34,14 +34,16 @@ def variant_for(precision: str, channels_last: bool) -> str:
 
 
 class BareLoop:
-    """TutorialCNN + Adam + cross-entropy on a fixed pool of random batches already in memory."""
+    """A network (TutorialCNN unless given) + Adam + cross-entropy on a fixed pool of random batches in memory."""
 
-    def __init__(self, variant: Variant, batch_size: int, n_batches: int = 8, seed: int = 0):
+    def __init__(
+        self, variant: Variant, batch_size: int, n_batches: int = 8, seed: int = 0, network: type = TutorialCNN
+    ):
         generator = torch.Generator().manual_seed(seed)
         self.variant = variant
         self.batch_size = batch_size
         torch.manual_seed(seed)
-        self.network = TutorialCNN()
+        self.network = network()
         memory_format = torch.channels_last if variant.channels_last else torch.contiguous_format
         self.network.to(memory_format=memory_format).train()
         self.optimizer = torch.optim.Adam(self.network.parameters(), lr=1e-3)

@@ -30,9 +30,9 @@ class Budget:
     csv_repeats: int = 3
     batch_size: int = 64
     predict_batch_size: int = 256  # the DataModule's eval_batch_size: fastest on this CPU (cache-sized)
-    bare_loops_s: float = 20.0  # all four variants together
+    bare_loops_s: float = 16.0  # all four variants together
     epoch_s: float = 9.0  # a Trainer epoch is cut to the share of its batches that takes about this long
-    predict_s: float = 20.0  # all prediction paths together
+    predict_s: float = 16.0  # all prediction paths together
     bare_turn_s: float = 1.5  # one window of the bare loop after each tutorial-loop turn
     baseline_turn_s: float = 4.0  # one turn of the tutorial loop (train steps + val batches) between epochs
     compile_prediction: bool = True  # torch.compile takes tens of seconds: not in --quick

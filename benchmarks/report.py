@@ -49,6 +49,7 @@ def format_table(r: dict) -> str:
             spread(r, "speedup_epoch_vs_baseline") + f"; compile={r['trainer_compile']}",
         )
     )
+    rows.append(ceiling_row(r, "default", r["default_bare_loop"]))
     for name, rate in r["trainer_epoch_img_s_by_precision"].items():
         if name != r["default_precision"]:
             note = (
@@ -63,6 +64,8 @@ def format_table(r: dict) -> str:
                     note,
                 )
             )
+            if "bare_loop_vs_baseline_fp32" in ratios:
+                rows.append(ceiling_row(r, "fp32", "fp32_cl"))
     rows += [
         *predict_rows(r),
         (
@@ -149,6 +152,13 @@ def predict_rows(r: dict) -> list[tuple[str, str, str]]:
         verdict = f"target >= x{goal} of eager without native bf16: {'met' if ratio >= goal else 'MISSED'}"
     rows.append((f"  fastest: {fastest}", f"{rates[fastest]:,.0f}", verdict))
     return rows
+
+
+def ceiling_row(r: dict, run: str, variant: str) -> tuple[str, str, str]:
+    """The bare loop's turns beside a Trainer run over the tutorial loop's: what no Trainer epoch can beat by much."""
+    name = f"bare_loop_vs_baseline_{run}"
+    label = f"  ceiling: the bare {variant} loop beside it / the tutorial loop"
+    return label, f"x{r['ratios'][name]:.2f}", f"{spread(r, name)}; no data, augmentation, validation or logging"
 
 
 def spread(r: dict, name: str) -> str:

@@ -34,6 +34,11 @@ def summarise(m: dict, budget: Budget) -> dict:
             "vs_baseline": paired_ratios(epoch_rates, [t["img_s"] for t in base[name]["turns"]][warm:]),
             "vs_bare": paired_ratios(epoch_rates, baseline["bare_turns"][name][warm:]),
             "train_vs_bare": paired_ratios(train_rates, baseline["bare_turns"][name][warm:]),
+            # the ceiling: the bare loop (no data, augmentation or logging) over the tutorial turn just before it
+            "bare_vs_baseline": [
+                bare / turn["img_s"]
+                for bare, turn in zip(baseline["bare_turns"][name], base[name]["turns"], strict=False)
+            ],
         }
     default = paired[m["default_precision"]]
     pairs = {
@@ -57,8 +62,10 @@ def summarise(m: dict, budget: Budget) -> dict:
             if name != "eager"
         },
     }
+    pairs["bare_loop_vs_baseline_default"] = default["bare_vs_baseline"]
     if "32-true" in paired and len(paired) > 1:
         pairs["speedup_epoch_fp32_vs_baseline"] = paired["32-true"]["vs_baseline"]
+        pairs["bare_loop_vs_baseline_fp32"] = paired["32-true"]["bare_vs_baseline"]
     ratios = {name: statistics.median(values) for name, values in pairs.items() if values}
     spread = {name: [min(values), max(values)] for name, values in pairs.items() if values}
     if "speedup_epoch_fp32_vs_baseline" in ratios:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -90,6 +91,26 @@ def test_every_ratio_has_its_spread_and_the_tutorial_loop_ran_between_epochs(qui
     for name, epochs in results["raw"]["trainer_epochs"].items():
         assert len(results["raw"]["baseline_turns"][name]) == len(epochs) + 1  # before each epoch, after the last
         assert len(results["raw"]["bare_turns_img_s"][name]) == len(epochs) + 1
+
+
+@pytest.mark.slow
+def test_the_ceiling_is_each_bare_loop_turn_over_the_tutorial_turn_before_it(quick_run):
+    done, results, _ = quick_run
+    raw, run = results["raw"], results["default_precision"]
+    turns = zip(raw["bare_turns_img_s"][run], raw["baseline_turns"][run], strict=True)
+    expected = statistics.median(bare / turn["img_s"] for bare, turn in turns)
+    assert results["ratios"]["bare_loop_vs_baseline_default"] == pytest.approx(expected)
+    assert "ceiling: the bare" in done.stdout
+
+
+@pytest.mark.slow
+def test_parallel_members_times_one_process_against_one_thread_each():
+    from benchmarks.parallel_members import parallel_members
+
+    result = parallel_members(threads=2, rounds=1, seconds=0.3, batch_size=8, start_after_s=4.0)
+    assert result["one_process_img_s"][0] > 0 and result["one_thread_each_img_s"][0] > 0
+    ratio = result["one_thread_each_img_s"][0] / result["one_process_img_s"][0]
+    assert result["ratio_median"] == pytest.approx(ratio)
 
 
 def test_each_epoch_is_paired_with_the_turns_either_side_of_it():

@@ -270,8 +270,9 @@ def seeds(
 
 def _invocation(call: dict) -> str:
     """The command line when run as ``python -m src.tools seeds``, else the Python call (a test, a notebook)."""
-    if sys.argv and Path(sys.argv[0]).resolve() == Path(__file__).resolve():
-        return shlex.join(["python", "-m", "src.tools", "seeds", *sys.argv[1:]])
+    tools_main = Path(__file__).resolve().parents[1] / "__main__.py"
+    if sys.argv[:1] and Path(sys.argv[0]).resolve() == tools_main and sys.argv[1:2] == ["seeds"]:
+        return shlex.join(["python", "-m", "src.tools", *sys.argv[1:]])
     return f"seeds({', '.join(f'{key}={value!r}' for key, value in call.items())})"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -60,6 +61,7 @@ def test_a_killed_seeds_run_continues_where_it_stopped_and_scores_the_ensemble(t
     listed = config["model"]["network"]["init_args"]["checkpoints"]
     assert [Path(path).parent.parent for path in listed] == members  # one checkpoint per member, by seed
     (scores,) = json.loads((logs / "duo" / "scores.json").read_text())  # the killed run scored nothing
+    assert scores["command"] == shlex.join(["python", *command[1:]])  # the command line, as a user would retype it
     assert set(scores["members"]) == {member.name for member in members}
     accuracies = [entry["test_acc"] for entry in scores["members"].values()]
     assert all(0 <= value <= 1 for value in [*accuracies, scores["ensemble_test_acc"]])
