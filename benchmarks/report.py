@@ -155,7 +155,8 @@ def predict_rows(r: dict) -> list[tuple[str, str, str]]:
 
 
 def ceiling_row(r: dict, run: str, variant: str) -> tuple[str, str, str]:
-    """The bare loop's turns beside a Trainer run over the tutorial loop's: what no Trainer epoch can beat by much."""
+    """The bare loop's turns beside a Trainer run over the tutorial loop's: training alone at its fastest (an epoch
+    beats it only by what its cheaper validation images save)."""
     name = f"bare_loop_vs_baseline_{run}"
     label = f"  ceiling: the bare {variant} loop beside it / the tutorial loop"
     return label, f"x{r['ratios'][name]:.2f}", f"{spread(r, name)}; no data, augmentation, validation or logging"

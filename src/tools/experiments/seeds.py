@@ -224,6 +224,8 @@ def seeds(
     """
     call = dict(locals())  # what the scoring records as the command of a Python call
     tta_shift = check_tta_shift(tta_shift)  # the CLI's TTAShift type checks it for command lines, this for Python
+    if parallel < 1:
+        raise UserInputError(f"--parallel {parallel}; expected 1 or more members trained at a time")
     groups = members or [Members(fit=list(fit or []), seeds=list(seeds or [0, 1, 2]), tag=recipe_of(fit or []))]
     if len({group.tag for group in groups}) != len(groups):
         raise UserInputError("every group of members needs its own tag (their run folders are <tag>_seed<N>)")

@@ -139,3 +139,12 @@ def test_a_test_set_without_labels_scores_as_none_and_other_mistakes_still_raise
     with pytest.raises(UserInputError) as raised:
         held_out_accuracy(args)
     assert "test.csv" in str(raised.value) and "no labels" not in str(raised.value)
+
+
+def test_parallel_below_one_is_refused_before_anything_is_written(tmp_path):
+    from src.tools.experiments.seeds import seeds
+    from src.utils import UserInputError
+
+    with pytest.raises(UserInputError, match="--parallel 0; expected 1 or more"):
+        seeds(seeds=[0], name="none", save_dir=tmp_path / "logs", parallel=0)
+    assert not (tmp_path / "logs").exists()
