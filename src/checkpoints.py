@@ -8,6 +8,7 @@ that is running, whose logger has just opened a new, empty ``version_N``.
 
 from __future__ import annotations
 
+import importlib
 import io
 import pickle
 from pathlib import Path
@@ -112,6 +113,7 @@ def network_from_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]
     saved = checkpoint.get("hyper_parameters", {}).get("network")
     if not isinstance(saved, dict) or "class_path" not in saved:
         raise UserInputError(f"checkpoint {path} does not say which network it holds; train it with src.cli fit")
+    check_network_classes(saved, path)
     try:
         network = instantiate_class((), saved)
     except Exception as err:  # an import or signature error: the class moved or changed
@@ -119,6 +121,43 @@ def network_from_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]
     load_weights(network, checkpoint, path)
     kept = ("state_dict", "optimizer_states", "lr_schedulers", "loops")
     return network.eval(), {key: value for key, value in checkpoint.items() if key not in kept}
+
+
+def trained_shape(metadata: dict[str, Any]) -> tuple[int, tuple[int, int]]:
+    """``(num_classes, (height, width))`` a checkpoint's model was trained for, from its hparams (the CLI links them
+    from ``data.*``); 10 classes of 28x28 where a checkpoint records none, MNIST's sizes."""
+    hparams = metadata.get("hyper_parameters") or {}
+    height, width = hparams.get("image_size") or (28, 28)
+    return int(hparams.get("num_classes", 10)), (int(height), int(width))
+
+
+def check_network_classes(saved: Any, path: str | Path) -> None:
+    """Refuse a checkpoint's ``network`` unless every class path in it, nested ones in its ``init_args`` included,
+    names a ``torch.nn.Module`` subclass: checked before anything is built, since a downloaded file could otherwise
+    name any callable with any arguments (``subprocess.Popen``), which rebuilding the network would call.
+
+    Finding the class imports its module, as jsonargparse does for a config file's class paths."""
+    for class_path in [saved] if isinstance(saved, str) else _class_paths(saved):  # the CLI reads a string as one
+        module_name, _, name = str(class_path).rpartition(".")
+        try:
+            found = getattr(importlib.import_module(module_name), name)
+        except (ImportError, AttributeError, ValueError) as err:  # the class moved, or the path is not one
+            raise UserInputError(f"checkpoint {path}: cannot rebuild network {class_path} ({err})") from None
+        if not (isinstance(found, type) and issubclass(found, nn.Module)):
+            raise UserInputError(
+                f"checkpoint {path} names {class_path} as its network, which is not a torch.nn.Module subclass; "
+                "refused before anything ran: load only checkpoints written by `python -m src.cli fit`"
+            )
+
+
+def _class_paths(value: Any) -> list[str]:
+    """Every ``class_path`` in a saved ``{class_path, init_args}`` tree (dicts and lists), outermost first."""
+    if isinstance(value, dict):
+        own = [value["class_path"]] if "class_path" in value else []
+        return own + [path for item in value.values() for path in _class_paths(item)]
+    if isinstance(value, (list, tuple)):
+        return [path for item in value for path in _class_paths(item)]
+    return []
 
 
 def load_weights(module: nn.Module, checkpoint: dict[str, Any], path: str | Path) -> None:

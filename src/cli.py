@@ -14,14 +14,16 @@ import warnings
 from importlib.util import find_spec
 from pathlib import Path
 
-from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
 from src.callbacks.progress import LayerSummary, progress_bar_for
+from src.callbacks.run_lock import RunLock
 from src.callbacks.run_summary import RunSummary
 from src.callbacks.submission import SubmissionWriter
 from src.checkpoints import (
     AtomicCheckpointIO,
+    check_network_classes,
     load_weights,
     newest_run,
     read_checkpoint,
@@ -80,6 +82,9 @@ class DigitCLI(LightningCLI):
                 f"{subcommand} needs trained weights: pass --ckpt_path best (or last, or a .ckpt file), or an "
                 "ensemble config (model.network: src.models.ensemble.CheckpointEnsemble)"
             )
+        if config is not None and _carries_weights(config):  # jsonargparse would fold a member's error into its own
+            for member in config.model.network.init_args.get("checkpoints") or []:
+                check_network_classes(read_checkpoint(member).get("hyper_parameters", {}).get("network"), member)
         if config is not None and config.get("ckpt_path"):
             self._load_weights(parser, subcommand, argv)
 
@@ -105,6 +110,7 @@ class DigitCLI(LightningCLI):
         self.ckpt_path, config.ckpt_path = str(path), None
         notice(f"{'resuming from' if subcommand == 'fit' else 'weights from'} {path} ({how})")
         hparams = {k: v for k, v in self.checkpoint.get("hyper_parameters", {}).items() if k not in ("_instantiator",)}
+        check_network_classes(hparams.get("network"), path)  # before jsonargparse builds what it names
         for key in LINKED:  # link targets: the data's settings decide them
             hparams.pop(key, None)
             hparams.get("network", {}).get("init_args", {}).pop(key, None)
@@ -218,6 +224,17 @@ def _check_validation_is_held_out(config) -> None:
         )
 
 
+class SaveConfigWhenFitStarts(SaveConfigCallback):
+    """LightningCLI's ``config.yaml``, written when fit starts instead of at setup: after the checkpoint a resume names
+    has been restored and checked, so a refused resume leaves the run's config the one it was trained with."""
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        pass
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        super().setup(trainer, pl_module, "fit")
+
+
 def run(args: list[str] | None = None, callbacks: list | None = None) -> DigitCLI:
     """Run one command (``args`` as typed after ``python -m src.cli``); user mistakes raise ``UserInputError``.
     ``callbacks`` are added to the Trainer's (the sweep's pruning callback, say)."""
@@ -227,8 +244,11 @@ def run(args: list[str] | None = None, callbacks: list | None = None) -> DigitCL
     return DigitCLI(
         DigitClassifier,
         DigitCSVDataModule,
+        save_config_callback=SaveConfigWhenFitStarts,
         save_config_kwargs={"overwrite": True},
-        trainer_defaults={"callbacks": [progress_bar_for(sys.stdout), LayerSummary(), summary, *(callbacks or [])]},
+        trainer_defaults={
+            "callbacks": [RunLock(), progress_bar_for(sys.stdout), LayerSummary(), summary, *(callbacks or [])]
+        },
         parser_kwargs={command: {"default_config_files": [str(DEFAULT_CONFIG)]} for command in ("fit", *EVALUATIONS)},
         args=args,
     )

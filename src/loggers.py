@@ -1,12 +1,39 @@
-"""Lightning's CSVLogger, made to log into a run again: ``configs/presets/csv.yaml`` (docs/trackers.md)."""
+"""Lightning's logging, made to log into a run again: TensorBoard (``configs/mnist.yaml``) opens its event file only
+when it first writes, the CSVLogger (``configs/presets/csv.yaml``, docs/trackers.md) appends to a resumed run, and the
+learning rate is logged once per epoch across a resume."""
 
 from __future__ import annotations
 
 import csv
 
-from pytorch_lightning import loggers
+import pytorch_lightning as pl
+from pytorch_lightning import callbacks, loggers
 from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 from pytorch_lightning.loggers.logger import rank_zero_experiment
+
+
+class TensorBoardLogger(loggers.TensorBoardLogger):
+    """Lightning's ``TensorBoardLogger``, except that its event file is created when something is first written to it,
+    not when the Trainer sets up: a command refused after setup (a resume with other data, a one-cycle run resumed
+    with other epochs) leaves no empty event file in the run it was pointed at."""
+
+    @property
+    @rank_zero_experiment
+    def experiment(self):
+        if self._experiment is not None:
+            return self._experiment
+        return _OpenedOnFirstUse(lambda: loggers.TensorBoardLogger.experiment.fget(self))
+
+
+class _OpenedOnFirstUse:
+    """Stands for the ``SummaryWriter`` until an attribute of it is used (Lightning touches ``experiment`` at setup only
+    to create it), then opens it: the logger keeps the writer, so later uses get it directly."""
+
+    def __init__(self, open_writer) -> None:
+        self._open_writer = open_writer
+
+    def __getattr__(self, name: str):
+        return getattr(self._open_writer(), name)
 
 
 class CSVLogger(loggers.CSVLogger):
@@ -27,3 +54,24 @@ class _AppendingWriter(ExperimentWriter):
         if self._fs.isfile(self.metrics_file_path):
             with self._fs.open(self.metrics_file_path, "r", newline="") as file:
                 self.metrics_keys = next(csv.reader(file), [])
+
+
+class LearningRateMonitor(callbacks.LearningRateMonitor):
+    """Lightning's ``LearningRateMonitor(logging_interval="epoch")``, except that the rate an epoch trains with is
+    logged when the epoch ends, at its last step (beside its ``train/*`` metrics), instead of when it starts: a run
+    killed mid-epoch has then logged nothing of that epoch, and its resume, which trains the epoch again, logs no step
+    twice. (Logging the next epoch's rate at an epoch's end would miss ReduceLROnPlateau, which steps after it.)"""
+
+    def __init__(self, log_momentum: bool = False, log_weight_decay: bool = False) -> None:
+        super().__init__(logging_interval="epoch", log_momentum=log_momentum, log_weight_decay=log_weight_decay)
+        self._rates: dict[str, float] = {}
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, *args, **kwargs) -> None:
+        self._rates = self._extract_stats(trainer, "any")
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not self._rates:
+            return
+        step = trainer.fit_loop.epoch_loop._batches_that_stepped - 1  # the step Lightning logs epoch metrics at
+        for logger in trainer.loggers:
+            logger.log_metrics(self._rates, step=step)

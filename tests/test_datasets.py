@@ -263,12 +263,16 @@ def test_the_predictor_and_an_ensemble_answer_with_the_checkpoints_classes(sign_
     assert np.abs(ensemble(images) - probabilities).max() < 1e-5  # the mean of two copies is the one
 
 
-def test_export_refuses_a_model_of_another_class_count_naming_it(sign_language, tmp_path: Path) -> None:
+def test_export_writes_a_model_of_another_class_count_with_its_classes(sign_language, tmp_path: Path) -> None:
     from src.tools.export import export
 
-    with pytest.raises(UserInputError, match="a model of 25 classes; export writes MNIST digit models"):
-        export(ckpt_path=str(sign_language[0].best), output=tmp_path / "model.onnx")
-    assert not list(tmp_path.iterdir())  # nothing written
+    trained, test_labels = sign_language
+    exported = export(ckpt_path=str(trained.best), output=tmp_path / "model.onnx")
+    assert exported.metadata["output"] == "probabilities: float32 [N, 25], each row sums to 1"
+    images = pd.read_csv(trained.data_dir / "sign_mnist_test.csv").drop(columns="label").to_numpy(np.uint8)
+    from_onnx = load_predictor(str(exported.onnx_path))(images)
+    assert from_onnx.shape == (len(images), 25)
+    assert np.abs(from_onnx - load_predictor(str(trained.best), precision="32-true")(images)).max() < 1e-4
 
 
 def test_image_files_and_the_server_refuse_a_model_of_photos_unlike_mnist_digits(sign_language, tmp_path: Path) -> None:

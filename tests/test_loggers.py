@@ -10,10 +10,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from pytorch_lightning import Callback
 
+import src.cli
 from src.cli import main
 from tests.conftest import ROOT, tool
 from tests.learnable_digits import write_learnable_csvs
+from tests.test_refusals import snapshot
 
 PRESETS = ROOT / "configs" / "presets"
 SMALL = [  # two training batches and one validation batch of a tiny StridedCNN: seconds per fit
@@ -99,6 +102,33 @@ def test_the_csv_logger_keeps_a_resumed_runs_metrics_and_mlflow_stays_out_of_run
     assert metrics["hp/wall_time_s"].dropna().size == 2 and (run_dir / "hparams.yaml").is_file()
     table = tool("runs")(["--save_dir", str(tmp_path / "logs")])
     assert table["epochs"].tolist() == [2] and table["tested"].tolist() == ["last"]
+
+
+class StopMidEpoch(Callback):
+    """Stops the run inside its second epoch; the loggers save what it logged so far, as a kill after a flush would."""
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        if trainer.current_epoch == 1:
+            raise RuntimeError("stopped mid-epoch")
+
+
+def test_a_csv_run_resumed_mid_epoch_logs_no_step_twice_and_a_refused_resume_writes_nothing(tmp_path, capsys):
+    data_dir = write_learnable_csvs(tmp_path / "data", n_train=60, n_test=20)
+    args = ["fit", "--data.data_dir", str(data_dir), "--data.batch_size", "10", *SMALL, *presets(tmp_path, "csv")]
+    with pytest.raises(RuntimeError, match="stopped mid-epoch"):
+        src.cli.run([*args, "--trainer.max_epochs", "2"], callbacks=[StopMidEpoch()])
+    resumed = main([*args, "--trainer.max_epochs", "2", "--ckpt_path", "last"])
+    run_dir = Path(resumed.trainer.log_dir)
+    metrics = pd.read_csv(run_dir / "metrics.csv")
+    assert metrics["lr-Adam"].dropna().size == 2 and metrics["val/acc"].dropna().size == 2  # both epochs, once
+    for key in metrics.columns.drop(["step", "epoch"]):  # Lightning writes the epoch beside every logged key
+        assert not metrics.loc[metrics[key].notna(), "step"].duplicated().any(), key
+
+    before = snapshot(run_dir)
+    with pytest.raises(SystemExit) as exited:
+        main([*args, "--trainer.max_epochs", "3", "--ckpt_path", "last", "--data.split_seed", "1"])
+    assert exited.value.code == 2 and "data.split_seed is 0 in the checkpoint" in capsys.readouterr().err
+    assert snapshot(run_dir) == before  # metrics.csv, hparams.yaml, config.yaml, summary.json
 
 
 def test_a_first_logger_without_a_run_folder_is_refused(tmp_path, capsys):

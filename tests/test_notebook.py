@@ -149,3 +149,38 @@ def test_the_kaggle_notebook_trains_and_submits_without_writing_into_the_data_fo
     pictures = [output for output in outputs if "image/png" in output.get("data", {})]
     assert len(pictures) == 3, "learning curves, confusion matrix and misclassified digits, shown inline"
     assert "misclassified validation digits of epoch 0" in text
+
+
+class _Stop(Exception):
+    """Raised by the stand-in for ``src.cli.run``: the command line is all this test needs."""
+
+
+@pytest.mark.parametrize(("given", "flags"), [({}, []), ({"max_epochs": 5}, ["--trainer.max_epochs", "5"])])
+def test_the_notebook_trains_for_the_recipes_own_budget_unless_a_parameter_overrides_it(
+    tmp_path, monkeypatch, given, flags
+):
+    """configs/fast.yaml's one-cycle schedule spans its own 15 epochs: the notebook's fit command passes a budget
+    flag only when a parameter sets one. Its cells run here up to fit, whose command is caught instead of run."""
+    import src.cli
+
+    commands = []
+
+    def caught(args):
+        commands.append(args)
+        raise _Stop
+
+    monkeypatch.setattr(src.cli, "run", caught)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.chdir(tmp_path)  # the notebook changes into work_dir; this puts the cwd back afterwards
+    parameters = dict(data_dir=str(tmp_path), work_dir=str(tmp_path), project_dir=str(ROOT), install=False)
+    notebook = with_parameters(nbformat.read(NOTEBOOK, as_version=4), recipe="configs/fast.yaml", **parameters, **given)
+    namespace: dict = {}
+    with pytest.raises(_Stop):
+        for cell in notebook.cells:
+            if cell.cell_type == "code":
+                exec(compile(cell.source, NOTEBOOK.name, "exec"), namespace)
+    (fit,) = commands
+    assert fit[0] == "fit" and fit[fit.index("--config") + 1].endswith("configs/fast.yaml")
+    epochs = fit[fit.index("--trainer.max_epochs") :][:2] if "--trainer.max_epochs" in fit else []
+    assert epochs == flags
+    assert "--trainer.limit_train_batches" not in fit

@@ -10,6 +10,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from src.cli import main
 from tests.conftest import ROOT, eval_args, fit_args
 from tests.learnable_digits import write_learnable_csvs
+from tests.test_refusals import snapshot
 
 FAST = ["--config", str(ROOT / "configs" / "fast.yaml")]
 
@@ -47,8 +48,10 @@ def test_training_on_every_row_with_callbacks_that_watch_validation_is_refused(t
 def test_resuming_a_one_cycle_run_with_more_epochs_is_one_clear_refusal(tmp_path, capsys):
     data_dir = write_learnable_csvs(tmp_path / "data", n_train=60, n_test=10)
     main(fit_args(data_dir, tmp_path / "logs", *FAST, "--trainer.max_epochs", "1"))
+    before = snapshot(tmp_path / "logs")
     with pytest.raises(SystemExit) as exited:
         main(fit_args(data_dir, tmp_path / "logs", *FAST, "--trainer.max_epochs", "3", "--ckpt_path", "last"))
     assert exited.value.code == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert "one-cycle schedule spans 3 steps (1 epochs)" in error and "--trainer.max_epochs 1" in error
+    assert snapshot(tmp_path / "logs") == before  # config.yaml, summary.json and event files as they were

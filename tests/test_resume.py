@@ -1,11 +1,14 @@
-"""Interrupted training: SIGKILL mid-epoch, then `fit --ckpt_path last` finishes the run."""
+"""Interrupted training: SIGKILL mid-epoch, then `fit --ckpt_path last` finishes the run, logging no step twice; a
+second fit of a run folder while its first process lives is refused."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,7 @@ from src.cli import main
 from tests.conftest import fit_args
 from tests.learnable_digits import write_learnable_csvs
 from tests.synthetic import write_digit_csvs
+from tests.test_refusals import snapshot
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,6 +46,17 @@ def scalars(run_dir: Path, tag: str) -> dict[int, float]:
     return {event.step: event.value for event in events.Scalars(tag)}
 
 
+def repeated_points(run_dir: Path) -> list[tuple[str, int]]:
+    """The (tag, step) pairs logged more than once over all the run's event files; ``epoch``, which Lightning logs
+    beside every call (the val and train metrics of an epoch share its last step), aside."""
+    points = Counter()
+    for path in run_dir.glob("events.out.tfevents.*"):
+        events = EventAccumulator(str(path), size_guidance={"scalars": 0})
+        events.Reload()
+        points.update((tag, event.step) for tag in events.Tags()["scalars"] for event in events.Scalars(tag))
+    return [point for point, count in points.items() if count > 1 and point[0] != "epoch"]
+
+
 @pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_completes_the_run_and_loses_no_epoch(tmp_path):
     data_dir = write_learnable_csvs(tmp_path / "data", n_train=700, n_test=20)
@@ -53,7 +68,15 @@ def test_sigkill_mid_epoch_then_resume_completes_the_run_and_loses_no_epoch(tmp_
             time.sleep(0.05)
         time.sleep(1.0)  # well inside epoch 1, the last (an epoch here takes several seconds)
         assert process.poll() is None, "the run ended before it could be killed"
-        process.send_signal(signal.SIGKILL)
+        os.kill(process.pid, signal.SIGSTOP)  # paused, it still holds its run folder, and the folder holds still
+        run_dir = last_checkpoint(logs).parent.parent
+        before = snapshot(run_dir)
+        second = subprocess.run(
+            fit_command(data_dir, logs, "--ckpt_path", "last"), cwd=ROOT, capture_output=True, text=True
+        )
+        assert second.returncode == 2 and f"is being trained by process {process.pid}" in second.stderr
+        assert snapshot(run_dir) == before
+        os.kill(process.pid, signal.SIGKILL)  # the fit process, as a user kills it
         process.wait()
 
     last = last_checkpoint(logs)
@@ -83,6 +106,9 @@ def test_sigkill_mid_epoch_then_resume_completes_the_run_and_loses_no_epoch(tmp_
         assert epoch_ends <= set(scalars(run_dir, tag)), tag
     best = scalars(run_dir, "val/acc_best")
     assert best[max(best)] == pytest.approx(max(scalars(run_dir, "val/acc").values()))
+    assert len(list(run_dir.glob("events.out.tfevents.*"))) == 2  # the killed process's file and the resume's
+    assert sorted(scalars(run_dir, "lr-Adam")) == sorted(epoch_ends)
+    assert repeated_points(run_dir) == []
 
 
 def test_the_best_val_acc_survives_a_resume(tmp_path):

@@ -8,7 +8,8 @@ unseen, and pixels must be on the scale the model learnt (0 = background .. 255 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
+import re
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -74,17 +75,30 @@ class PixelStats:
 
 @dataclass(frozen=True)
 class TrainingRecord:
-    """What a model was trained on: train.csv's content fingerprint, the split (``held_out``: a fold or bag, else the
-    ``val_fraction`` split), and its pixel statistics."""
+    """What a model was trained on, as its checkpoint keeps it: train.csv's content fingerprint and shape, the split
+    with every setting that draws it, a fingerprint of the row numbers it held out, and the pixel statistics.
+
+    ``split`` is ``val_fraction`` (drawn by ``val_fraction`` and ``split_seed``), ``fold`` (``folds``, ``fold`` and
+    ``split_seed``), ``bag`` (``bag_fraction`` and ``bag_seed``, the seed that drew it) or ``all`` (nothing held out).
+    ``held_out_rows`` is ``fingerprint`` of the held-out row numbers (0-based, as a tensor): the rows an out-of-fold
+    score rebuilds must be these. It is None where nothing is held out, and in a record migrated from the previous
+    version, which kept neither it nor the image size and class count.
+    """
 
     fingerprint: str
     rows: int
+    image_size: tuple[int, int] | None
+    num_classes: int | None
+    split: str
     val_fraction: float
     split_seed: int
-    train_on_all: bool
+    folds: int | None
+    fold: int | None
+    bag_fraction: float | None
+    bag_seed: int | None
+    held_out_rows: str | None
     pixel_mean: float
     ink_fraction: float
-    held_out: str | None = None
 
     @property
     def embedded(self) -> bool:
@@ -94,21 +108,97 @@ class TrainingRecord:
     def pixels(self) -> PixelStats:
         return PixelStats(self.pixel_mean, self.ink_fraction)
 
+    @property
+    def train_on_all(self) -> bool:
+        return self.split == "all"
+
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, state: dict | None) -> TrainingRecord | None:
-        try:
-            return cls(**state) if state else None
-        except TypeError:  # a record from another version of this project: treat as unknown
+    def from_dict(cls, state: dict | None, source: str = "the checkpoint") -> TrainingRecord | None:
+        """The record ``state`` holds; None only where there is none (a network saved without this DataModule).
+
+        A record of the previous version is migrated; any other shape is refused: taken for no record, it would
+        switch every check against the data off.
+        """
+        if not state:
             return None
+        keys, expected = set(state) if isinstance(state, dict) else set(), {field.name for field in fields(cls)}
+        if keys == expected:
+            size = state["image_size"]
+            return cls(**{**state, "image_size": None if size is None else tuple(size)})
+        if keys in (PREVIOUS_RECORD, PREVIOUS_RECORD - {"held_out"}):
+            return cls._migrated(state, source)
+        named = [f"{what} fields: {', '.join(sorted(found))}" for what, found in
+                 (("unknown", keys - expected), ("missing", expected - keys)) if found]  # fmt: skip
+        raise UserInputError(
+            f"{source} holds a training record this version cannot read ({'; '.join(named)}), so its data cannot be "
+            "checked; use a checkpoint trained by this version"
+        )
+
+    @classmethod
+    def _migrated(cls, state: dict, source: str) -> TrainingRecord:
+        """The previous version's record (``held_out``: "fold 2 of 5", "bag 0.9 seed 3" or None) in today's shape."""
+        held_out = state.get("held_out")
+        split = {"split": "all" if state["train_on_all"] else "val_fraction"}
+        if held_out is not None and (found := re.fullmatch(r"fold (\d+) of (\d+)", held_out)):
+            split = {"split": "fold", "fold": int(found[1]), "folds": int(found[2])}
+        elif held_out is not None and (found := re.fullmatch(r"bag (\S+) seed (-?\d+)", held_out)):
+            split = {"split": "bag", "bag_fraction": float(found[1]), "bag_seed": int(found[2])}
+        elif held_out is not None:
+            raise UserInputError(f"{source}: its training record holds out {held_out!r}, which is no fold or bag")
+        kept = {key: state[key] for key in ("fingerprint", "rows", "val_fraction", "split_seed")}
+        unknown = dict.fromkeys(("image_size", "num_classes", "folds", "fold", "bag_fraction", "bag_seed"))
+        pixels = {"pixel_mean": state["pixel_mean"], "ink_fraction": state["ink_fraction"]}
+        return cls(**{**kept, **unknown, **split, **pixels, "held_out_rows": None})
 
     def describe(self) -> str:
         source = "the embedded MNIST train.csv" if self.embedded else f"a train.csv with fingerprint {self.fingerprint}"
-        split = self.held_out or f"val_fraction {self.val_fraction}, split_seed {self.split_seed}"
-        split = "all rows" if self.train_on_all else split
-        return f"{source} ({self.rows} rows, {split})"
+        return f"{source} ({self.rows} rows, {self.describe_split()})"
+
+    def describe_split(self) -> str:
+        return {
+            "val_fraction": f"val_fraction {self.val_fraction}, split_seed {self.split_seed}",
+            "fold": f"fold {self.fold} of {self.folds}, split_seed {self.split_seed}",
+            "bag": f"bag {self.bag_fraction}, bag_seed {self.bag_seed}",
+            "all": "all rows",
+        }[self.split]
+
+    def differences(self, other: TrainingRecord) -> list[str]:
+        """What ``other`` sets otherwise among the settings that draw this record's split (``val_fraction`` draws no
+        fold, ``split_seed`` no bag), or its data: empty when both hold out the same rows of the same train.csv."""
+        if (self.fingerprint, self.rows) != (other.fingerprint, other.rows):
+            return [f"train.csv has fingerprint {self.fingerprint} in the checkpoint, {other.fingerprint} here"]
+        if self.split != other.split:
+            return [f"the checkpoint held out {SPLIT_SETTINGS[self.split]}, this run {SPLIT_SETTINGS[other.split]}"]
+        found = [
+            f"{SETTING.get(key, f'data.{key}')} is {getattr(self, key)} in the checkpoint, {getattr(other, key)} here"
+            for key in SPLIT_DRAWN_BY[self.split]
+            if getattr(self, key) != getattr(other, key)
+        ]
+        rows = (self.held_out_rows, other.held_out_rows)
+        if not found and None not in rows and rows[0] != rows[1]:
+            found.append("the held-out rows: the same settings draw other rows in this version of the split code")
+        return found
+
+
+PREVIOUS_RECORD = {
+    "fingerprint", "rows", "val_fraction", "split_seed", "train_on_all", "pixel_mean", "ink_fraction", "held_out",
+}  # fmt: skip
+SPLIT_DRAWN_BY = {
+    "val_fraction": ("val_fraction", "split_seed"),
+    "fold": ("folds", "fold", "split_seed"),
+    "bag": ("bag_fraction", "bag_seed"),
+    "all": (),
+}
+SETTING = {"bag_seed": "the bag's seed (data.bag_seed, else data.split_seed)"}
+SPLIT_SETTINGS = {
+    "val_fraction": "a val_fraction split",
+    "fold": "a fold (data.folds/fold)",
+    "bag": "a bag (data.bag_fraction)",
+    "all": "nothing (data.train_on_all)",
+}
 
 
 def check_pixel_scale(path: Path, images: torch.Tensor, trained: PixelStats | None, allow: bool) -> None:
@@ -158,11 +248,10 @@ def check_same_training_data(record: TrainingRecord | None, current: TrainingRec
             "the model trained on every row of train.csv (train_on_all), so no validation row is held out and "
             "validate would score images it has seen; use `test` on held-out data instead"
         )
-    keys = ("fingerprint", "val_fraction", "split_seed", "train_on_all", "held_out")
-    if any(getattr(record, key) != getattr(current, key) for key in keys):
+    if differences := record.differences(current):
         doing = "resume training" if stage == "fit" else "validate"
         raise UserInputError(
-            f"the checkpoint was trained on {record.describe()}, but this run has {current.describe()}; "
-            f"to {doing} use the same data_dir and split (val_fraction, split_seed, train_on_all, folds/fold, "
-            "bag_fraction/bag_seed): another split's val rows include training rows; or start a new run"
+            f"the checkpoint was trained on {record.describe()}, but this run has {current.describe()}: "
+            f"{'; '.join(differences)}; to {doing} use the same data_dir and split (another split's val rows include "
+            "training rows), or start a new run"
         )

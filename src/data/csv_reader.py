@@ -133,6 +133,9 @@ def _check_header(path: Path, header: list[str], require_label: bool, n: int, id
         raise DigitCSVError(path, f"no 'label' column; expected 'label' followed by {n} pixel columns", 1)
     pixel_cols = sorted(seen - {"label", id_column}, key=lambda n: int(n[5:]))
     indices = [int(n[5:]) for n in pixel_cols]
+    if len(pixel_cols) == 3 * n and indices in (list(range(3 * n)), list(range(1, 3 * n + 1))):
+        rgb = f"found {3 * n} pixel columns, 3 x {n} as an RGB image has; images are single-channel (grayscale)"
+        raise DigitCSVError(path, f"{rgb}: convert them to one value per pixel, {n} columns for data.image_size", 1)
     if len(pixel_cols) != n or indices not in (list(range(n)), list(range(1, n + 1))):
         expected = f"expected {n} named pixel0..pixel{n - 1} (or pixel1..pixel{n}) for data.image_size"
         raise DigitCSVError(path, f"found {len(pixel_cols)} pixel columns; {expected}", 1)

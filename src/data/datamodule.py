@@ -108,6 +108,17 @@ def held_out_by(
     return f"bag {bag} seed {split_seed if bag_seed is None else bag_seed}"
 
 
+def check_both_sides(path: Path, train_idx: torch.Tensor, val_idx: torch.Tensor | None, settings: str) -> None:
+    """One error for a split that trains or validates on no row, which Lightning reports only mid-run, if at all."""
+    for side, rows in (("training", train_idx), ("validation", val_idx)):
+        if rows is not None and not len(rows):
+            total = len(train_idx) + (0 if val_idx is None else len(val_idx))
+            raise UserInputError(
+                f"{settings} leaves no row of {path}'s {total} for {side} (each class is split on its own, rounded); "
+                "choose a setting that leaves rows on both sides"
+            )
+
+
 class DigitCSVDataModule(pl.LightningDataModule):
     """Owns the CSV files, the train/val split, the loaders, the training augmentation, and the checks that the data
     belongs with the weights (a ``TrainingRecord``, saved in every checkpoint).
@@ -209,22 +220,39 @@ class DigitCSVDataModule(pl.LightningDataModule):
         groups = duplicate_groups(table.images)
         if n_duplicates := len(groups) - len(np.unique(groups)):
             notice(f"{path}: {n_duplicates} rows repeat an earlier image; each image stays on one side")
+        bag_seed = hp.split_seed if hp.bag_seed is None else hp.bag_seed
         train_idx, val_idx = stratified_split(table.labels, hp.val_fraction, hp.split_seed, groups)
         if hp.folds is not None:
             train_idx, val_idx = fold_split(table.labels, hp.folds, hp.fold, hp.split_seed, groups)
         elif hp.bag_fraction is not None:
-            bag_seed = hp.split_seed if hp.bag_seed is None else hp.bag_seed
             train_idx, val_idx = stratified_split(table.labels, 1 - hp.bag_fraction, bag_seed, groups)
         if hp.train_on_all:
             train_idx, val_idx = torch.arange(len(table.labels)), None
+        split, settings = self._split()
+        check_both_sides(path, train_idx, val_idx, settings)
         self.train_set = InMemoryDigits(table.images[train_idx], table.labels[train_idx])
         self.val_set = None if val_idx is None else InMemoryDigits(table.images[val_idx], table.labels[val_idx])
         self.val_rows = val_idx  # rows of train.csv held out (0-based): what an out-of-fold score predicts
         stats = PixelStats.of(table.images)
         self.training_record = TrainingRecord(
-            fingerprint(table.images, table.labels), len(table.labels), hp.val_fraction, hp.split_seed,
-            hp.train_on_all, stats.mean, stats.ink_fraction, self.held_out,
+            fingerprint=fingerprint(table.images, table.labels), rows=len(table.labels),
+            image_size=tuple(hp.image_size), num_classes=hp.num_classes,
+            split=split, val_fraction=hp.val_fraction, split_seed=hp.split_seed, folds=hp.folds, fold=hp.fold,
+            bag_fraction=hp.bag_fraction, bag_seed=bag_seed if split == "bag" else None,
+            held_out_rows=None if val_idx is None else fingerprint(val_idx),
+            pixel_mean=stats.mean, ink_fraction=stats.ink_fraction,
         )  # fmt: skip
+
+    def _split(self) -> tuple[str, str]:
+        """The kind of split the settings draw (as ``TrainingRecord.split`` names it), and the setting that sizes it."""
+        hp = self.hparams
+        if hp.train_on_all:
+            return "all", "data.train_on_all"
+        if hp.folds is not None:
+            return "fold", f"data.folds {hp.folds} (fold {hp.fold})"
+        if hp.bag_fraction is not None:
+            return "bag", f"data.bag_fraction {hp.bag_fraction}"
+        return "val_fraction", f"data.val_fraction {hp.val_fraction}"
 
     def _check_evaluation_images(self, images: torch.Tensor) -> None:
         check_pixel_scale(self.path(self.hparams.test_file), images, None, self.hparams.allow_unusual_pixels)

@@ -179,17 +179,25 @@ class DigitClassifier(pl.LightningModule):
         if "val_acc_best" in checkpoint:
             self.val_acc_best.reset()
             self.val_acc_best.update(torch.tensor(checkpoint["val_acc_best"]))
+        # A resume's checkpoint is restored before the loops are (step 0); the learning-rate finder's later restores
+        # of its own checkpoint, with its own step limit set, are not resumes.
+        if self._trainer is not None and self.trainer.state.fn == "fit" and self.trainer.global_step == 0:
+            self._check_cycle_length(checkpoint.get("lr_schedulers", []))
 
     def predict_step(self, batch, batch_idx: int = 0) -> torch.Tensor:
         """Class probabilities ``[B, num_classes]`` (float32), averaged over shifted copies if ``tta_shift``."""
         return ShiftAveraged(self, self.tta_shift, tuple(batch.shape[-2:]))(batch)
 
-    def on_train_start(self) -> None:
-        # A resumed run restores its schedulers' state, so a one-cycle schedule keeps the length it started with.
+    def _check_cycle_length(self, schedulers: list[dict]) -> None:
+        """A resumed run restores its schedulers' state, so a one-cycle schedule (the scheduler whose state holds the
+        ``total_steps`` it spans) keeps the length it started with. Checked as the checkpoint is restored, before the
+        resumed run writes anything."""
+        totals = [state["total_steps"] for state in schedulers if "total_steps" in state]
+        if not totals:
+            return
         steps = int(self.trainer.estimated_stepping_batches)
-        for config in self.trainer.lr_scheduler_configs:
-            total = getattr(config.scheduler, "total_steps", steps)
-            if isinstance(config.scheduler, torch.optim.lr_scheduler.OneCycleLR) and total != steps:
+        for total in totals:
+            if total != steps:
                 epochs = round(total / max(steps / self.trainer.max_epochs, 1))
                 raise UserInputError(
                     f"this run's one-cycle schedule spans {total} steps ({epochs} epochs) but the Trainer is set for "

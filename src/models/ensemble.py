@@ -19,7 +19,7 @@ import torch
 import yaml
 from torch import nn
 
-from src.checkpoints import network_from_checkpoint
+from src.checkpoints import network_from_checkpoint, trained_shape
 from src.utils import UserInputError
 
 ENSEMBLE_CLASS_PATH = f"{__name__}.CheckpointEnsemble"  # what an ensemble config's model.network names
@@ -36,7 +36,8 @@ class CheckpointEnsemble(nn.Module):
 
     Args:
         checkpoints: Paths of the members' ``.ckpt`` files (at least one).
-        num_classes, image_size: The data's (linked by the CLI); every member must predict ``num_classes``.
+        num_classes, image_size: The data's (linked by the CLI). Members must share one class count and image size,
+            as their checkpoints record them (``self.num_classes``, ``self.image_size``), and match these when given.
     """
 
     carries_weights = True  # the CLI refuses --ckpt_path with it, and evaluates it without one
@@ -52,10 +53,22 @@ class CheckpointEnsemble(nn.Module):
         self.members = nn.ModuleList(network for network, _ in loaded)
         self.member_metadata = [metadata for _, metadata in loaded]
         self.training_records = [m.get("DigitCSVDataModule", {}).get("training_data") for m in self.member_metadata]
-        for path, metadata in zip(self.checkpoints, self.member_metadata, strict=True):
-            classes = metadata.get("hyper_parameters", {}).get("num_classes", 10)
+        shapes = [trained_shape(metadata) for metadata in self.member_metadata]
+        self.num_classes, self.image_size = shapes[0]
+        for path, (classes, size) in zip(self.checkpoints, shapes, strict=True):
+            if (classes, size) != shapes[0]:
+                raise UserInputError(
+                    f"ensemble member {path} was trained for {classes} classes of {size[0]}x{size[1]} images, "
+                    f"{self.checkpoints[0]} for {shapes[0][0]} of {shapes[0][1][0]}x{shapes[0][1][1]}; an ensemble "
+                    "averages members of one class count and image size"
+                )
             if num_classes is not None and classes != num_classes:
                 raise UserInputError(f"ensemble member {path} predicts {classes} classes; the data has {num_classes}")
+            if image_size is not None and size != tuple(image_size):
+                raise UserInputError(
+                    f"ensemble member {path} was trained on {size[0]}x{size[1]} images; the data has "
+                    f"{image_size[0]}x{image_size[1]}"
+                )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         probabilities = [member(images).float().softmax(dim=1) for member in self.members]

@@ -45,7 +45,11 @@ def main(argv: list[str] | None = None):
         print(f"error: {argv[0]} needs the [{extra}] extra (no module {err.name}): pip install -e '.[{extra}]'",
               file=sys.stderr)  # fmt: skip
         sys.exit(2)
-    return exit_on_user_error(lambda: module.command(argv[1:]))
+    typed, sys.argv = sys.argv, [f"python -m src.tools {argv[0]}", *argv[1:]]  # argparse names the program argv[0]
+    try:
+        return exit_on_user_error(lambda: module.command(argv[1:]))
+    finally:
+        sys.argv = typed
 
 
 if __name__ == "__main__":

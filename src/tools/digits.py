@@ -1,4 +1,4 @@
-"""What every predictor accepts: a batch of uint8 digits, checked before any model sees it."""
+"""What every predictor accepts: a batch of uint8 images of the model's size, checked before any model sees it."""
 
 from __future__ import annotations
 
@@ -7,20 +7,25 @@ import torch
 
 from src.utils import UserInputError
 
-ACCEPTED_SHAPES = "[N, 28, 28], [N, 1, 28, 28], [N, 784] or one [28, 28]"
+MNIST_SIZE = (28, 28)
 
 
-def checked_digits(images: np.ndarray | torch.Tensor) -> np.ndarray:
-    """uint8 ``[N, 1, 28, 28]`` from uint8 (or integer 0..255) images shaped as ``ACCEPTED_SHAPES``.
+def checked_digits(images: np.ndarray | torch.Tensor, image_size: tuple[int, int] = MNIST_SIZE) -> np.ndarray:
+    """uint8 ``[N, 1, H, W]`` from uint8 (or integer 0..255) images ``[N, H, W]``, ``[N, 1, H, W]``, ``[N, H*W]`` or
+    one ``[H, W]``, where ``(H, W)`` is ``image_size``, the size the model was trained on.
 
     Floats are refused rather than guessed at: pixels in [0, 1] and pixels in 0..255 both "work" and one of
     them gives confident nonsense, so the caller says which by converting to uint8 (0 = background).
     """
+    height, width = image_size
     array = images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
-    if array.shape == (28, 28) or array.ndim == 2 and array.shape[1:] == (784,) or array.shape[1:] == (28, 28):
-        array = array.reshape(-1, 1, 28, 28)
-    if array.ndim != 4 or array.shape[1:] != (1, 28, 28):
-        raise UserInputError(f"images of shape {list(array.shape)}; expected {ACCEPTED_SHAPES}")
+    if array.shape == (height, width) or array.shape[1:] in ((height * width,), (height, width)):
+        array = array.reshape(-1, 1, height, width)
+    if array.ndim != 4 or array.shape[1:] != (1, height, width):
+        raise UserInputError(
+            f"images of shape {list(array.shape)}; expected [N, {height}, {width}], [N, 1, {height}, {width}], "
+            f"[N, {height * width}] or one [{height}, {width}] (the model's image size)"
+        )
     if array.dtype == np.uint8:
         return np.ascontiguousarray(array)
     if not np.issubdtype(array.dtype, np.integer):

@@ -3,8 +3,9 @@
     python -m src.tools export --ckpt_path best --output exports/model.onnx          # writes model.onnx and model.pt2
     python -m src.tools export --ensemble a.ckpt,b.ckpt --tta_shift 1 --output exports/ensemble.onnx
 
-Both files hold ``ExportableDigitModel``: uint8 ``images [N, 1, 28, 28]`` (any N) -> float32 ``probabilities
-[N, 10]``, in float32, ensemble members and TTA views averaged inside the graph. Before anything is written, ONNX
+Both files hold ``ExportableDigitModel``: uint8 ``images [N, 1, H, W]`` (any N) -> float32 ``probabilities
+[N, C]``, in float32, ensemble members and TTA views averaged inside the graph; ``H, W`` and ``C`` are the image size
+and class count the checkpoint was trained for (28x28 and 10 for MNIST). Before anything is written, ONNX
 Runtime and the reloaded ``.pt2`` must reproduce the PyTorch model on test images (batch 1 and a larger batch);
 then both files are written atomically. Load them with ``load_predictor("model.onnx")`` or
 ``torch.export.load("model.pt2").module()``.
@@ -25,7 +26,7 @@ from jsonargparse import CLI
 
 from src.models.classifier import TTAShift
 from src.models.ensemble import CheckpointEnsemble
-from src.tools.exportable import NUM_CLASSES, ExportableDigitModel, example_images
+from src.tools.exportable import ExportableDigitModel, example_images
 from src.tools.onnx_predictor import INPUT_NAME, METADATA_KEY, OUTPUT_NAME, OnnxPredictor
 from src.tools.predictor import load_predictor, weights_from_flags
 from src.utils import UserInputError, atomic_write
@@ -49,15 +50,17 @@ class Exported:
     metadata: dict
 
 
-def check_images(n: int = 64, seed: int = 0) -> torch.Tensor:
-    """uint8 ``[n, 1, 28, 28]`` test inputs: blank, saturated, noise, and random strokes (not only one regime)."""
+def check_images(image_size: tuple[int, int] = (28, 28), n: int = 64, seed: int = 0) -> torch.Tensor:
+    """uint8 ``[n, 1, H, W]`` test inputs: blank, saturated, noise, and random strokes (not only one regime)."""
     generator = torch.Generator().manual_seed(seed)
-    images = torch.zeros(n, 1, 28, 28, dtype=torch.uint8)
+    height, width = image_size
+    images = torch.zeros(n, 1, height, width, dtype=torch.uint8)
     images[1] = 255
-    images[2 : n // 2] = torch.randint(0, 256, (n // 2 - 2, 1, 28, 28), generator=generator, dtype=torch.uint8)
+    images[2 : n // 2] = torch.randint(0, 256, (n // 2 - 2, 1, height, width), generator=generator, dtype=torch.uint8)
     for i in range(n // 2, n):  # a few thick bars at random places, like strokes of a digit
         for _ in range(3):
-            top, left = torch.randint(2, 20, (2,), generator=generator).tolist()
+            top, left = torch.randint(2, 20, (2,), generator=generator).tolist()  # places in a 28x28 image,
+            top, left = top * max(height - 8, 1) // 20, left * max(width - 8, 1) // 20  # scaled to this one
             tall = bool(torch.randint(0, 2, (1,), generator=generator))
             images[i, 0, top : top + (8 if tall else 3), left : left + (3 if tall else 8)] = 255
     return images
@@ -107,23 +110,21 @@ def export(
     if isinstance(weights, str) and weights.endswith((".onnx", ".pt2")):
         raise UserInputError(f"--ckpt_path {weights} is an export already; pass the .ckpt it was exported from")
     predictor = load_predictor(weights, tta_shift, "32-true", save_dir, experiment)
-    if predictor.num_classes != NUM_CLASSES:  # the file's interface: uint8 [N, 1, 28, 28] -> [N, 10]
-        raise UserInputError(
-            f"{predictor.source}: a model of {predictor.num_classes} classes; export writes MNIST digit models "
-            f"({NUM_CLASSES} classes, 28x28) only (docs/datasets.md): use `python -m src.cli predict` for this one"
-        )
+    (height, width), classes = predictor.image_size, predictor.num_classes
     network = predictor.model.network
     members = list(network.checkpoints) if isinstance(network, CheckpointEnsemble) else None
     # Plain (contiguous) weights: channels_last ones load back from a .pt2 with a storage warning, and neither
     # ONNX Runtime nor a later torch.compile of the program keeps the eager layout anyway.
-    model = ExportableDigitModel(network, tta_shift, channels_last=False)
+    model = ExportableDigitModel(network, tta_shift, channels_last=False, image_size=predictor.image_size)
     metadata = {
         "source": predictor.source,
         "members": members,
         "tta_shift": float(tta_shift),
         "training_pixels": None if predictor.training_pixels is None else asdict(predictor.training_pixels),
-        "input": f"{INPUT_NAME}: uint8 [N, 1, 28, 28], 0 = background .. 255 = ink",
-        "output": f"{OUTPUT_NAME}: float32 [N, 10], each row sums to 1",
+        "image_size": [height, width],
+        "num_classes": classes,
+        "input": f"{INPUT_NAME}: uint8 [N, 1, {height}, {width}], 0 = background .. 255 = ink",
+        "output": f"{OUTPUT_NAME}: float32 [N, {classes}], each row sums to 1",
         "torch": torch.__version__,
     }
     onnx_bytes, pt2_bytes = export_bytes(model, metadata)
@@ -142,7 +143,7 @@ def export(
 def export_bytes(model: ExportableDigitModel, metadata: dict) -> tuple[bytes, bytes]:
     """The ONNX model and the ``torch.export`` archive, both with a dynamic batch dimension, as bytes."""
     batch = {INPUT_NAME: {0: torch.export.Dim("batch", min=1)}}
-    example = (example_images(),)
+    example = (example_images(model.image_size),)
     program = torch.export.export(model, example, dynamic_shapes=batch)
     pt2 = io.BytesIO()
     torch.export.save(program, pt2, extra_files={PT2_METADATA: json.dumps(metadata)})
@@ -157,7 +158,7 @@ def export_bytes(model: ExportableDigitModel, metadata: dict) -> tuple[bytes, by
 
 def verify(model: ExportableDigitModel, onnx_bytes: bytes, pt2_bytes: bytes, output: Path) -> tuple[float, float]:
     """Max differences of ONNX Runtime and the reloaded ``.pt2`` from the PyTorch model (batch 1 and 64)."""
-    images = check_images()
+    images = check_images(model.image_size)
     with torch.inference_mode():
         expected = model(images).numpy()
     with tempfile.TemporaryDirectory() as folder:

@@ -10,7 +10,6 @@ import numpy as np
 from src.data.checks import PixelStats
 from src.models.classifier import MAX_SHIFT
 from src.tools.digits import checked_digits, in_chunks
-from src.tools.exportable import IMAGE_SHAPE, NUM_CLASSES
 from src.utils import UserInputError
 
 METADATA_KEY = "digit_recognizer"  # ONNX metadata_props entry written by src.tools.export (JSON)
@@ -21,7 +20,8 @@ class OnnxPredictor:
     """Owns an ONNX Runtime session of a ``python -m src.tools export`` file; uint8 digits -> float32 probabilities.
 
     The graph computes in float32 with the TTA and ensemble it was exported with (``metadata`` says which);
-    it owns no precision choice and cannot change the TTA afterwards.
+    it owns no precision choice and cannot change the TTA afterwards. The image size and class count are the
+    graph's own input and output shapes (``image_size``, ``num_classes``).
 
     Args:
         path: The ``.onnx`` file.
@@ -62,17 +62,24 @@ class OnnxPredictor:
         self.source = f"{self.path} (ONNX Runtime, {tta}; {self.metadata.get('source', 'unknown weights')})"
 
     def _check_signature(self) -> None:
+        """Read ``image_size`` and ``num_classes`` from the graph's shapes, refusing any other kind of graph."""
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         found = [(i.name, i.type, i.shape[1:]) for i in inputs], [(o.name, o.type, o.shape[1:]) for o in outputs]
-        expected = [(INPUT_NAME, "tensor(uint8)", list(IMAGE_SHAPE))], [(OUTPUT_NAME, "tensor(float)", [NUM_CLASSES])]
-        if found != expected:
-            raise UserInputError(
-                f"{self.path} is not a digit model exported by `python -m src.tools export`: inputs/outputs {found}, "
-                f"expected {expected} (name, type, shape after the batch dimension)"
-            )
+        shapes = (found[0][0][2] if len(inputs) == 1 else []) + (found[1][0][2] if len(outputs) == 1 else [])
+        if len(shapes) == 4 and all(isinstance(side, int) for side in shapes):
+            _, height, width, classes = shapes  # the channel must be 1: compared below
+            expected = [(INPUT_NAME, "tensor(uint8)", [1, height, width])], [(OUTPUT_NAME, "tensor(float)", [classes])]
+            if found == expected:
+                self.image_size, self.num_classes = (height, width), classes
+                return
+        raise UserInputError(
+            f"{self.path} is not a digit model exported by `python -m src.tools export`: inputs/outputs {found}, "
+            f"expected [({INPUT_NAME!r}, 'tensor(uint8)', [1, H, W])], [({OUTPUT_NAME!r}, 'tensor(float)', [C])] "
+            "(name, type, shape after the batch dimension)"
+        )
 
     def __call__(self, images) -> np.ndarray:
-        """float32 probabilities ``[N, 10]`` for uint8 images ``[N, 28, 28]`` or ``[N, 1, 28, 28]`` (0 = background)."""
-        batch = checked_digits(images)
+        """float32 probabilities ``[N, C]`` for uint8 images ``[N, H, W]`` or ``[N, 1, H, W]`` (0 = background)."""
+        batch = checked_digits(images, self.image_size)
         parts = [self.session.run([OUTPUT_NAME], {INPUT_NAME: chunk})[0] for chunk in in_chunks(batch, self.batch_size)]
-        return np.concatenate(parts) if parts else np.zeros((0, NUM_CLASSES), np.float32)
+        return np.concatenate(parts) if parts else np.zeros((0, self.num_classes), np.float32)

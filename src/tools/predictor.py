@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from src.checkpoints import network_from_checkpoint, resolve
+from src.checkpoints import network_from_checkpoint, resolve, trained_shape
 from src.data.checks import PixelStats, TrainingRecord
 from src.models.classifier import check_tta_shift
 from src.models.ensemble import CheckpointEnsemble, ensemble_file_members
-from src.tools.digits import checked_digits, in_chunks
-from src.tools.exportable import NUM_CLASSES, ExportableDigitModel
+from src.tools.digits import MNIST_SIZE, checked_digits, in_chunks
+from src.tools.exportable import ExportableDigitModel
 from src.tools.onnx_predictor import OnnxPredictor
 from src.utils import UserInputError, fastest_precision
 
@@ -41,6 +41,7 @@ class TorchPredictor:
         batch_size: Rows per forward pass (larger inputs are cut into such chunks).
         training_pixels: The pixel statistics of the data the weights were trained on, when the checkpoint says.
         num_classes: The network's outputs, as its checkpoint records them (the width of an empty answer).
+        image_size: ``(H, W)`` the network was trained on, as its checkpoint records them: the images it accepts.
 
     ``weights`` is what ``load_predictor`` loaded (the file, or the ensemble's files): what another process that
     must load the same weights (the server's worker) is given.
@@ -55,13 +56,15 @@ class TorchPredictor:
         compiled: bool = False,
         batch_size: int = 256,
         training_pixels: PixelStats | None = None,
-        num_classes: int = NUM_CLASSES,
+        num_classes: int = 10,
+        image_size: tuple[int, int] = MNIST_SIZE,
     ):
         self.training_pixels, self.weights, self.num_classes = training_pixels, None, num_classes
+        self.image_size = tuple(image_size)
         self.precision = precision or fastest_precision("cpu")
         if self.precision not in PRECISIONS:
             raise UserInputError(f"precision {self.precision!r}; expected one of {', '.join(PRECISIONS)} on CPU")
-        self.model = ExportableDigitModel(network, tta_shift).eval()
+        self.model = ExportableDigitModel(network, tta_shift, image_size=self.image_size).eval()
         self.tta_shift, self.source, self.compiled, self.batch_size = (
             check_tta_shift(tta_shift),
             source,
@@ -72,9 +75,9 @@ class TorchPredictor:
 
     @torch.inference_mode()
     def __call__(self, images: np.ndarray | torch.Tensor) -> np.ndarray:
-        """float32 probabilities ``[N, num_classes]`` of uint8 images ``[N, 28, 28]`` or ``[N, 1, 28, 28]``
-        (0 = background)."""
-        batch = checked_digits(images)
+        """float32 probabilities ``[N, num_classes]`` of uint8 images ``[N, H, W]`` or ``[N, 1, H, W]`` of the
+        model's ``image_size`` (0 = background)."""
+        batch = checked_digits(images, self.image_size)
         bf16 = self.precision == "bf16-mixed"
         parts = []
         # Freezing: weights become constants that inductor folds and pre-packs (4x eager on the tutorial CNN here). Set
@@ -122,16 +125,21 @@ def load_predictor(
             )
         ensemble = CheckpointEnsemble([str(w) for w in weights])
         source = f"ensemble of {len(weights)}{listed_in}"
-        pixels, classes = _training_pixels(ensemble.member_metadata[0]), _num_classes(ensemble.member_metadata[0])
-        predictor = TorchPredictor(ensemble, tta_shift, precision, source, compiled, 256, pixels, classes)
+        pixels = _training_pixels(ensemble.member_metadata[0])
+        predictor = TorchPredictor(
+            ensemble, tta_shift, precision, source, compiled, 256, pixels, ensemble.num_classes, ensemble.image_size
+        )
         predictor.weights = [str(w) for w in weights]
         return predictor
     if str(weights).endswith(".onnx"):
         return _onnx_predictor(Path(weights), tta_shift, precision, compiled)
     path, how = resolve(str(weights), save_dir, name)
     network, metadata = network_from_checkpoint(path)
-    pixels, classes = _training_pixels(metadata), _num_classes(metadata)
-    predictor = TorchPredictor(network, tta_shift, precision, f"{path} ({how})", compiled, 256, pixels, classes)
+    classes, size = trained_shape(metadata)
+    source = f"{path} ({how})"
+    predictor = TorchPredictor(
+        network, tta_shift, precision, source, compiled, 256, _training_pixels(metadata), classes, size
+    )
     predictor.weights = str(path)
     return predictor
 
@@ -156,8 +164,3 @@ def _onnx_predictor(path: Path, tta_shift: float, precision: str | None, compile
             f"of the graph: export again with `python -m src.tools export --tta_shift {float(tta_shift):g}`"
         )
     return predictor
-
-
-def _num_classes(metadata: dict) -> int:
-    """The class count a checkpoint's model was trained for (``data.num_classes``; 10 where it records none)."""
-    return (metadata.get("hyper_parameters") or {}).get("num_classes", NUM_CLASSES)

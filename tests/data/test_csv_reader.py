@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -277,3 +278,15 @@ def test_cli_reports_a_bad_csv_in_one_line_and_writes_nothing(tmp_path: Path) ->
     assert "Traceback" not in result.stderr + result.stdout
     assert sorted(p.name for p in data.iterdir()) == ["train.csv"]
     assert list(workdir.iterdir()) == []
+
+
+@pytest.mark.parametrize("first", [0, 1], ids=["pixel0..", "pixel1.."])
+def test_rgb_pixel_columns_are_refused_saying_images_are_single_channel(tmp_path: Path, first: int) -> None:
+    """3 x H x W columns would otherwise be read as a larger image, or refused as a mere count mismatch."""
+    rows = np.random.default_rng(0).integers(0, 256, size=(4, 3 * 4 * 5))
+    header = ",".join(["label", *(f"pixel{first + i}" for i in range(3 * 4 * 5))])
+    body = "".join(f"{k % 3}," + ",".join(map(str, row)) + "\n" for k, row in enumerate(rows))
+    (tmp_path / "train.csv").write_text(header + "\n" + body)
+    expected = "line 1: found 60 pixel columns, 3 x 20 as an RGB image has; images are single-channel (grayscale)"
+    with pytest.raises(DigitCSVError, match=rf"train.csv, {re.escape(expected)}: convert them to one value per pixel"):
+        read_digit_csv(tmp_path / "train.csv", require_label=True, image_size=(4, 5))

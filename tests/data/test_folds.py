@@ -3,6 +3,7 @@ rank, one error for settings out of range or in conflict, and checkpoints refuse
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -129,9 +130,39 @@ def test_a_fold_members_checkpoint_validates_only_on_its_own_fold(tmp_path: Path
     with pytest.raises(SystemExit):
         main(eval_args("validate", data, logs, "--data.folds", "3", "--data.fold", "1", "--ckpt_path", last))
     err = capsys.readouterr().err
-    assert "error: the checkpoint was trained on" in err and "100 rows, fold 0 of 3), but this run has" in err
-    assert "100 rows, fold 1 of 3); to validate use the same data_dir and split" in err
+    assert "error: the checkpoint was trained on" in err and "100 rows, fold 0 of 3, split_seed 0), but this run" in err
+    assert "(100 rows, fold 1 of 3, split_seed 0): data.fold is 0 in the checkpoint, 1 here; to validate use" in err
+    with pytest.raises(SystemExit):  # the seed that dealt the folds is named, and both sides differ in print
+        main(eval_args("validate", data, logs, *fold[:4], "--data.split_seed", "1", "--ckpt_path", last))
+    err = capsys.readouterr().err
+    assert "fold 0 of 3, split_seed 1): data.split_seed is 0 in the checkpoint, 1 here; to validate" in err
+    # val_fraction draws no fold: the same fold under another val_fraction is the same rows
+    other_share = main(eval_args("validate", data, logs, *fold[:4], "--data.val_fraction", "0.3", "--ckpt_path", last))
+    assert other_share.trainer.callback_metrics["val/acc"] == own.trainer.callback_metrics["val/acc"]
     with pytest.raises(SystemExit):  # nor on the val_fraction split
         main(eval_args("validate", data, logs, "--ckpt_path", last))
     err = capsys.readouterr().err
-    assert "fold 0 of 3), but this run has" in err and "val_fraction 0.15, split_seed 0); to validate" in err
+    assert "fold 0 of 3, split_seed 0), but this run has" in err and "val_fraction 0.15, split_seed 0): the " in err
+    assert "the checkpoint held out a fold (data.folds/fold), this run a val_fraction split; to validate" in err
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            ["--data.bag_fraction", "0.9999"],
+            r"data.bag_fraction 0.9999 leaves no row of .*train.csv's 200 for validation",
+        ),
+        (["--data.folds", "201", "--data.fold", "200"], r"data.folds 201 \(fold 200\) leaves no row .* for validation"),
+        (["--data.bag_fraction", "0.001"], r"data.bag_fraction 0.001 leaves no row of .*'s 200 for training"),
+        (["--data.val_fraction", "0.01"], r"data.val_fraction 0.01 leaves no row .* for validation"),
+    ],
+)
+def test_a_split_with_an_empty_side_is_one_error_line_before_training(digits, tmp_path, capsys, settings, message):
+    with pytest.raises(SystemExit) as exited:
+        main(fit_args(digits.folder, tmp_path / "logs", *settings))
+    stderr = capsys.readouterr().err
+    assert exited.value.code == 2 and "Traceback" not in stderr
+    (error,) = [line for line in stderr.splitlines() if "error" in line.lower()]
+    assert re.fullmatch(f"error: {message}.*", error)
+    assert not list(tmp_path.glob("logs/**/*.ckpt"))

@@ -3,9 +3,10 @@ what happens to a run folder holding a training with other arguments (it is kept
 
 The record holds the member's ``fit`` arguments exactly as given (without the logger, seed and ``--ckpt_path``
 flags seeds adds per member), its seed, and the parsed content of every config file they load (the default recipe
-first, as the CLI loads it). Two records mean the same training when their flags have the same text in the same
-order (``--k=v`` is ``--k v``) and their config files the same parsed YAML: a config path spelled another way or
-an edited comment does not change training, an edited setting does. Not fit's config.yaml: fit writes it after
+first, as the CLI loads it; a relative path means the caller's working directory, where the member trains). Two
+records mean the same training when their flags have the same text in the same order (``--k=v`` is ``--k v``) and
+their config files the same parsed YAML: a config path spelled another way or an edited comment does not change
+training, an edited setting does. Not fit's config.yaml: fit writes it after
 choosing the precision and, on resume, after applying the checkpoint's hyperparameters, so it differs from what
 the same arguments parse to.
 """
@@ -26,16 +27,27 @@ from src.cli import DEFAULT_CONFIG
 from src.utils import UserInputError, atomic_write
 
 RECORD = "member.json"
-ROOT = Path(__file__).resolve().parents[3]  # members are trained here: relative paths mean ROOT/<path>
 CONFIG_FLAGS = ("--config", "-c")
 _UNSET = object()
 
 
 def record_of(fit: list[str], seed: int) -> dict:
     """The record of a member trained by ``python -m src.cli fit <fit> --seed_everything <seed>`` today."""
-    paths = [str(DEFAULT_CONFIG.relative_to(ROOT))] + [value for flag, value in _pairs(fit) if flag in CONFIG_FLAGS]
+    paths = [str(DEFAULT_CONFIG)] + [value for flag, value in _pairs(fit) if flag in CONFIG_FLAGS]
     configs = [{"path": path, "content": _read_config(path)} for path in paths]
     return {"fit": list(fit), "seed": seed, "configs": configs}
+
+
+def setting(record: dict, key: str) -> object:
+    """The value the record's config files and flags give a dotted ``key`` (``trainer.accelerator``), the last one
+    winning as when the CLI parses them; None when none of them sets it."""
+    value = None
+    for flag, given in _normalised(record):
+        if isinstance(given, _Config):
+            value = _flat(given.content).get(key, value)
+        elif flag == f"--{key}":
+            value = given
+    return value
 
 
 def write_record(run_dir: Path, record: dict) -> None:
@@ -153,11 +165,10 @@ def _pairs(argv: list[str]) -> list[tuple[str, str | None]]:
 
 
 def _read_config(path: str) -> object:
-    file = Path(path) if Path(path).is_absolute() else ROOT / path
     try:
-        return yaml.safe_load(file.read_text())
+        return yaml.safe_load(Path(path).read_text())
     except OSError as err:
-        raise UserInputError(f"--config {path}: cannot read {file} ({err.strerror})") from err
+        raise UserInputError(f"--config {path}: cannot read {Path(path).absolute()} ({err.strerror})") from err
     except yaml.YAMLError as err:
         raise UserInputError(f"--config {path}: not YAML ({err})") from err
 

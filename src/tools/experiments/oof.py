@@ -1,9 +1,12 @@
 """The out-of-fold score of fold or bag members: every training row predicted by the members that held it out.
 
-Each member's held-out rows are rebuilt from its run's ``config.yaml`` (the data settings its fit parsed) and
-checked against its checkpoint's record (the same train.csv content, the same fold or bag) before it predicts
-them; a row held out by several members gets their probabilities averaged. The score needs no test labels, so
-ensembles can be compared on Kaggle's own train.csv without a submission.
+Each member's held-out rows come from its checkpoint's training record, the one source of what it trained on: the
+record's split settings, image size and class count draw the rows again from train.csv with the DataModule's own
+split, and the rebuilt rows must have the record's fingerprints (train.csv's content, the held-out row numbers)
+before the member predicts them. Only where train.csv is comes from the members' fit arguments; nothing is read
+from a run's ``config.yaml``, which a later command can rewrite. A row held out by several members gets their
+probabilities averaged. The score needs no test labels, so ensembles can be compared on Kaggle's own train.csv
+without a submission.
 """
 
 from __future__ import annotations
@@ -13,15 +16,33 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
+import torch
+from jsonargparse import Namespace
+from torch import nn
 
-from src.checkpoints import network_from_checkpoint
+from src.checkpoints import network_from_checkpoint, read_checkpoint
+from src.cli import DEFAULT_CONFIG, DigitCLI
 from src.data.checks import TrainingRecord
 from src.data.datamodule import DigitCSVDataModule
-from src.tools.predictor import TorchPredictor
+from src.models.classifier import DigitClassifier, ShiftAveraged
 from src.utils import UserInputError, atomic_write
 
-ROOT = Path(__file__).resolve().parents[3]  # members are trained here: relative data_dirs mean ROOT/<path>
+
+@dataclass(frozen=True)
+class TrainCSV:
+    """Where members' train.csv is, as their fit arguments say (what it must hold is their records' business)."""
+
+    data_dir: str
+    train_file: str
+    id_column: str | None
+
+    @classmethod
+    def of(cls, data: Namespace) -> TrainCSV:
+        """From a fit's parsed data settings (``data_settings``)."""
+        return cls(str(Path(data.data_dir).resolve()), data.train_file, data.id_column)
+
+    def __str__(self) -> str:
+        return str(Path(self.data_dir, self.train_file))
 
 
 @dataclass(frozen=True)
@@ -55,37 +76,91 @@ class OutOfFold:
         return float((self.probabilities[covered].argmax(1) == self.labels[covered]).mean())
 
 
-def held_out_predictions(run_dir: Path, checkpoint: Path, tta_shift: float = 0.0) -> HeldOut:
-    """The member's probabilities on the rows its run held out, after checking its checkpoint belongs with them."""
-    config_path = run_dir / "config.yaml"
-    try:
-        data = dict(yaml.safe_load(config_path.read_text())["data"])
-    except (OSError, KeyError, TypeError, yaml.YAMLError) as err:
-        raise UserInputError(f"{config_path}: cannot read the data settings the member trained with ({err})") from err
-    data.pop("augmentation", None)  # training only
-    if not Path(data["data_dir"]).is_absolute():
-        data["data_dir"] = str(ROOT / data["data_dir"])
-    try:
-        module = DigitCSVDataModule(**data)
-    except TypeError as err:  # settings of another version of the DataModule
-        raise UserInputError(f"{config_path}: data settings this DataModule does not take ({err})") from err
-    module.setup("fit")
-    if module.val_rows is None:
-        raise UserInputError(f"{run_dir.name} trained on every row (train_on_all): it held none out to predict")
+def held_out_predictions(checkpoint: Path, source: TrainCSV, tta_shift: float = 0.0) -> HeldOut:
+    """The member's probabilities on the rows its checkpoint's record says it held out, rebuilt from ``source``."""
     network, metadata = network_from_checkpoint(checkpoint)
-    state = metadata.get("DigitCSVDataModule") or {}
-    record = TrainingRecord.from_dict(state.get("training_data"))
-    if record is None or record.fingerprint != module.training_record.fingerprint:
+    record = held_out_record(checkpoint, metadata)
+    split = {key: getattr(record, key) for key in ("image_size", "num_classes", "val_fraction", "split_seed")}
+    split |= {"folds": record.folds, "fold": record.fold} if record.split == "fold" else {}
+    split |= {"bag_fraction": record.bag_fraction, "bag_seed": record.bag_seed} if record.split == "bag" else {}
+    # the content is checked against the record below: the pixel check of a fit has nothing to add
+    module = DigitCSVDataModule(**vars(source), **split, allow_unusual_pixels=True)
+    module.setup("fit")
+    rebuilt = module.training_record
+    if rebuilt.fingerprint != record.fingerprint:
         raise UserInputError(
-            f"{checkpoint} was not trained on the {module.path(module.hparams.train_file)} there is now (its content "
+            f"{checkpoint} was not trained on the {module.path(source.train_file)} there is now (its content "
             "differs from the checkpoint's record); out-of-fold rows would be mislabelled or seen in training"
         )
-    if record.held_out != module.held_out:
-        raise UserInputError(f"{checkpoint} held out {record.held_out}, its config.yaml {module.held_out}")
-    probabilities = TorchPredictor(network, tta_shift, precision="32-true")(module.val_set.images)
-    fold = module.hparams.fold if module.hparams.folds is not None else None
+    if rebuilt.held_out_rows != record.held_out_rows:
+        raise UserInputError(
+            f"{checkpoint} held out other rows than {record.describe_split()} draws from this train.csv now; its "
+            "out-of-fold rows cannot be rebuilt: retrain the member with this version"
+        )
+    probabilities = predicted(network, module.val_set.images, tta_shift)
     rows, labels = module.val_rows.numpy(), module.val_set.labels.numpy()
-    return HeldOut(rows, labels, probabilities, fold, record.fingerprint, record.rows)
+    return HeldOut(rows, labels, probabilities, record.fold, record.fingerprint, record.rows)
+
+
+def held_out_record(checkpoint: Path, metadata: dict) -> TrainingRecord:
+    """The checkpoint's training record, refused unless it says which rows the member held out."""
+    state = metadata.get("DigitCSVDataModule") or {}
+    record = TrainingRecord.from_dict(state.get("training_data"), f"checkpoint {checkpoint}")
+    if record is None:
+        raise UserInputError(
+            f"{checkpoint} holds no training record (not written by src.cli fit): its held-out rows are unknown"
+        )
+    if record.split == "all":
+        raise UserInputError(f"{checkpoint} trained on every row (train_on_all): it held none out to predict")
+    if record.held_out_rows is None:  # a record migrated from the previous version
+        raise UserInputError(
+            f"{checkpoint}: its training record predates held-out row fingerprints, so the rows it held out cannot be "
+            "checked; retrain the member (move its run folder aside and run seeds again)"
+        )
+    return record
+
+
+@torch.inference_mode()
+def predicted(network: nn.Module, images: torch.Tensor, tta_shift: float, batch_size: int = 256) -> np.ndarray:
+    """Softmax probabilities of uint8 images ``[N, 1, H, W]`` (averaged over the TTA views), in batches: the network
+    itself, at whatever image size and class count it was trained for."""
+    model = ShiftAveraged(network, tta_shift, tuple(images.shape[-2:])).eval()
+    return torch.cat([model(batch.float() / 255) for batch in images.split(batch_size)]).numpy()
+
+
+def data_settings(fit: list[str]) -> Namespace:
+    """The data settings ``python -m src.cli fit <fit>`` parses (recipe files, flags and defaults, as fit reads them);
+    a relative data_dir means the working directory's, as fit's does."""
+    return ParsedFit(
+        DigitClassifier, DigitCSVDataModule, args=fit, run=False,
+        parser_kwargs={"default_config_files": [str(DEFAULT_CONFIG)], "exit_on_error": False},
+    ).config.data  # fmt: skip
+
+
+class ParsedFit(DigitCLI):
+    """``fit``'s own parser, stopping after parsing: LightningCLI parses and builds in one step, and nothing needs
+    building to know where the data is."""
+
+    def before_instantiate_classes(self) -> None:
+        pass
+
+    def instantiate_classes(self) -> None:
+        pass
+
+    def after_instantiate_classes(self) -> None:
+        pass
+
+
+def check_scorable(sources: list[TrainCSV], finished: list[Path]) -> None:
+    """What would stop an out-of-fold score after training, checked before it: the members read one train.csv, and
+    the checkpoints of members trained already say which rows they held out."""
+    if len(set(sources)) > 1:
+        raise UserInputError(
+            f"the groups train on different train.csv files ({', '.join(sorted({str(s) for s in sources}))}); "
+            "an out-of-fold score needs one: pass --score false, or give every group the same data"
+        )
+    for checkpoint in finished:
+        held_out_record(checkpoint, read_checkpoint(checkpoint))
 
 
 def out_of_fold(members: list[HeldOut]) -> OutOfFold:
@@ -101,6 +176,11 @@ def out_of_fold(members: list[HeldOut]) -> OutOfFold:
         labels[member.rows] = member.labels
         value = -1 if member.fold is None else member.fold
         fold[member.rows] = np.where(np.isin(fold[member.rows], (-2, value)), value, -1)
+    if any(member.fold is not None for member in members) and (missing := np.flatnonzero(counts == 0)).size:
+        raise UserInputError(
+            f"{missing.size} of {n_rows} rows of train.csv are in no fold a member held out (first: row {missing[0]}); "
+            "an out-of-fold score of folds covers every row: train the missing folds"
+        )
     with np.errstate(invalid="ignore"):
         probabilities = sums / counts[:, None]
     return OutOfFold(labels, probabilities, np.maximum(fold, -1))

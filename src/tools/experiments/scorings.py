@@ -1,8 +1,9 @@
 """A seeds experiment's ``scores.json``: every scoring of its members and ensemble, oldest first.
 
 A list rather than one overwritten result, so a smoke test's scores and the real run's both stay, each with its
-time, command, tta_shift and every member's fit arguments, checkpoint and held-out accuracy (and, for fold or bag
-members, each one's fold or bag and their out-of-fold accuracy on train.csv).
+time, command, tta_shift (the ensemble's and the out-of-fold score's) and every member's fit arguments, checkpoint,
+held-out accuracy and the tta_shift it was scored with (0: members are scored plain; and, for fold or bag members,
+each one's fold or bag and their out-of-fold accuracy on train.csv).
 """
 
 from __future__ import annotations
@@ -38,17 +39,27 @@ def append_scoring(path: Path, scoring: dict) -> None:
 
 
 def print_scores(scoring: dict) -> None:
-    """The held-out accuracy of every member and of the ensemble, as a table."""
+    """The held-out accuracy of every member and of the ensemble, as a table saying each score's test-time
+    augmentation."""
     table = Table(title="held-out accuracy (test/acc)")
     table.add_column("member")
     table.add_column("test/acc", justify="right")
+    table.add_column("TTA", justify="right")
     for member, entry in scoring["members"].items():
-        table.add_row(member, "no labels" if entry["test_acc"] is None else f"{entry['test_acc']:.4f}")
+        accuracy = "no labels" if entry["test_acc"] is None else f"{entry['test_acc']:.4f}"
+        table.add_row(member, accuracy, tta_label(entry.get("tta_shift", 0.0)))
     ensemble = scoring["ensemble_test_acc"]
-    table.add_row("[bold]ensemble[/bold]", "no labels" if ensemble is None else f"[bold]{ensemble:.4f}[/bold]")
+    accuracy = "no labels" if ensemble is None else f"[bold]{ensemble:.4f}[/bold]"
+    table.add_row("[bold]ensemble[/bold]", accuracy, tta_label(scoring["tta_shift"]))
     Console().print(table)
     if oof := scoring.get("out_of_fold"):
         print(
             f"out-of-fold accuracy on train.csv: {oof['acc']:.4f} ({oof['rows']} of {oof['of_rows']} rows, each "
-            f"predicted by the members that held it out; probabilities in {oof['csv']})"
+            f"predicted by the members that held it out, TTA {tta_label(scoring['tta_shift'])}; probabilities in "
+            f"{oof['csv']})"
         )
+
+
+def tta_label(shift: float) -> str:
+    """``off``, or the shift in pixels (``1 px``)."""
+    return f"{shift:g} px" if shift else "off"

@@ -5,7 +5,9 @@
     python -m src.tools seeds --folds 5 --seeds '[0]' -- --config configs/mnist.yaml  # 5 fold members, OOF score
 
 Every member is a real ``python -m src.cli fit`` in its own run folder, ``<save_dir>/<name>/<tag>_seed<N>``,
-whose ``member.json`` records its fit arguments before it trains (``src.tools.experiments.member_record``). Killed and
+whose ``member.json`` records its fit arguments before it trains (``src.tools.experiments.member_record``). It runs
+in the caller's working directory, so relative paths mean there what they mean to ``src.cli``, and on Linux it
+ends when this process does, however that is killed (``_killed_with_seeds``). Killed and
 run again, it continues where it stopped: finished members are kept, an interrupted one resumes from its
 ``last.ckpt``, but only when it was trained with the arguments asked; otherwise it stops naming the difference
 (``--retrain true`` retrains those members, keeping each old run folder as ``<run>.replaced-<n>``). Then it writes
@@ -23,9 +25,11 @@ written to ``<save_dir>/<name>/oof.csv`` (``src.tools.experiments.oof``).
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -41,12 +45,28 @@ from src.checkpoints import run_checkpoint
 from src.cli import recipe_of, run
 from src.models.classifier import TTAShift, check_tta_shift
 from src.models.ensemble import ENSEMBLE_CLASS_PATH
-from src.tools.experiments.member_record import RECORD, read_record, record_of, runs_to_retrain, set_aside, write_record
-from src.tools.experiments.oof import held_out_predictions, out_of_fold, write_oof_csv
+from src.tools.experiments.member_record import (
+    RECORD,
+    read_record,
+    record_of,
+    runs_to_retrain,
+    set_aside,
+    setting,
+    write_record,
+)
+from src.tools.experiments.oof import (
+    TrainCSV,
+    check_scorable,
+    data_settings,
+    held_out_predictions,
+    out_of_fold,
+    write_oof_csv,
+)
 from src.tools.experiments.scorings import append_scoring, print_scores, read_scorings
 from src.utils import MissingLabelsError, UserInputError, atomic_write
 
-ROOT = Path(__file__).resolve().parents[3]
+# On the members' PYTHONPATH, so that their ``-m src.cli`` imports this src from the caller's working directory.
+REPOSITORY = Path(__file__).resolve().parents[3]
 
 
 @dataclass
@@ -101,23 +121,46 @@ def train(members: list[Member], asked: dict[Path, dict], save_dir: Path, name: 
     first when none is there; each writes ``fit.log`` in its run folder."""
     todo = [member for member in members if not member.finished]
     print(f"{len(members) - len(todo)} of {len(members)} members already trained; training {len(todo)}", flush=True)
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    python_path = [str(REPOSITORY), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(python_path))
     if parallel > 1:  # share the cores instead of oversubscribing them
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // parallel)))
+    killed_with_seeds = _killed_with_seeds()
 
     def fit(member: Member) -> None:
         member.run_dir.mkdir(parents=True, exist_ok=True)
         if read_record(member.run_dir) is None:  # a resumed member keeps the record of its first start
             write_record(member.run_dir, asked[member.run_dir])
         started = time.monotonic()
-        with (member.run_dir / "fit.log").open("a") as log:
-            done = subprocess.run(member.fit_command(save_dir, name), cwd=ROOT, env=env, stdout=log, stderr=log)
+        with (member.run_dir / "fit.log").open("a") as log:  # in the caller's working directory, as relative paths say
+            done = subprocess.run(
+                member.fit_command(save_dir, name), env=env, stdout=log, stderr=log, preexec_fn=killed_with_seeds
+            )
         if done.returncode != 0:
             raise UserInputError(f"member {member.run_dir.name} failed (exit {done.returncode}); see {log.name}")
         print(f"trained {member.run_dir.name} in {time.monotonic() - started:.0f} s", flush=True)
 
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
         list(pool.map(fit, todo))
+
+
+def _killed_with_seeds():
+    """A ``preexec_fn`` that has the kernel SIGKILL the member when the thread that started it ends, so that a seeds
+    process killed by any signal (SIGTERM's default action included) takes its members with it, and no orphan goes
+    on training a run folder that a rerun trains again. SIGKILL, because a member that caught SIGTERM could write
+    on; resuming from ``last.ckpt`` is made for that. Linux only (``PR_SET_PDEATHSIG``): on macOS and Windows a
+    member outlives a seeds process killed from outside and is stopped by its own process id."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl, parent = ctypes.CDLL(None, use_errno=True).prctl, os.getpid()  # looked up before fork: the child only calls
+
+    def end_with_parent() -> None:
+        # The trigger is the exit of the forking thread: a pool thread here, which waits for its member to end.
+        prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # seeds died before the call took effect
+            os._exit(1)
+
+    return end_with_parent
 
 
 def write_ensemble_config(path: Path, members: dict[str, tuple[dict, Path]], command: str) -> None:
@@ -179,6 +222,34 @@ def fit_argv(record: dict) -> list[str]:
     return [*record["fit"], "--seed_everything", str(record["seed"])]
 
 
+def check_accelerators(work: list[Member], asked: dict[Path, dict]) -> None:
+    """Refuse, before anything is written, members whose recipe trains on an accelerator torch finds none of here
+    (``trainer.accelerator`` as their config files and flags set it): each would only end in a traceback in its
+    fit.log."""
+    from pytorch_lightning.accelerators import CUDAAccelerator, MPSAccelerator
+
+    usable = {"cuda": CUDAAccelerator.is_available(), "mps": MPSAccelerator.is_available()}
+    usable["gpu"] = usable["cuda"] or usable["mps"]  # Lightning's "gpu": CUDA, or MPS on a Mac
+    wanted = {m.group.tag: str(setting(asked[m.run_dir], "trainer.accelerator")) for m in work}
+    missing = {tag: accelerator for tag, accelerator in wanted.items() if usable.get(accelerator) is False}
+    if missing:
+        tags, accelerator = ", ".join(missing), next(iter(missing.values()))
+        raise UserInputError(
+            f"members {tags} train on a GPU (trainer.accelerator {accelerator}) and torch finds none here: the "
+            "recipe needs a CUDA GPU; to try it on the CPU, add --trainer.accelerator cpu to their fit arguments "
+            "(after --, or at the end of each group's fit list in a copy of its config file)"
+        )
+
+
+def check_test_file(path: Path) -> None:
+    """Refuse a test file missing (plain or ``.gz``) before training: scoring and submitting read it after."""
+    if not path.is_file() and not path.with_name(f"{path.name}.gz").is_file():
+        raise UserInputError(
+            f"{path} not found: the members' scores and the submission read it after training; put the test file "
+            "there, or pass --score false without --submit"
+        )
+
+
 def held_out_accuracy(args: list[str]) -> float | None:
     """``test/acc`` of ``python -m src.cli test <args>``; None when the test set has no labels."""
     try:
@@ -202,12 +273,14 @@ def seeds(
     folds: int | None = None,
     bag_fraction: float | None = None,
 ) -> dict:
-    """Train the members, write their ensemble config, score members and ensemble, optionally submit; returns the
-    scoring appended to ``scores.json``.
+    """Train members with ``python -m src.cli fit`` (its arguments follow ``--``), then score them and their ensemble.
+
+    Writes the ensemble's config, scores members and ensemble, optionally submits; returns the scoring appended to
+    ``scores.json``. On the command line: ``python -m src.tools seeds [options] -- [fit arguments]``.
 
     Args:
         seeds: Seeds of the single group given by ``fit`` (the arguments after ``--``).
-        fit: ``fit`` arguments of that group.
+        fit: ``fit`` arguments of that group; on the command line, everything after ``--``.
         members: Groups of members instead (what ``configs/ensemble.yaml`` lists).
         name: Experiment folder under ``save_dir``; default: the first group's recipe with ``_seeds``.
         save_dir: Where the runs go (the logger's save_dir).
@@ -215,7 +288,8 @@ def seeds(
         retrain: Retrain the members whose run folder holds a training with other fit arguments (without it, such
             a member stops the command); each old run folder is kept, renamed ``<run>.replaced-<n>``.
         score: Score every member and the ensemble with ``test`` when the test set has labels.
-        tta_shift: Test-time augmentation for the ensemble's score and submission, in pixels (see ``TTAShift``).
+        tta_shift: Test-time augmentation for the ensemble's score, the out-of-fold score and the submission, in
+            pixels (see ``TTAShift``); members are scored without it, and the table says which score has which.
         submit: Write the ensemble's submission to ``submission``.
         submission: Where ``submit`` writes it.
         folds: Train K members per seed, member k holding out fold k of K; score their out-of-fold accuracy.
@@ -233,9 +307,19 @@ def seeds(
     save_dir = Path(save_dir)
     work = members_of(groups, save_dir / name, folds, bag_fraction)
     asked = {member.run_dir: member.record for member in work}
+    check_accelerators(work, asked)
     scores, ensemble_config, oof_csv = (save_dir / name / file for file in ("scores.json", "ensemble.yaml", "oof.csv"))
     read_scorings(scores)  # a history it could not extend stops the command before any training
-    for run_dir in runs_to_retrain(asked, retrain):
+    retrained = runs_to_retrain(asked, retrain)
+    # what scoring and submitting read after training is checked before it, and before anything is renamed
+    data = {group.tag: data_settings(group.fit) for group in groups} if score or submit else {}
+    for settings in data.values():
+        check_test_file(Path(settings.data_dir, settings.test_file))
+    sources = {tag: TrainCSV.of(settings) for tag, settings in data.items()}  # for the out-of-fold score
+    if score and (folds is not None or bag_fraction is not None):
+        kept = [member_checkpoint(m.run_dir) for m in work if m.finished and m.run_dir not in retrained]
+        check_scorable(list(sources.values()), kept)
+    for run_dir in retrained:
         set_aside(run_dir, [scores, ensemble_config])
     started = time.monotonic()
     train(work, asked, save_dir, name, parallel)
@@ -254,10 +338,14 @@ def seeds(
     if score:
         for member in work:
             entry = scoring["members"][member.run_dir.name]
-            entry["test_acc"] = held_out_accuracy([*member.fit, "--ckpt_path", entry["checkpoint"]])
+            # a member's plain score, as the runs table shows it first (TTA costs a pass per shift); labelled as such
+            plain = ["--model.tta_shift", "0"]
+            entry["test_acc"] = held_out_accuracy([*member.fit, "--ckpt_path", entry["checkpoint"], *plain])
+            entry["tta_shift"] = 0.0
         scoring["ensemble_test_acc"] = held_out_accuracy(ensemble_args)
         if folds is not None or bag_fraction is not None:
-            oof = out_of_fold([held_out_predictions(m.run_dir, trained[m.run_dir.name][1], tta_shift) for m in work])
+            held = [held_out_predictions(trained[m.run_dir.name][1], sources[m.group.tag], tta_shift) for m in work]
+            oof = out_of_fold(held)
             written = write_oof_csv(oof_csv, oof)
             scoring["out_of_fold"] = {"acc": oof.accuracy, "rows": written, "of_rows": len(oof.labels)}
             scoring["out_of_fold"]["csv"] = str(oof_csv)
@@ -271,10 +359,10 @@ def seeds(
 
 
 def _invocation(call: dict) -> str:
-    """The command line when run as ``python -m src.tools seeds``, else the Python call (a test, a notebook)."""
-    tools_main = Path(__file__).resolve().parents[1] / "__main__.py"
-    if sys.argv[:1] and Path(sys.argv[0]).resolve() == tools_main and sys.argv[1:2] == ["seeds"]:
-        return shlex.join(["python", "-m", "src.tools", *sys.argv[1:]])
+    """The command line when run as ``python -m src.tools seeds`` (which names it so in ``sys.argv[0]``), else the
+    Python call (a test, a notebook)."""
+    if sys.argv[:1] == ["python -m src.tools seeds"]:
+        return shlex.join(["python", "-m", "src.tools", "seeds", *sys.argv[1:]])
     return f"seeds({', '.join(f'{key}={value!r}' for key, value in call.items())})"
 
 

@@ -107,7 +107,7 @@ def predict_images(
     if output.is_dir() or output.resolve() in {f.resolve() for f in files}:
         raise UserInputError(f"--output {output} is a folder or one of the images; pass a new .csv path")
     predictor = load_predictor(weights_from_flags(ckpt_path, ensemble), tta_shift, None, save_dir, experiment)
-    check_trained_on_mnist_style(predictor.training_pixels, predictor.source)
+    check_trained_on_mnist_style(predictor.training_pixels, predictor.source, predictor.image_size)
     kept, digits, failures = read_digits(files)
     result = ImagePredictions(kept, predictor(digits), failures)
     console = Console()

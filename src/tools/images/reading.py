@@ -35,6 +35,7 @@ MAX_SIDE = 4096  # pixels a side; larger uploads are refused
 MAX_PIXELS = 50_000_000  # any image above this (a 48-megapixel phone photo is below) is refused before decoding
 WORK_SIDE = 1024  # larger images are box-averaged to this many pixels a side first: ample for a 20-pixel digit
 BOX = 20  # MNIST's digits fit a 20x20 box inside the 28x28 field
+FIELD = (28, 28)  # the digits this module makes: what a model must have been trained on to label them
 INK_THRESHOLD = 0.2  # share of the brightest ink a pixel needs to count towards the digit's bounding box
 # Stroke widths in the 20-pixel box, by stroke_width: MNIST's never measure below 2.0 (a 1-pixel line measures 2),
 # median 2.83 (first 5,000 rows of test.csv). A stroke below THIN would be thinner than any MNIST stroke.
@@ -181,9 +182,15 @@ def centred(digit: np.ndarray) -> np.ndarray:
     return np.round(field[20:48, 20:48]).astype(np.uint8)
 
 
-def check_trained_on_mnist_style(training_pixels: PixelStats | None, source: str) -> None:
-    """Refuse weights whose training images look nothing like the MNIST-style digits this module makes of a file
-    (light ink on black): a model of bright photos (Sign Language MNIST) would label them with confident nonsense."""
+def check_trained_on_mnist_style(training_pixels: PixelStats | None, source: str, image_size: tuple[int, int]) -> None:
+    """Refuse weights trained on images of another size than the 28x28 digits this module makes of a file, or whose
+    training images look nothing like them (light ink on black): a model of bright photos (Sign Language MNIST)
+    would label them with confident nonsense, and one of 30x30 images would read a 28x28 digit off its grid."""
+    if tuple(image_size) != FIELD:
+        raise UserInputError(
+            f"{source} was trained on {image_size[0]}x{image_size[1]} images; digits made of image files are MNIST's "
+            f"{FIELD[0]}x{FIELD[1]}: predict its own CSVs with `python -m src.cli predict`"
+        )
     if training_pixels is not None and training_pixels.far_from(MNIST_PIXELS):
         raise UserInputError(
             f"{source} was trained on images with {training_pixels.describe()}, far from the MNIST-style digits made "

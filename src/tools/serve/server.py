@@ -79,7 +79,8 @@ def serve(
         log_level: uvicorn's log level (``warning`` for quiet).
     """
     predictor = load_predictor(ckpt_path, tta_shift, precision, save_dir, experiment)  # fails here, not in the worker
-    check_trained_on_mnist_style(predictor.training_pixels, predictor.source)  # the page and uploads make such digits
+    # the page and uploads make 28x28 MNIST-style digits
+    check_trained_on_mnist_style(predictor.training_pixels, predictor.source, predictor.image_size)
     weights = predictor.weights  # the files resolved, so that the worker loads what was checked
     notice(f"weights: {predictor.source}; tta_shift {predictor.tta_shift:g}; precision {predictor.precision}")
     pixels = predictor.training_pixels

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, fit_args
 from tests.learnable_digits import write_learnable_csvs
 
 
@@ -77,6 +77,7 @@ def test_a_killed_seeds_run_continues_where_it_stopped_and_scores_the_ensemble(t
 def test_retraining_with_other_fit_args_keeps_the_old_members_and_every_file_names_each_members_args(tmp_path):
     """A smoke test, then the real run under the same name: refused, then retrained with ``--retrain true``; the
     smoke-test member and its scoring stay, and each file says what its members were trained with."""
+    from src.cli import DEFAULT_CONFIG
     from src.tools.experiments.seeds import seeds
     from src.utils import UserInputError
 
@@ -95,7 +96,7 @@ def test_retraining_with_other_fit_args_keeps_the_old_members_and_every_file_nam
     assert (record["fit"], record["seed"], [c["path"] for c in record["configs"]]) == (
         fit(2),
         0,
-        ["configs/mnist.yaml"],
+        [str(DEFAULT_CONFIG)],
     )
     with pytest.raises(
         UserInputError, match=r"mnist_seed0: --trainer.limit_train_batches: 2 \(trained\) vs 3 \(asked\)"
@@ -148,3 +149,31 @@ def test_parallel_below_one_is_refused_before_anything_is_written(tmp_path):
     with pytest.raises(UserInputError, match="--parallel 0; expected 1 or more"):
         seeds(seeds=[0], name="none", save_dir=tmp_path / "logs", parallel=0)
     assert not (tmp_path / "logs").exists()
+
+
+def test_with_tta_the_table_and_scores_json_say_which_scores_have_it(trained_run, tmp_path, capsys):
+    """``--tta_shift 1`` scores the ensemble with TTA and the members plain, and the table and scores.json say which
+    score has which. The member is the session's trained run, recorded as seeds records it: nothing trains here."""
+    from src.tools.experiments.member_record import record_of, write_record
+    from src.tools.experiments.seeds import seeds
+
+    fit = fit_args(trained_run.data_dir, tmp_path / "unused")[1:]
+    fit = fit[: fit.index("--trainer.logger.init_args.save_dir")] + ["--trainer.precision", "32-true"]
+    fit += ["--model.tta_shift", "1"]  # TTA in the member's own val/acc: its test score is still plain
+    member = tmp_path / "logs" / "tta" / "mnist_seed0"
+    shutil.copytree(trained_run.run_dir, member)
+    write_record(member, record_of(fit, seed=0))
+
+    scoring = seeds(seeds=[0], fit=fit, name="tta", save_dir=tmp_path / "logs", tta_shift=1)
+    out = capsys.readouterr().out
+    assert "1 of 1 members already trained" in out
+    entry = scoring["members"]["mnist_seed0"]
+    assert (entry["tta_shift"], scoring["tta_shift"]) == (0, 1)
+    tests = json.loads((member / "summary.json").read_text())["tests"]
+    assert tests["best.ckpt"]["test_acc"] == entry["test_acc"] and "best.ckpt|tta1" not in tests  # scored plain
+    (stored,) = json.loads((tmp_path / "logs" / "tta" / "scores.json").read_text())
+    assert (stored["members"]["mnist_seed0"]["tta_shift"], stored["tta_shift"]) == (0, 1)
+    member_row, ensemble_row = (
+        next(line for line in out.splitlines() if name in line) for name in ("mnist_seed0 ", "ensemble ")
+    )
+    assert "TTA" in out and member_row.rstrip(" │").endswith("off") and ensemble_row.rstrip(" │").endswith("1 px")

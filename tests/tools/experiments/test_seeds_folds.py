@@ -26,33 +26,56 @@ def tiny_fit(data_dir: Path, *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
+def write_small_csvs(folder: Path, n_train: int, n_test: int) -> Path:
+    """train.csv, test.csv and test_labels.csv of 20x20 images in 3 classes: class k is a bright block in place k."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+
+    def images(labels: np.ndarray) -> pd.DataFrame:
+        pixels = rng.integers(0, 40, size=(len(labels), 20, 20), dtype=np.uint8)
+        for i, label in enumerate(labels):
+            pixels[i, 7:13, 1 + 6 * label : 7 + 6 * label] = 255
+        return pd.DataFrame(pixels.reshape(len(labels), 400), columns=[f"pixel{i}" for i in range(400)])
+
+    train_labels, test_labels = np.arange(n_train) % 3, np.arange(n_test) % 3
+    train = images(train_labels)
+    train.insert(0, "label", train_labels)
+    train.to_csv(folder / "train.csv", index=False)
+    images(test_labels).to_csv(folder / "test.csv", index=False)
+    labels = pd.DataFrame({"ImageId": np.arange(1, n_test + 1), "Label": test_labels})
+    labels.to_csv(folder / "test_labels.csv", index=False)
+    return folder
+
+
 @pytest.mark.slow
 def test_fold_members_score_out_of_fold_on_every_row_and_their_ensemble_tests_and_predicts(tmp_path, capsys):
+    """At 20x20 pixels and 3 classes: sizes and class counts are the checkpoint's, as every command reads them."""
     from src.checkpoints import network_from_checkpoint
     from src.cli import run
     from src.data.checks import duplicate_groups
     from src.data.csv_reader import read_digit_csv
     from src.data.datamodule import fold_split
-    from src.tools.experiments.oof import held_out_predictions
+    from src.tools.experiments.oof import TrainCSV, data_settings, held_out_predictions
     from src.tools.experiments.seeds import seeds
 
-    data_dir = write_learnable_csvs(tmp_path / "data", n_train=90, n_test=20)
+    data_dir = write_small_csvs(tmp_path / "data", n_train=90, n_test=20)
+    fit = tiny_fit(data_dir, "--data.image_size", "[20,20]", "--data.num_classes", "3")
     logs, submission = tmp_path / "logs", tmp_path / "submission.csv"
-    scoring = seeds(seeds=[0], fit=tiny_fit(data_dir), folds=2, name="k2", save_dir=logs, submit=True,
+    scoring = seeds(seeds=[0], fit=fit, folds=2, name="k2", save_dir=logs, submit=True,
                     submission=submission)  # fmt: skip
     members = [logs / "k2" / f"mnist_seed0_fold{k}" for k in range(2)]
     for k, member in enumerate(members):  # each member's record names its fold, and its fit flags hold it out
         record = json.loads((member / "member.json").read_text())
         assert (record["fold"], record["folds"]) == (k, 2)
-        assert record["fit"] == [*tiny_fit(data_dir), "--data.folds", "2", "--data.fold", str(k)]
+        assert record["fit"] == [*fit, "--data.folds", "2", "--data.fold", str(k)]
         assert scoring["members"][member.name]["fold"] == k
 
-    table = read_digit_csv(data_dir / "train.csv", True, (28, 28), 10)
+    table = read_digit_csv(data_dir / "train.csv", True, (20, 20), 3)
     oof = pd.read_csv(logs / "k2" / "oof.csv")
-    assert list(oof.columns) == ["row", "fold", "label", *(f"p{k}" for k in range(10))]
+    assert list(oof.columns) == ["row", "fold", "label", *(f"p{k}" for k in range(3))]
     assert sorted(oof["row"]) == list(range(90))  # every training row, once
     assert (oof["label"].to_numpy() == table.labels.numpy()[oof["row"]]).all()
-    probabilities = oof[[f"p{k}" for k in range(10)]].to_numpy()
+    probabilities = oof[[f"p{k}" for k in range(3)]].to_numpy()
     np.testing.assert_allclose(probabilities.sum(1), 1, atol=1e-4)
     groups = duplicate_groups(table.images)
     for k, member in enumerate(members):  # row r is predicted by the member that held it out, and only by it
@@ -71,17 +94,24 @@ def test_fold_members_score_out_of_fold_on_every_row_and_their_ensemble_tests_an
     listed = yaml.safe_load((logs / "k2" / "ensemble.yaml").read_text())["model"]["network"]["init_args"]
     assert [Path(path).parent.parent for path in listed["checkpoints"]] == members
     # validating the fold members' ensemble on any one split would score rows some member trained on
-    with pytest.raises(UserInputError, match=r"fold 0 of 2\), but this run has .*val_fraction 0.15"):
-        run(["validate", *tiny_fit(data_dir), "--config", str(logs / "k2" / "ensemble.yaml")])
+    with pytest.raises(UserInputError, match=r"fold 0 of 2, split_seed 0\), but this run has .*val_fraction 0.15"):
+        run(["validate", *fit, "--config", str(logs / "k2" / "ensemble.yaml")])
 
     with pytest.raises(UserInputError, match=r"--data.folds: 2 \(trained\) vs 3 \(asked\)"):  # reused only as trained
-        seeds(seeds=[0], fit=tiny_fit(data_dir), folds=3, name="k2", save_dir=logs)
-    again = seeds(seeds=[0], fit=tiny_fit(data_dir), folds=2, name="k2", save_dir=logs, score=False)
-    assert "2 of 2 members already trained" in capsys.readouterr().out and "out_of_fold" not in again
+        seeds(seeds=[0], fit=fit, folds=3, name="k2", save_dir=logs)
+    # a later command rewrites a member's config.yaml (a refused resume with another split seed did): the score
+    # takes the rows each member held out from its checkpoint, so it neither changes nor counts training rows
+    config = members[1] / "config.yaml"
+    config.write_text(config.read_text().replace("split_seed: 0", "split_seed: 1"))
+    oof_csv = (logs / "k2" / "oof.csv").read_text()
+    again = seeds(seeds=[0], fit=fit, folds=2, name="k2", save_dir=logs)
+    assert "2 of 2 members already trained" in capsys.readouterr().out
+    assert again["out_of_fold"] == scoring["out_of_fold"] and (logs / "k2" / "oof.csv").read_text() == oof_csv
+    assert "out_of_fold" not in seeds(seeds=[0], fit=fit, folds=2, name="k2", save_dir=logs, score=False)
 
     (data_dir / "train.csv").write_text((data_dir / "train.csv").read_text().replace("\n0,", "\n1,", 1))
     with pytest.raises(UserInputError, match="was not trained on the .*train.csv there is now"):
-        held_out_predictions(members[0], Path(scoring["members"][members[0].name]["checkpoint"]))
+        held_out_predictions(Path(scoring["members"][members[0].name]["checkpoint"]), TrainCSV.of(data_settings(fit)))
 
 
 def held(rows: list[int], probabilities: list[list[float]], fold: int | None, fingerprint: str = "f") -> HeldOut:

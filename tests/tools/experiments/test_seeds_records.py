@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from src.tools.experiments.member_record import differences, record_of, write_record
+from src.cli import DEFAULT_CONFIG
+from src.tools.experiments.member_record import differences, record_of, setting, write_record
 from src.tools.experiments.scorings import append_scoring, read_scorings
 from src.tools.experiments.seeds import seeds
 from src.utils import UserInputError
-from tests.conftest import tool
+from tests.conftest import ROOT, tool
 
 main = tool("seeds")
 
@@ -42,7 +43,7 @@ def test_records_differ_by_what_changes_training_and_name_each_difference(tmp_pa
     config.write_text("trainer:\n  max_epochs: 3  # short\n")
     trained = record_of(["--config", str(config), "--trainer.limit_train_batches", "20"], seed=0)
     assert trained["fit"] == ["--config", str(config), "--trainer.limit_train_batches", "20"]
-    assert [c["path"] for c in trained["configs"]] == ["configs/mnist.yaml", str(config)]  # the default recipe first
+    assert [c["path"] for c in trained["configs"]] == [str(DEFAULT_CONFIG), str(config)]  # the default recipe first
 
     config.write_text("# the same settings, other comments\ntrainer: {max_epochs: 3}\n")
     spelled = ["--config", str(config.parent / "." / config.name), "--trainer.limit_train_batches=20"]
@@ -112,3 +113,33 @@ def test_a_tta_shift_beyond_the_digit_margin_is_refused_when_parsing(tmp_path, c
     with pytest.raises(UserInputError, match="tta_shift 40"):  # the same check for Python callers
         seeds(seeds=[0], fit=nowhere(tmp_path), save_dir=tmp_path, tta_shift=40)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_setting_is_what_the_last_config_file_or_flag_gives_it(tmp_path):
+    config = tmp_path / "gpu.yaml"
+    config.write_text("trainer:\n  accelerator: gpu\n")
+    assert setting(record_of([], seed=0), "trainer.accelerator") == "auto"  # the default recipe's
+    assert setting(record_of(["--config", str(config)], seed=0), "trainer.accelerator") == "gpu"
+    on_cpu = record_of(["--config", str(config), "--trainer.accelerator=cpu"], seed=0)
+    assert setting(on_cpu, "trainer.accelerator") == "cpu"
+    config_last = record_of(["--trainer.accelerator", "cpu", "--config", str(config)], seed=0)
+    assert setting(config_last, "trainer.accelerator") == "gpu"
+    assert setting(on_cpu, "trainer.no_such_setting") is None
+
+
+def _gpu_here() -> bool:
+    from pytorch_lightning.accelerators import CUDAAccelerator, MPSAccelerator
+
+    return CUDAAccelerator.is_available() or MPSAccelerator.is_available()
+
+
+@pytest.mark.skipif(_gpu_here(), reason="the refusal is for a machine without a GPU")
+def test_the_gpu_recipe_without_a_gpu_is_one_line_saying_so_before_anything_is_written(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)  # the recipe names configs/notebook.yaml, relative to the repository
+    with pytest.raises(SystemExit) as stopped:
+        main(["--config", "configs/gpu_bagged.yaml", "--save_dir", str(tmp_path / "logs")])
+    assert stopped.value.code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: members notebook train on a GPU (trainer.accelerator gpu)")
+    assert "needs a CUDA GPU" in line and "add --trainer.accelerator cpu" in line
+    assert list(tmp_path.iterdir()) == []  # no run folder, no member.json, no fit.log
