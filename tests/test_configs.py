@@ -27,9 +27,20 @@ from src.utils import UserInputError
 from tests.conftest import ROOT
 
 CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
-SWEEPS = [path for path in CONFIGS if path.parent.name == "sweeps"]
-SEEDS = [path for path in CONFIGS if path not in SWEEPS and "members" in (yaml.safe_load(path.read_text()) or {})]
-FIT = [path for path in CONFIGS if path not in SWEEPS + SEEDS]
+# A tool's file, known by its top-level key, lives in the folder named for the tool; src.cli reads every other file.
+TOOL_FOLDERS = {"members": "seeds", "params": "sweeps"}
+CLI_FOLDERS = (".", "presets", "datasets")
+
+
+def tool_folder(path: Path) -> str | None:
+    """The folder of the tool that reads ``path`` (``seeds``, ``sweeps``), by its keys; None for a src.cli config."""
+    keys = yaml.safe_load(path.read_text()) or {}
+    return next((folder for key, folder in TOOL_FOLDERS.items() if key in keys), None)
+
+
+SWEEPS = [path for path in CONFIGS if tool_folder(path) == "sweeps"]
+SEEDS = [path for path in CONFIGS if tool_folder(path) == "seeds"]
+FIT = [path for path in CONFIGS if tool_folder(path) is None]
 
 
 def relative(path: Path) -> str:
@@ -97,3 +108,15 @@ def test_every_sweep_space_names_only_real_config_keys(space):
         values = {key: dist.choices[end] if hasattr(dist, "choices") else (dist.low, dist.high)[end]
                   for key, dist in spec.params.items()}  # fmt: skip
         parse("src.cli", ["fit", *spec.fit, *spec.suggest(optuna.trial.FixedTrial(values))])
+
+
+def test_configs_top_level_presets_and_datasets_hold_what_src_cli_reads_and_a_tools_files_its_own_folder():
+    """A reader opening configs/ finds recipes, presets and datasets for ``src.cli`` (each parsed above by
+    ``test_every_fit_config_parses``); a seeds recipe or a sweep's space sits in configs/seeds/ or configs/sweeps/."""
+    misplaced = []
+    for path in CONFIGS:
+        folder, tool = path.parent.relative_to(ROOT / "configs").as_posix(), tool_folder(path)
+        if folder != tool and (tool or folder not in CLI_FOLDERS):
+            misplaced.append(f"{relative(path)} ({f'a {tool} file' if tool else 'read by src.cli'})")
+    assert not misplaced, f"configs in the wrong folder: {misplaced}"
+    assert SEEDS and SWEEPS and {path.parent.name for path in SEEDS + SWEEPS} == {"seeds", "sweeps"}

@@ -1,7 +1,7 @@
 """Train several seeds of one or more recipes, then ensemble them: ``python -m src.tools seeds``.
 
     python -m src.tools seeds --seeds '[0, 1, 2]' -- --config configs/fast.yaml   # any fit arguments after --
-    python -m src.tools seeds --config configs/ensemble.yaml                       # the README's best recipe
+    python -m src.tools seeds --config configs/seeds/ensemble.yaml                 # the README's best recipe
     python -m src.tools seeds --folds 5 --seeds '[0]' -- --config configs/mnist.yaml  # 5 fold members, OOF score
 
 Every member is a real ``python -m src.cli fit`` in its own run folder, ``<save_dir>/<name>/<tag>_seed<N>``,
@@ -281,7 +281,7 @@ def seeds(
     Args:
         seeds: Seeds of the single group given by ``fit`` (the arguments after ``--``).
         fit: ``fit`` arguments of that group; on the command line, everything after ``--``.
-        members: Groups of members instead (what ``configs/ensemble.yaml`` lists).
+        members: Groups of members instead (what ``configs/seeds/ensemble.yaml`` lists).
         name: Experiment folder under ``save_dir``; default: the first group's recipe with ``_seeds``.
         save_dir: Where the runs go (the logger's save_dir).
         parallel: Members trained at the same time (each a process; on one CPU they share the cores).

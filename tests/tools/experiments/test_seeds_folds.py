@@ -171,7 +171,7 @@ def test_the_gpu_recipe_says_15_bagged_members_of_45_epochs_and_trains_two_on_cp
     from src.checkpoints import read_checkpoint
     from tests.conftest import tool
 
-    recipe = yaml.safe_load((ROOT / "configs" / "gpu_bagged.yaml").read_text())
+    recipe = yaml.safe_load((ROOT / "configs/seeds/gpu_bagged.yaml").read_text())
     (group,) = recipe["members"]
     assert len(group["seeds"]) == len(set(group["seeds"])) == 15 and recipe["bag_fraction"] == 0.9
     member = yaml.safe_load((ROOT / group["fit"][group["fit"].index("--config") + 1]).read_text())
@@ -183,7 +183,7 @@ def test_the_gpu_recipe_says_15_bagged_members_of_45_epochs_and_trains_two_on_cp
     data_dir = write_learnable_csvs(tmp_path / "data", n_train=100, n_test=20)
     cpu = ["--trainer.accelerator", "cpu", *tiny_fit(data_dir, "--trainer.max_epochs", "2")]
     two = [{"tag": group["tag"], "fit": [*group["fit"], *cpu], "seeds": group["seeds"][:2]}]
-    scoring = tool("seeds")(["--config", str(ROOT / "configs" / "gpu_bagged.yaml"), "--members", json.dumps(two),
+    scoring = tool("seeds")(["--config", str(ROOT / "configs/seeds/gpu_bagged.yaml"), "--members", json.dumps(two),
                              "--save_dir", str(tmp_path / "logs"), "--score", "false"])  # fmt: skip
     assert set(scoring["members"]) == {"notebook_seed0_bag", "notebook_seed1_bag"}
     assert [run["bag_fraction"] for run in scoring["members"].values()] == [0.9, 0.9]  # from the recipe

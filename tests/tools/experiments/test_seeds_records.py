@@ -137,7 +137,7 @@ def _gpu_here() -> bool:
 def test_the_gpu_recipe_without_a_gpu_is_one_line_saying_so_before_anything_is_written(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(ROOT)  # the recipe names configs/notebook.yaml, relative to the repository
     with pytest.raises(SystemExit) as stopped:
-        main(["--config", "configs/gpu_bagged.yaml", "--save_dir", str(tmp_path / "logs")])
+        main(["--config", "configs/seeds/gpu_bagged.yaml", "--save_dir", str(tmp_path / "logs")])
     assert stopped.value.code == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("error: members notebook train on a GPU (trainer.accelerator gpu)")
