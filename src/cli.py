@@ -7,13 +7,16 @@ python -m src.cli predict --ckpt_path best             # submissions/submission.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import pydoc
 import sys
 import warnings
+from collections.abc import Iterator
 from importlib.util import find_spec
 from pathlib import Path
 
+import pytorch_lightning as pl
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
@@ -38,15 +41,17 @@ from src.utils import UserInputError, exit_on_user_error, fastest_precision, not
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "mnist.yaml"
 EVALUATIONS = ("validate", "test", "predict")
 LINKED = ("num_classes", "image_size")  # set once, in data.*; the model and its network follow
-# Lightning 2.6's own use of a torch API deprecated in torch 2.14: nothing a user of this CLI can act on.
-warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
-# Evaluations drop the training callbacks (below), and Lightning asks for them back to restore their state.
-warnings.filterwarnings("ignore", message="Be aware that when using `ckpt_path`, callbacks used to create")
-# The summary's size estimate assumes fp32 weights, which is what the weights are under bf16-mixed.
-warnings.filterwarnings("ignore", message="Precision bf16-mixed is not supported by the model summary")
-# Lightning's info lines that say nothing about this run: an advert, and a remark on our own summary callback.
-NOISE = ("💡 Tip:", "Trainer already configured with model summary callbacks")
-logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(lambda r: not r.getMessage().startswith(NOISE))
+# What Lightning says that a user of this CLI cannot act on, silenced for the command only (``quiet``):
+IGNORED_WARNINGS = (
+    # Lightning's own use of a torch check that torch deprecates.
+    r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+    # Evaluations drop the training callbacks (below), and Lightning asks for them back to restore their state.
+    "Be aware that when using `ckpt_path`, callbacks used to create",
+    # The summary's size estimate assumes fp32 weights, which is what the weights are under bf16-mixed.
+    "Precision bf16-mixed is not supported by the model summary",
+)
+# Info lines: an advert, and a remark that the CLI's own summary callback replaces Lightning's default one.
+IGNORED_INFO = ("💡 Tip:", "Trainer already configured with model summary callbacks")
 
 
 class DigitCLI(LightningCLI):
@@ -125,6 +130,9 @@ class DigitCLI(LightningCLI):
             model = self.config[subcommand].model
             for key in (k for k in model.keys() if model.get(k) != saved.get(k)):  # noqa: SIM118 - flattened keys
                 notice(f"model.{key}: {model.get(key)} from the command line (the checkpoint has {saved.get(key)})")
+
+    def before_fit(self) -> None:
+        notice(f"callbacks: {callback_names(self.trainer.callbacks)}")
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand]
@@ -239,19 +247,57 @@ def run(args: list[str] | None = None, callbacks: list | None = None) -> DigitCL
     """Run one command (``args`` as typed after ``python -m src.cli``); user mistakes raise ``UserInputError``.
     ``callbacks`` are added to the Trainer's (the sweep's pruning callback, say)."""
     argv = list(sys.argv[1:] if args is None else args)
-    summary = RunSummary()
-    summary.describe(recipe=recipe_of(argv), command=" ".join(argv))
-    return DigitCLI(
-        DigitClassifier,
-        DigitCSVDataModule,
-        save_config_callback=SaveConfigWhenFitStarts,
-        save_config_kwargs={"overwrite": True},
-        trainer_defaults={
-            "callbacks": [RunLock(), progress_bar_for(sys.stdout), LayerSummary(), summary, *(callbacks or [])]
-        },
-        parser_kwargs={command: {"default_config_files": [str(DEFAULT_CONFIG)]} for command in ("fit", *EVALUATIONS)},
-        args=args,
-    )
+    default_config = {command: {"default_config_files": [str(DEFAULT_CONFIG)]} for command in ("fit", *EVALUATIONS)}
+    with quiet():
+        return DigitCLI(
+            DigitClassifier,
+            DigitCSVDataModule,
+            save_config_callback=SaveConfigWhenFitStarts,
+            save_config_kwargs={"overwrite": True},
+            trainer_defaults={"callbacks": [*callbacks_of_every_run(argv), *(callbacks or [])]},
+            parser_kwargs=default_config,
+            args=args,
+        )
+
+
+def callbacks_of_every_run(argv: list[str]) -> list[pl.Callback]:
+    """The callbacks every command runs besides its recipe's ``trainer.callbacks`` (a recipe's list replaces the
+    default's, so these stay out of it), each for the reason beside it. With the recipe's list, ``submission:`` and
+    ``SaveConfigWhenFitStarts`` (which writes config.yaml) they are all a run runs; ``fit`` names them as it starts."""
+    return [
+        RunLock(),  # one process trains a run folder at a time: a second fit of it is refused before it writes
+        progress_bar_for(sys.stdout),  # Rich in a terminal; plain lines in a log file (seeds reads its fit.log)
+        LayerSummary(),  # the network's layers and FLOPs, without rows for the metric objects (they hold no weights)
+        RunSummary(recipe=recipe_of(argv), command=" ".join(argv)),  # summary.json, which resumes and the tools read
+    ]
+
+
+def callback_names(callbacks: list[pl.Callback]) -> str:
+    """``RunLock, EarlyStopping(val/loss), ModelCheckpoint(best)``: each class, with the file it writes or the metric
+    it watches."""
+    names = []
+    for callback in callbacks:
+        detail = getattr(callback, "filename", None) or getattr(callback, "monitor", None)
+        names.append(f"{type(callback).__name__}({detail})" if detail else type(callback).__name__)
+    return ", ".join(names)
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Silence, for one command, the warnings and info lines of Lightning that a user of this CLI cannot act on."""
+    rank_zero = logging.getLogger("pytorch_lightning.utilities.rank_zero")
+    with warnings.catch_warnings():
+        for message in IGNORED_WARNINGS:
+            warnings.filterwarnings("ignore", message=message)
+        rank_zero.addFilter(_is_not_noise)
+        try:
+            yield
+        finally:
+            rank_zero.removeFilter(_is_not_noise)
+
+
+def _is_not_noise(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith(IGNORED_INFO)
 
 
 def main(args: list[str] | None = None) -> DigitCLI:
