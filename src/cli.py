@@ -20,7 +20,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
-from src.callbacks.progress import LayerSummary, progress_bar_for
+from src.callbacks.progress import LayerSummary, callback_names, progress_bar_for
 from src.callbacks.run_lock import RunLock
 from src.callbacks.run_summary import RunSummary
 from src.callbacks.submission import SubmissionWriter
@@ -150,7 +150,8 @@ class DigitCLI(LightningCLI):
         trains_only = (".ModelCheckpoint", ".EarlyStopping")
         config.trainer.callbacks = [c for c in config.trainer.callbacks or [] if not c.class_path.endswith(trains_only)]
         config.trainer.enable_checkpointing = False  # nor Lightning's default one, aimed at ./checkpoints
-        loggers, run = _loggers(config), run_of(config.ckpt_path) if config.ckpt_path else None
+        loggers = _loggers(config)
+        run = run_of(config.ckpt_path) if config.ckpt_path else None
         if self.subcommand != "test" or not loggers or run is None:  # only test records, in the run it scores
             config.trainer.logger = False
             if self.subcommand == "test" and loggers:
@@ -190,11 +191,14 @@ def _loggers(config) -> list:
 def _log_into(loggers: list, run: Path, config) -> None:
     """Point the loggers at an existing run: the first at its folder, the others at their runs it recorded (an MLflow
     run id), leaving out those it recorded none of. Its hyperparameters are logged already (MLflow refuses changes)."""
-    folder, recorded = loggers[0].init_args, RunSummary.logged_runs(run)
+    folder = loggers[0].init_args
     folder.save_dir, folder.name, folder.version = str(run.parent.parent), run.parent.name, run.name
-    config.trainer.logger, config.trainer.enable_autolog_hparams = [loggers[0]], False
+    config.trainer.logger = [loggers[0]]
+    config.trainer.enable_autolog_hparams = False
+    recorded = RunSummary.logged_runs(run)
     for logger in loggers[1:]:
-        kind, key = logger.class_path.rsplit(".", 1)[-1], "version" if "version" in logger.init_args else "run_id"
+        kind = logger.class_path.rsplit(".", 1)[-1]
+        key = "version" if "version" in logger.init_args else "run_id"
         if kind in recorded and key in logger.init_args:
             logger.init_args[key] = recorded[kind]
             config.trainer.logger.append(logger)
@@ -260,6 +264,11 @@ def run(args: list[str] | None = None, callbacks: list | None = None) -> DigitCL
         )
 
 
+def main(args: list[str] | None = None) -> DigitCLI:
+    """Run the CLI; a user mistake ends with one message and exit code 2 (``DIGITS_DEBUG=1`` shows the traceback)."""
+    return exit_on_user_error(lambda: run(args))
+
+
 def callbacks_of_every_run(argv: list[str]) -> list[pl.Callback]:
     """The callbacks every command runs besides its recipe's ``trainer.callbacks`` (a recipe's list replaces the
     default's, so these stay out of it), each for the reason beside it. With the recipe's list, ``submission:`` and
@@ -270,16 +279,6 @@ def callbacks_of_every_run(argv: list[str]) -> list[pl.Callback]:
         LayerSummary(),  # the network's layers and FLOPs, without rows for the metric objects (they hold no weights)
         RunSummary(recipe=recipe_of(argv), command=" ".join(argv)),  # summary.json, which resumes and the tools read
     ]
-
-
-def callback_names(callbacks: list[pl.Callback]) -> str:
-    """``RunLock, EarlyStopping(val/loss), ModelCheckpoint(best)``: each class, with the file it writes or the metric
-    it watches."""
-    names = []
-    for callback in callbacks:
-        detail = getattr(callback, "filename", None) or getattr(callback, "monitor", None)
-        names.append(f"{type(callback).__name__}({detail})" if detail else type(callback).__name__)
-    return ", ".join(names)
 
 
 @contextlib.contextmanager
@@ -298,11 +297,6 @@ def quiet() -> Iterator[None]:
 
 def _is_not_noise(record: logging.LogRecord) -> bool:
     return not record.getMessage().startswith(IGNORED_INFO)
-
-
-def main(args: list[str] | None = None) -> DigitCLI:
-    """Run the CLI; a user mistake ends with one message and exit code 2 (``DIGITS_DEBUG=1`` shows the traceback)."""
-    return exit_on_user_error(lambda: run(args))
 
 
 if __name__ == "__main__":

@@ -7,10 +7,12 @@ import pydoc
 from collections import Counter
 from pathlib import Path
 
+import pytest
 import yaml
 
+from src.callbacks.progress import callback_names
 from src.callbacks.submission import SubmissionWriter
-from src.cli import SaveConfigWhenFitStarts, callback_names, callbacks_of_every_run, main
+from src.cli import SaveConfigWhenFitStarts, callbacks_of_every_run, main
 from tests.conftest import ROOT, fit_args
 from tests.learnable_digits import write_learnable_csvs
 
@@ -41,3 +43,28 @@ def test_a_recipe_with_its_own_callbacks_runs_what_it_names_and_fit_prints_them_
     assert printed == [f"callbacks: {callback_names(cli.trainer.callbacks)}"]
     assert "ModelCheckpoint(last)" in printed[0] and "EarlyStopping" not in printed[0]  # the fast recipe's list
     assert all(type(callback).__name__ in printed[0] for callback in callbacks_of_every_run([]))
+
+
+IMPORT_THE_CORE = """
+import logging, warnings
+import matplotlib, pytorch_lightning, torch, torchmetrics
+matplotlib.use("svg")  # a user's own choice (a notebook's inline backend, say)
+rank_zero = logging.getLogger("pytorch_lightning.utilities.rank_zero")
+before = (list(warnings.filters), list(rank_zero.filters))
+import src.cli, src.callbacks.lr_finder, src.models.classifier
+from src.callbacks.figures import confusion_figure, learning_curves_figure, misclassified_figure
+confusion_figure(torch.eye(3, dtype=torch.long), "validation")
+learning_curves_figure([{"epoch": 0.0, "train/loss": 1.0, "val/loss": 2.0}])
+misclassified_figure(torch.zeros(2, 1, 28, 28), torch.tensor([1, 2]), torch.tensor([2, 1]))
+assert (list(warnings.filters), list(rank_zero.filters)) == before, "a warning or log filter was set at import"
+assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
+"""
+
+
+@pytest.mark.slow
+def test_importing_the_core_and_drawing_its_figures_changes_no_warning_log_or_plot_setting():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", IMPORT_THE_CORE], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-1500:]

@@ -1,5 +1,6 @@
 """The Keras tutorial's pictures: confusion matrices, learning curves and misclassified digits, in TensorBoard and
-MLflow during training and as PNGs in the run folder when fit ends."""
+MLflow during training and as PNGs in the run folder when fit ends. They are matplotlib ``Figure`` objects drawn
+without pyplot, so no GUI backend is chosen (a notebook's stays as it is)."""
 
 from __future__ import annotations
 
