@@ -20,11 +20,11 @@ from pytorch_lightning.cli import instantiate_class
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 from torch import nn
 
-from src.utils import UserInputError, atomic_write, notice
+from src.utils import UserInputError, atomic_write
 
 WORDS = ("best", "last")
-# Classes renamed since checkpoints were written: a checkpoint naming the old path loads as the new one.
-RENAMED = {"src.models.seed_cnn.SeedCNN": "src.models.tutorial_cnn.TutorialCNN"}
+# Networks by an old class path, and the class that replaces each: a checkpoint naming one is refused, naming it.
+REPLACED = {"src.models.seed_cnn.SeedCNN": "src.models.tutorial_cnn.TutorialCNN"}
 
 
 def newest_run(save_dir: str | Path, name: str) -> Path | None:
@@ -74,8 +74,8 @@ def _trained_on_all(run: Path) -> bool:
 
 
 def read_checkpoint(path: str | Path, trained: bool = False) -> dict[str, Any]:
-    """``torch.load(path, weights_only=True)`` with one clear error for missing, corrupt or unsafe files, old class
-    paths renamed (``RENAMED``), and, with ``trained``, weights that never took a training step refused."""
+    """``torch.load(path, weights_only=True)`` with one clear error for missing, corrupt or unsafe files, networks by
+    an old class path (``REPLACED``), and, with ``trained``, weights that never took a training step."""
     path = Path(path)
     if not path.is_file():
         raise UserInputError(f"checkpoint {path} not found; pass an existing .ckpt")
@@ -100,9 +100,12 @@ def read_checkpoint(path: str | Path, trained: bool = False) -> dict[str, Any]:
             "pass a checkpoint written by `python -m src.cli fit` after training"
         )
     network = checkpoint.get("hyper_parameters", {}).get("network")
-    if isinstance(network, dict) and network.get("class_path") in RENAMED:
-        notice(f"checkpoint {path}: {network['class_path']} is now {RENAMED[network['class_path']]}")
-        network["class_path"] = RENAMED[network["class_path"]]
+    if isinstance(network, dict) and network.get("class_path") in REPLACED:
+        raise UserInputError(
+            f"checkpoint {path} names its network {network['class_path']}, which "
+            f"{REPLACED[network['class_path']]} replaces; set that class_path in the checkpoint's "
+            "hyper_parameters['network'], or train it again with `python -m src.cli fit`"
+        )
     return checkpoint
 
 
@@ -168,8 +171,8 @@ def load_weights(module: nn.Module, checkpoint: dict[str, Any], path: str | Path
         weights = {k.removeprefix("network."): v for k, v in weights.items() if k.startswith("network.")}
     try:  # strict=False reports missing and unexpected keys; weights of another shape raise
         result = module.load_state_dict(weights, strict=False)
-        problems = [f"{label} {', '.join(keys[:2])}" for label, keys in (("missing", result.missing_keys),
-                    ("unexpected", result.unexpected_keys)) if keys]  # fmt: skip
+        differences = (("missing", result.missing_keys), ("unexpected", result.unexpected_keys))
+        problems = [f"{label} {', '.join(keys[:2])}" for label, keys in differences if keys]
     except RuntimeError as err:
         problems = [line.strip() for line in str(err).splitlines()[1:3]]
     if problems:
@@ -198,6 +201,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
     def load_checkpoint(self, path, map_location: Any | None = None, weights_only: bool | None = None) -> dict:
         if self._preloaded is not None and self._preloaded[0] == Path(path).resolve():
-            checkpoint, self._preloaded = self._preloaded[1], None  # handed over once
+            checkpoint = self._preloaded[1]
+            self._preloaded = None  # handed over once
             return checkpoint
         return read_checkpoint(path)

@@ -7,17 +7,20 @@ python -m src.cli predict --ckpt_path best             # submissions/submission.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import pydoc
 import sys
 import warnings
+from collections.abc import Iterator
 from importlib.util import find_spec
 from pathlib import Path
 
+import pytorch_lightning as pl
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
-from src.callbacks.progress import LayerSummary, progress_bar_for
+from src.callbacks.progress import LayerSummary, callback_names, progress_bar_for
 from src.callbacks.run_lock import RunLock
 from src.callbacks.run_summary import RunSummary
 from src.callbacks.submission import SubmissionWriter
@@ -38,15 +41,17 @@ from src.utils import UserInputError, exit_on_user_error, fastest_precision, not
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "mnist.yaml"
 EVALUATIONS = ("validate", "test", "predict")
 LINKED = ("num_classes", "image_size")  # set once, in data.*; the model and its network follow
-# Lightning 2.6's own use of a torch API deprecated in torch 2.14: nothing a user of this CLI can act on.
-warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
-# Evaluations drop the training callbacks (below), and Lightning asks for them back to restore their state.
-warnings.filterwarnings("ignore", message="Be aware that when using `ckpt_path`, callbacks used to create")
-# The summary's size estimate assumes fp32 weights, which is what the weights are under bf16-mixed.
-warnings.filterwarnings("ignore", message="Precision bf16-mixed is not supported by the model summary")
-# Lightning's info lines that say nothing about this run: an advert, and a remark on our own summary callback.
-NOISE = ("💡 Tip:", "Trainer already configured with model summary callbacks")
-logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(lambda r: not r.getMessage().startswith(NOISE))
+# What Lightning says that a user of this CLI cannot act on, silenced for the command only (``quiet``):
+IGNORED_WARNINGS = (
+    # Lightning's own use of a torch check that torch deprecates.
+    r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+    # Evaluations drop the training callbacks (below), and Lightning asks for them back to restore their state.
+    "Be aware that when using `ckpt_path`, callbacks used to create",
+    # The summary's size estimate assumes fp32 weights, which is what the weights are under bf16-mixed.
+    "Precision bf16-mixed is not supported by the model summary",
+)
+# Info lines: an advert, and a remark that the CLI's own summary callback replaces Lightning's default one.
+IGNORED_INFO = ("💡 Tip:", "Trainer already configured with model summary callbacks")
 
 
 class DigitCLI(LightningCLI):
@@ -126,6 +131,9 @@ class DigitCLI(LightningCLI):
             for key in (k for k in model.keys() if model.get(k) != saved.get(k)):  # noqa: SIM118 - flattened keys
                 notice(f"model.{key}: {model.get(key)} from the command line (the checkpoint has {saved.get(key)})")
 
+    def before_fit(self) -> None:
+        notice(f"callbacks: {callback_names(self.trainer.callbacks)}")
+
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand]
         config.ckpt_path = self.ckpt_path or config.get("ckpt_path")
@@ -142,7 +150,8 @@ class DigitCLI(LightningCLI):
         trains_only = (".ModelCheckpoint", ".EarlyStopping")
         config.trainer.callbacks = [c for c in config.trainer.callbacks or [] if not c.class_path.endswith(trains_only)]
         config.trainer.enable_checkpointing = False  # nor Lightning's default one, aimed at ./checkpoints
-        loggers, run = _loggers(config), run_of(config.ckpt_path) if config.ckpt_path else None
+        loggers = _loggers(config)
+        run = run_of(config.ckpt_path) if config.ckpt_path else None
         if self.subcommand != "test" or not loggers or run is None:  # only test records, in the run it scores
             config.trainer.logger = False
             if self.subcommand == "test" and loggers:
@@ -182,11 +191,14 @@ def _loggers(config) -> list:
 def _log_into(loggers: list, run: Path, config) -> None:
     """Point the loggers at an existing run: the first at its folder, the others at their runs it recorded (an MLflow
     run id), leaving out those it recorded none of. Its hyperparameters are logged already (MLflow refuses changes)."""
-    folder, recorded = loggers[0].init_args, RunSummary.logged_runs(run)
+    folder = loggers[0].init_args
     folder.save_dir, folder.name, folder.version = str(run.parent.parent), run.parent.name, run.name
-    config.trainer.logger, config.trainer.enable_autolog_hparams = [loggers[0]], False
+    config.trainer.logger = [loggers[0]]
+    config.trainer.enable_autolog_hparams = False
+    recorded = RunSummary.logged_runs(run)
     for logger in loggers[1:]:
-        kind, key = logger.class_path.rsplit(".", 1)[-1], "version" if "version" in logger.init_args else "run_id"
+        kind = logger.class_path.rsplit(".", 1)[-1]
+        key = "version" if "version" in logger.init_args else "run_id"
         if kind in recorded and key in logger.init_args:
             logger.init_args[key] = recorded[kind]
             config.trainer.logger.append(logger)
@@ -239,24 +251,52 @@ def run(args: list[str] | None = None, callbacks: list | None = None) -> DigitCL
     """Run one command (``args`` as typed after ``python -m src.cli``); user mistakes raise ``UserInputError``.
     ``callbacks`` are added to the Trainer's (the sweep's pruning callback, say)."""
     argv = list(sys.argv[1:] if args is None else args)
-    summary = RunSummary()
-    summary.describe(recipe=recipe_of(argv), command=" ".join(argv))
-    return DigitCLI(
-        DigitClassifier,
-        DigitCSVDataModule,
-        save_config_callback=SaveConfigWhenFitStarts,
-        save_config_kwargs={"overwrite": True},
-        trainer_defaults={
-            "callbacks": [RunLock(), progress_bar_for(sys.stdout), LayerSummary(), summary, *(callbacks or [])]
-        },
-        parser_kwargs={command: {"default_config_files": [str(DEFAULT_CONFIG)]} for command in ("fit", *EVALUATIONS)},
-        args=args,
-    )
+    default_config = {command: {"default_config_files": [str(DEFAULT_CONFIG)]} for command in ("fit", *EVALUATIONS)}
+    with quiet():
+        return DigitCLI(
+            DigitClassifier,
+            DigitCSVDataModule,
+            save_config_callback=SaveConfigWhenFitStarts,
+            save_config_kwargs={"overwrite": True},
+            trainer_defaults={"callbacks": [*callbacks_of_every_run(argv), *(callbacks or [])]},
+            parser_kwargs=default_config,
+            args=args,
+        )
 
 
 def main(args: list[str] | None = None) -> DigitCLI:
     """Run the CLI; a user mistake ends with one message and exit code 2 (``DIGITS_DEBUG=1`` shows the traceback)."""
     return exit_on_user_error(lambda: run(args))
+
+
+def callbacks_of_every_run(argv: list[str]) -> list[pl.Callback]:
+    """The callbacks every command runs besides its recipe's ``trainer.callbacks`` (a recipe's list replaces the
+    default's, so these stay out of it), each for the reason beside it. With the recipe's list, ``submission:`` and
+    ``SaveConfigWhenFitStarts`` (which writes config.yaml) they are all a run runs; ``fit`` names them as it starts."""
+    return [
+        RunLock(),  # one process trains a run folder at a time: a second fit of it is refused before it writes
+        progress_bar_for(sys.stdout),  # Rich in a terminal; plain lines in a log file (seeds reads its fit.log)
+        LayerSummary(),  # the network's layers and FLOPs, without rows for the metric objects (they hold no weights)
+        RunSummary(recipe=recipe_of(argv), command=" ".join(argv)),  # summary.json, which resumes and the tools read
+    ]
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Silence, for one command, the warnings and info lines of Lightning that a user of this CLI cannot act on."""
+    rank_zero = logging.getLogger("pytorch_lightning.utilities.rank_zero")
+    with warnings.catch_warnings():
+        for message in IGNORED_WARNINGS:
+            warnings.filterwarnings("ignore", message=message)
+        rank_zero.addFilter(_is_not_noise)
+        try:
+            yield
+        finally:
+            rank_zero.removeFilter(_is_not_noise)
+
+
+def _is_not_noise(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith(IGNORED_INFO)
 
 
 if __name__ == "__main__":

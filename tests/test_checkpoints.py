@@ -72,17 +72,19 @@ def test_a_checkpoint_carrying_a_pickled_callable_is_refused(tmp_path, monkeypat
     assert not marker.exists()
 
 
-def test_a_checkpoint_naming_an_old_class_path_loads_as_the_new_one(tmp_path, capsys):
-    from src.checkpoints import network_from_checkpoint
+def test_a_checkpoint_naming_a_replaced_class_path_is_refused_in_one_line_naming_its_replacement(tmp_path, capsys):
+    from src.cli import main
     from src.models.tutorial_cnn import TutorialCNN
     from tests.encoded_digits import save_checkpoint
+    from tests.learnable_digits import write_learnable_csvs
 
-    torch.manual_seed(0)
-    trained = TutorialCNN().eval()
-    path = save_checkpoint(tmp_path / "old.ckpt", trained, "src.models.seed_cnn.SeedCNN", {"dropout": 0.3})
-    network, _ = network_from_checkpoint(path)
-    assert isinstance(network, TutorialCNN)
-    images = torch.rand(3, 1, 28, 28)
-    with torch.inference_mode():
-        assert torch.equal(network(images), trained(images))
-    assert "src.models.seed_cnn.SeedCNN is now src.models.tutorial_cnn.TutorialCNN" in capsys.readouterr().err
+    old = save_checkpoint(tmp_path / "old.ckpt", TutorialCNN(), "src.models.seed_cnn.SeedCNN", {"dropout": 0.3})
+    data_dir = write_learnable_csvs(tmp_path / "data", n_train=20, n_test=10)
+    submission = tmp_path / "submission.csv"
+    args = ["predict", "--data.data_dir", str(data_dir), "--ckpt_path", str(old)]
+    with pytest.raises(SystemExit) as exit_code:
+        main([*args, "--submission.output", str(submission)])
+    assert exit_code.value.code == 2 and not submission.exists()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    assert "src.models.seed_cnn.SeedCNN" in err[0] and "src.models.tutorial_cnn.TutorialCNN replaces" in err[0]

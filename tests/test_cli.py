@@ -120,6 +120,7 @@ def test_a_fit_prints_what_a_user_needs_and_nothing_that_looks_wrong(tmp_path):
     assert [noise for noise in LIGHTNING_NOISE if noise in printed] == []
     assert "StridedCNN" in printed and "Total FLOPs: 30.3 M" in printed  # the network's summary, with real FLOPs
     assert "epoch 0 done" in printed
+    assert printed.count("callbacks: ") == 1  # what runs, named once
 
 
 def test_a_prediction_prints_its_progress(trained_run, tmp_path, capsys):

@@ -1,22 +1,18 @@
 """The Keras tutorial's pictures: confusion matrices, learning curves and misclassified digits, in TensorBoard and
-MLflow during training and as PNGs in the run folder when fit ends."""
+MLflow during training and as PNGs in the run folder when fit ends. They are matplotlib ``Figure`` objects drawn
+without pyplot, so no GUI backend is chosen (a notebook's stays as it is)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import pytorch_lightning as pl
+import torch
+from matplotlib.figure import Figure
+from pytorch_lightning.loggers import MLFlowLogger, TensorBoardLogger
+from torchmetrics.classification import MulticlassConfusionMatrix
 
-matplotlib.use("Agg")  # files and TensorBoard only; never a window
-
-import matplotlib.pyplot as plt  # noqa: E402
-import pytorch_lightning as pl  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from pytorch_lightning.loggers import MLFlowLogger, TensorBoardLogger  # noqa: E402
-from torchmetrics.classification import MulticlassConfusionMatrix  # noqa: E402
-
-from src.utils import atomic_write  # noqa: E402
+from src.utils import atomic_write
 
 
 class ValidationFigures(pl.Callback):
@@ -91,25 +87,26 @@ class ValidationFigures(pl.Callback):
                 logger.experiment.add_figure(tag, figure, global_step=step, close=False)
             elif isinstance(logger, MLFlowLogger):  # one artifact per step (the epoch), as TensorBoard keeps them
                 logger.experiment.log_figure(logger.run_id, figure, f"{tag}/{step:03d}.png")
-        plt.close(figure)
 
     @staticmethod
     def _save_png(figure: Figure, path: Path) -> None:
         with atomic_write(path, "wb") as handle:
             figure.savefig(handle, format="png", dpi=110)
-        plt.close(figure)
 
 
 def confusion_figure(matrix: torch.Tensor, title: str) -> Figure:
     """Counts per (true, predicted) class, annotated, as in the tutorial's heat map (drawn by torchmetrics)."""
-    figure, axes = MulticlassConfusionMatrix(len(matrix)).plot(matrix.cpu(), cmap="Blues")
+    figure = Figure(layout="constrained")
+    axes = figure.subplots()
+    MulticlassConfusionMatrix(len(matrix)).plot(matrix.cpu(), ax=axes, cmap="Blues")
     axes.set_title(title)
     return figure
 
 
 def learning_curves_figure(history: list[dict[str, float]]) -> Figure:
     """Loss and accuracy per epoch, train and val, from rows of ``{"epoch", "train/loss", ...}``."""
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+    figure = Figure(figsize=(11, 4))
+    axes = figure.subplots(1, 2)
     for ax, name in zip(axes, ("loss", "acc"), strict=True):
         for stage in ("train", "val"):
             points = [(row["epoch"], row[f"{stage}/{name}"]) for row in history if f"{stage}/{name}" in row]
@@ -125,8 +122,9 @@ def learning_curves_figure(history: list[dict[str, float]]) -> Figure:
 def misclassified_figure(images: torch.Tensor, true: torch.Tensor, pred: torch.Tensor) -> Figure:
     """A grid of digits titled ``true→pred``."""
     cols = min(len(images), 8)
-    figure, axes = plt.subplots(-(-len(images) // cols), cols, figsize=(1.3 * cols, 1.5 * -(-len(images) // cols)))
-    for i, ax in enumerate(axes.flat if hasattr(axes, "flat") else [axes]):
+    rows = -(-len(images) // cols)
+    figure = Figure(figsize=(1.3 * cols, 1.5 * rows))
+    for i, ax in enumerate(figure.subplots(rows, cols, squeeze=False).flat):
         ax.axis("off")
         if i < len(images):
             ax.imshow(images[i, 0].float().cpu().numpy(), cmap="gray_r")

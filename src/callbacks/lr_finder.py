@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import pytorch_lightning as pl
+from matplotlib.figure import Figure
 from pytorch_lightning.callbacks import LearningRateFinder
 
 from src.utils import atomic_write
@@ -32,9 +32,9 @@ class LearningRateFinderReport(LearningRateFinder):
         }
         with atomic_write(Path(log_dir, "lr_find.json")) as handle:
             json.dump(report, handle, indent=2)
-        figure = self.optimal_lr.plot(suggest=True, show=False)
+        figure = Figure()  # without pyplot: no GUI backend is chosen
+        self.optimal_lr.plot(suggest=True, show=False, ax=figure.subplots())
         with atomic_write(Path(log_dir, "lr_find.png"), "wb") as handle:
             figure.savefig(handle, format="png", dpi=110)
-        plt.close(figure)
-        print(f"suggested learning rate: {suggestion:.3g} (train with --model.optimizer.init_args.lr {suggestion:.3g});"
-              f" curve in {Path(log_dir, 'lr_find.png')}", flush=True)  # fmt: skip
+        advice = f"train with --model.optimizer.init_args.lr {suggestion:.3g}; curve in {log_dir}/lr_find.png"
+        print(f"suggested learning rate: {suggestion:.3g} ({advice})", flush=True)

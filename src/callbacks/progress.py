@@ -1,4 +1,5 @@
-"""What a run prints: progress lines for logs that are not a terminal, and a model summary of the layers only."""
+"""What a run prints: progress lines for logs that are not a terminal, a model summary of the layers only, and the
+callbacks a run runs."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ class LogLineProgressBar(ProgressBar):
 
     def __init__(self, every_n_batches: int = 100):
         super().__init__()
-        self.every_n_batches, self._enabled, self._start = every_n_batches, True, 0.0
+        self.every_n_batches = every_n_batches
+        self._enabled = True
+        self._start = 0.0
 
     def disable(self) -> None:
         self._enabled = False
@@ -97,3 +100,13 @@ class LayerSummary(RichModelSummary):
 def progress_bar_for(stream=sys.stdout) -> ProgressBar:
     """RichProgressBar in an interactive terminal, plain log lines otherwise."""
     return RichProgressBar() if stream.isatty() else LogLineProgressBar()
+
+
+def callback_names(callbacks: list[pl.Callback]) -> str:
+    """``RunLock, EarlyStopping(val/loss), ModelCheckpoint(best)``: each class, with the file it writes or the metric
+    it watches."""
+    names = []
+    for callback in callbacks:
+        detail = getattr(callback, "filename", None) or getattr(callback, "monitor", None)
+        names.append(f"{type(callback).__name__}({detail})" if detail else type(callback).__name__)
+    return ", ".join(names)

@@ -27,16 +27,17 @@ class RunSummary(pl.Callback):
       every epoch, at the end of fit and after test (``test_acc`` and ``tested`` repeat the latest test), and under
       ``logger_runs`` the runs of the loggers after the first (an MLflow run id) for resume and test to log into;
     - a flush of the loggers at every epoch end, so a killed run's curves hold every epoch its checkpoint holds.
+
+    Args:
+        recipe: The recipe's name, for the runs table (``fast``; the CLI passes the ``--config`` stems).
+        command: The command line that started the run.
     """
 
-    def __init__(self) -> None:
-        self.described: dict[str, str] = {}  # recipe and command line, set by the CLI
+    def __init__(self, recipe: str = "", command: str = "") -> None:
+        self.described = {key: value for key, value in (("recipe", recipe), ("command", command)) if value}
         self.wall_time_before = 0.0  # seconds trained by earlier processes of this run (resumes)
         self._started = time.monotonic()
         self._fit_step = 0  # global step of the checkpoint restored (test logs after it, fit rewrites after it)
-
-    def describe(self, **fields: str) -> None:
-        self.described.update(fields)
 
     def wall_time_s(self) -> float:
         return self.wall_time_before + time.monotonic() - self._started
@@ -76,7 +77,8 @@ class RunSummary(pl.Callback):
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if "test/acc" not in trainer.callback_metrics:
             return
-        accuracy, tta_shift = float(trainer.callback_metrics["test/acc"]), float(getattr(pl_module, "tta_shift", 0))
+        accuracy = float(trainer.callback_metrics["test/acc"])
+        tta_shift = float(getattr(pl_module, "tta_shift", 0))
         for logger in trainer.loggers:
             logger.log_metrics({"hp/test_acc": accuracy}, step=max(self._fit_step, 1))
             logger.save()
@@ -100,10 +102,14 @@ class RunSummary(pl.Callback):
     def _write(self, trainer: pl.Trainer, finished: bool) -> None:
         best = trainer.callback_metrics.get("val/acc_best")
         fields = {
-            **self.described, "seed": global_seed(), "epochs": trainer.current_epoch + (0 if finished else 1),
-            "global_step": trainer.global_step, "wall_time_s": round(self.wall_time_s(), 1),
-            "val_acc_best": None if best is None else float(best), "finished": finished,
-        }  # fmt: skip
+            **self.described,
+            "seed": global_seed(),
+            "epochs": trainer.current_epoch + (0 if finished else 1),
+            "global_step": trainer.global_step,
+            "wall_time_s": round(self.wall_time_s(), 1),
+            "val_acc_best": None if best is None else float(best),
+            "finished": finished,
+        }
         runs = {type(logger).__name__: logger.version for logger in trainer.loggers[1:]}  # resume and test log into
         self._edit(trainer, lambda s: s.update(fields, logger_runs={**s.get("logger_runs", {}), **runs}))
 

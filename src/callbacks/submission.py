@@ -63,7 +63,8 @@ class SubmissionWriter(BasePredictionWriter):
         if len(batch_indices) != 1:
             raise RuntimeError(f"SubmissionWriter writes one test set; predict ran {len(batch_indices)} dataloaders")
         dataset = trainer.predict_dataloaders.dataset
-        n_rows, ids = len(dataset), getattr(dataset, "ids", None)  # the test file's id column, if it has one
+        n_rows = len(dataset)
+        ids = getattr(dataset, "ids", None)  # the test file's id column, if it has one
         probabilities = rows_in_dataset_order(*gather_to_all_ranks(predictions, batch_indices[0]), n_rows)
         if not np.isfinite(probabilities).all():
             bad = int((~np.isfinite(probabilities)).any(axis=1).sum())

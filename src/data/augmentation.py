@@ -28,7 +28,10 @@ class BatchRandomAffine(nn.Module):
         super().__init__()
         if min(rotation, zoom, shift_x, shift_y) < 0 or zoom >= 1:
             raise ValueError("augmentation ranges must be >= 0 and zoom < 1")
-        self.rotation, self.zoom, self.shift_x, self.shift_y = rotation, zoom, shift_x, shift_y
+        self.rotation = rotation
+        self.zoom = zoom
+        self.shift_x = shift_x
+        self.shift_y = shift_y
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if self.rotation == self.zoom == self.shift_x == self.shift_y == 0:

@@ -27,7 +27,10 @@ class DigitCSVError(UserInputError, ValueError):
     """A CSV the project cannot use; its message says where and what was expected."""
 
     def __init__(self, path: Path | str, problem: str, line: int | None = None, column: str | None = None):
-        self.path, self.line, self.column, self.problem = str(path), line, column, problem
+        self.path = str(path)
+        self.line = line
+        self.column = column
+        self.problem = problem
         where = self.path
         if line is not None:
             where += f", line {line}"
@@ -71,7 +74,8 @@ def read_digit_csv(
     highs = {id_column: np.iinfo(np.int64).max, "label": num_classes - 1}  # an id_column 'label' stays a label
     values = _validated(path, _parse(path, raw, len(header)), header, highs)
     columns = [header.index(name) if name in header else None for name in (id_column, "label")]
-    ids, labels = (None if i is None else torch.from_numpy(values[:, i].copy()) for i in columns)
+    ids = None if columns[0] is None else torch.from_numpy(values[:, columns[0]].copy())
+    labels = None if columns[1] is None else torch.from_numpy(values[:, columns[1]].copy())
     if ids is not None and (repeats := np.flatnonzero(pd.Series(ids.numpy()).duplicated())).size:
         line, column = int(repeats[0]) + 2, f"{columns[0] + 1} ({id_column})"
         raise DigitCSVError(path, f"id {int(ids[repeats[0]])} is repeated; expected unique ids", line, column)
@@ -207,7 +211,9 @@ def _validated(path: Path, frame: pd.DataFrame, header: list[str], highs: dict) 
         if not bad.any():
             return numeric.astype(np.int64)
     row, col = (int(i) for i in np.argwhere(bad)[0])
-    line, name, cell = row + 2, header[col], frame.iat[row, col]
+    line = row + 2  # the header is line 1
+    name = header[col]
+    cell = frame.iat[row, col]
     found = "a missing cell" if pd.isna(cell) else f"{str(cell)!r}"
     expected = f"expected an integer {low[col]}..{high[col]}"
     raise DigitCSVError(path, f"found {found}; {expected}", line, f"{col + 1} ({name})")

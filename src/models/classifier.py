@@ -1,4 +1,4 @@
-"""The LightningModule: loss, metrics, logging and optimisation around any image network, and test-time shifts."""
+"""The LightningModule: loss, metrics, logging and optimisation around any image network; then test-time shifts."""
 
 from __future__ import annotations
 
@@ -17,48 +17,6 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 from src.models.tutorial_cnn import TutorialCNN
 from src.utils import UserInputError
 
-# Through the CLI the network is saved as its {class_path, init_args}; a network passed as an object (predictors,
-# ensembles, tests) travels with the weights, so Lightning's advice to ignore it has nothing to add.
-warnings.filterwarnings("ignore", message="Attribute 'network' is an instance of `nn.Module`")
-MAX_SHIFT = 4.0  # pixels: the empty margin around an MNIST digit in its 28x28 field; more moves ink out of view
-TTAShift = restricted_number_type("TTAShift", float, [(">=", 0), ("<=", MAX_SHIFT)])
-
-
-def check_tta_shift(pixels: float) -> float:
-    """``pixels`` as a float, or a ``UserInputError`` outside 0..MAX_SHIFT (the ``TTAShift`` check, for Python)."""
-    if not 0 <= float(pixels) <= MAX_SHIFT:
-        raise UserInputError(
-            f"tta_shift {float(pixels):g}; expected 0 (off) to {MAX_SHIFT:g} pixels, the margin around an MNIST digit"
-        )
-    return float(pixels)
-
-
-class ShiftAveraged(nn.Module):
-    """Test-time augmentation, for ``predict`` and export alike: the softmax of ``network`` averaged over the image
-    and its copies moved ``shift`` pixels right, left, down and up (``shift`` 0: the plain softmax).
-
-    Fixed views rather than random ones: one-pixel shifts raised every fast-recipe run on the held-out images, views
-    drawn from the training ranges lowered ensembles; and the result depends on no batch size, DDP split or RNG. The
-    views are a Python list fixed here, so ``torch.export`` records exactly the warps computed.
-    """
-
-    def __init__(self, network: Callable[[torch.Tensor], torch.Tensor], shift: float = 0.0, image_size=(28, 28)):
-        super().__init__()
-        self.network, self.shift = network, check_tta_shift(shift)
-        height, width = image_size
-        dx, dy = 2 * self.shift / width, 2 * self.shift / height  # normalised coordinates span 2 units per side
-        # affine_grid maps output to input coordinates: moving the content by +d samples the input at -d
-        moves = [(-dx, 0.0), (dx, 0.0), (0.0, -dy), (0.0, dy)] if self.shift else []
-        self.views = [torch.tensor([[1.0, 0.0, x], [0.0, 1.0, y]]) for x, y in moves]
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        probabilities = self.network(images).float().softmax(dim=1)
-        for view in self.views:
-            grid = F.affine_grid(view.to(images).expand(images.shape[0], 2, 3), list(images.shape), align_corners=False)
-            moved = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-            probabilities = probabilities + self.network(moved).float().softmax(dim=1)
-        return probabilities / (len(self.views) + 1)
-
 
 class DigitClassifier(pl.LightningModule):
     """Owns cross-entropy, the accuracy/loss/confusion metrics, what is logged, and the optimiser/scheduler. It does
@@ -68,7 +26,7 @@ class DigitClassifier(pl.LightningModule):
     Args:
         network: Any ``nn.Module`` mapping ``[B, 1, H, W]`` floats in [0, 1] to ``[B, num_classes]`` logits.
         optimizer: Optimiser factory from YAML; None is Adam. (None, not ``torch.optim.Adam``, as the default: with a
-            callable default, jsonargparse 4.53 drops the ``class_path`` of the default config file's optimiser.)
+            callable default, jsonargparse drops the ``class_path`` of the default config file's optimiser.)
         scheduler: LR scheduler factory from YAML; one whose ``total_steps`` is left empty (OneCycleLR) gets the
             Trainer's ``estimated_stepping_batches``.
         scheduler_interval: ``epoch`` or ``step`` (per-step schedules such as OneCycleLR).
@@ -96,18 +54,22 @@ class DigitClassifier(pl.LightningModule):
         super().__init__()
         # Through the CLI these are the parsed YAML (class paths and plain values), so checkpoints load with
         # weights_only=True and rebuild the same network. tta_shift is a predict-time choice, not the model's.
-        self.save_hyperparameters(ignore=["tta_shift"])
+        with warnings.catch_warnings():  # a network passed as an object (not by the CLI) travels with the weights
+            warnings.filterwarnings("ignore", message="Attribute 'network' is an instance of `nn.Module`")
+            self.save_hyperparameters(ignore=["tta_shift"])
         self.tta_shift = check_tta_shift(tta_shift)
         self.network = network if network is not None else TutorialCNN(num_classes=num_classes, image_size=image_size)
-        self.optimizer_factory, self.scheduler_factory = optimizer or torch.optim.Adam, scheduler
+        self.optimizer_factory = optimizer or torch.optim.Adam
+        self.scheduler_factory = scheduler
         if channels_last:
             self.network.to(memory_format=torch.channels_last)
-        self.train_acc, self.val_acc, self.test_acc = (MulticlassAccuracy(num_classes, average="micro") for _ in "123")
-        self.val_loss, self.test_loss = MeanMetric(), MeanMetric()  # weighted by batch size over all ranks
-        self.val_confusion, self.test_confusion = (
-            MulticlassConfusionMatrix(num_classes),
-            MulticlassConfusionMatrix(num_classes),
-        )
+        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.test_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_loss = MeanMetric()  # weighted by batch size over all ranks
+        self.test_loss = MeanMetric()
+        self.val_confusion = MulticlassConfusionMatrix(num_classes)
+        self.test_confusion = MulticlassConfusionMatrix(num_classes)
         self.val_acc_best = MaxMetric()
         self.confusion: dict[str, torch.Tensor] = {}  # last computed matrix per stage, for callbacks
         self.example_input_array = torch.zeros(1, 1, *image_size)  # the model summary counts FLOPs with it
@@ -143,7 +105,8 @@ class DigitClassifier(pl.LightningModule):
     def evaluation_step(self, batch, stage: str) -> dict[str, torch.Tensor]:
         """``validation_step`` and ``test_step``: accuracy, loss and confusion matrix of ``stage``."""
         loss, preds = self.model_step(batch)
-        accuracy, mean_loss = getattr(self, f"{stage}_acc"), getattr(self, f"{stage}_loss")
+        accuracy = getattr(self, f"{stage}_acc")
+        mean_loss = getattr(self, f"{stage}_loss")
         accuracy.update(preds, batch[1])
         getattr(self, f"{stage}_confusion").update(preds, batch[1])
         mean_loss.update(loss, weight=len(preds))
@@ -218,3 +181,45 @@ class DigitClassifier(pl.LightningModule):
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             config["monitor"] = getattr(scheduler, "monitor", "val/acc")  # Lightning's ReduceLROnPlateau names one
         return {"optimizer": optimizer, "lr_scheduler": config}
+
+
+MAX_SHIFT = 4.0  # pixels: the empty margin around an MNIST digit in its 28x28 field; more moves ink out of view
+TTAShift = restricted_number_type("TTAShift", float, [(">=", 0), ("<=", MAX_SHIFT)])
+
+
+def check_tta_shift(pixels: float) -> float:
+    """``pixels`` as a float, or a ``UserInputError`` outside 0..MAX_SHIFT: ``TTAShift``'s check, for Python callers."""
+    try:
+        return float(TTAShift(pixels))
+    except ValueError:
+        raise UserInputError(
+            f"tta_shift {float(pixels):g}; expected 0 (off) to {MAX_SHIFT:g} pixels, the margin around an MNIST digit"
+        ) from None
+
+
+class ShiftAveraged(nn.Module):
+    """Test-time augmentation, for ``predict`` and export alike: the softmax of ``network`` averaged over the image
+    and its copies moved ``shift`` pixels right, left, down and up (``shift`` 0: the plain softmax).
+
+    Fixed views rather than random ones: one-pixel shifts raised every fast-recipe run on the held-out images, views
+    drawn from the training ranges lowered ensembles; and the result depends on no batch size, DDP split or RNG. The
+    views are a Python list fixed here, so ``torch.export`` records exactly the warps computed.
+    """
+
+    def __init__(self, network: Callable[[torch.Tensor], torch.Tensor], shift: float = 0.0, image_size=(28, 28)):
+        super().__init__()
+        self.network = network
+        self.shift = check_tta_shift(shift)
+        height, width = image_size
+        dx, dy = 2 * self.shift / width, 2 * self.shift / height  # normalised coordinates span 2 units per side
+        # affine_grid maps output to input coordinates: moving the content by +d samples the input at -d
+        moves = [(-dx, 0.0), (dx, 0.0), (0.0, -dy), (0.0, dy)] if self.shift else []
+        self.views = [torch.tensor([[1.0, 0.0, x], [0.0, 1.0, y]]) for x, y in moves]
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        probabilities = self.network(images).float().softmax(dim=1)
+        for view in self.views:
+            grid = F.affine_grid(view.to(images).expand(images.shape[0], 2, 3), list(images.shape), align_corners=False)
+            moved = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+            probabilities = probabilities + self.network(moved).float().softmax(dim=1)
+        return probabilities / (len(self.views) + 1)
