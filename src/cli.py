@@ -154,6 +154,17 @@ class DigitCLI(LightningCLI):
         else:
             _log_into(loggers, run, config)
 
+    def instantiate_classes(self) -> None:
+        try:
+            super().instantiate_classes()
+        except Exception as err:  # jsonargparse wraps a constructor's UserInputError (an ensemble's member check)
+            cause = err.__cause__  # in a report of every type it tried: the user's mistake is the cause
+            while cause is not None and not isinstance(cause, UserInputError):
+                cause = cause.__cause__
+            if cause is None:
+                raise
+            raise cause from None
+
     def after_instantiate_classes(self) -> None:
         super().after_instantiate_classes()
         if self.checkpoint is not None:

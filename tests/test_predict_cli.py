@@ -140,6 +140,17 @@ def test_fit_refuses_an_ensemble_checkpoint_in_one_line(tmp_path, capsys, encode
     assert sorted(tmp_path.rglob("*")) == before  # nothing written
 
 
+def test_an_ensemble_checkpoint_refuses_data_of_another_class_count_in_one_line(tmp_path, capsys, encoded):
+    ensemble = ensemble_of(tmp_path, EncodedDigitReader(), EncodedDigitReader())
+    out = tmp_path / "sub" / "submission.csv"
+    with pytest.raises(SystemExit) as stopped:
+        main(predict_args(encoded, out, "--ckpt_path", str(ensemble), "--data.num_classes", "3"))
+    err = [line for line in capsys.readouterr().err.strip().splitlines() if "Traceback" in line or "error" in line]
+    assert stopped.value.code == 2
+    assert err == ["error: ensemble member 0 (EncodedDigitReader) predicts 10 classes; the data has 3"]
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("subcommand", ["predict", "fit"])
 def test_an_ensemble_yaml_of_an_earlier_version_is_one_line_saying_how_to_rebuild_it(
     tmp_path, capsys, encoded, reader_ckpt, subcommand
