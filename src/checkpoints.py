@@ -123,14 +123,21 @@ def network_from_checkpoint(
     parser.add_argument("--network", type=nn.Module)
     try:
         network = parser.instantiate(parser.parse_object({"network": saved})).network
-    except UserInputError:
-        raise
-    except Exception as err:  # an import or signature error: the class moved or changed
+    except Exception as err:  # an import or signature error (the class moved or changed), or a network's own refusal
+        if (refusal := user_error_cause(err)) is not None:
+            raise refusal from None
         reason = " ".join(str(err).split())
         raise UserInputError(f"checkpoint {path}: cannot rebuild network {saved['class_path']} ({reason})") from None
     load_weights(network, checkpoint, path)
     kept = ("state_dict", "optimizer_states", "lr_schedulers", "loops")
     return network.eval(), {key: value for key, value in checkpoint.items() if key not in kept}
+
+
+def user_error_cause(err: BaseException) -> UserInputError | None:
+    """The ``UserInputError`` a constructor raised, which jsonargparse wraps in a report of every type it tried."""
+    while err is not None and not isinstance(err, UserInputError):
+        err = err.__cause__
+    return err
 
 
 def trained_shape(metadata: dict[str, Any]) -> tuple[int, tuple[int, int]]:

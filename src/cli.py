@@ -29,6 +29,7 @@ from src.checkpoints import (
     read_checkpoint,
     resolve,
     run_of,
+    user_error_cause,
 )
 from src.data.datamodule import DigitCSVDataModule
 from src.models.classifier import DigitClassifier
@@ -157,13 +158,10 @@ class DigitCLI(LightningCLI):
     def instantiate_classes(self) -> None:
         try:
             super().instantiate_classes()
-        except Exception as err:  # jsonargparse wraps a constructor's UserInputError (an ensemble's member check)
-            cause = err.__cause__  # in a report of every type it tried: the user's mistake is the cause
-            while cause is not None and not isinstance(cause, UserInputError):
-                cause = cause.__cause__
-            if cause is None:
+        except Exception as err:  # a network's own refusal (an ensemble's member check), wrapped by jsonargparse
+            if (refusal := user_error_cause(err)) is None:
                 raise
-            raise cause from None
+            raise refusal from None
 
     def after_instantiate_classes(self) -> None:
         super().after_instantiate_classes()
