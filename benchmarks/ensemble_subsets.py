@@ -1,9 +1,9 @@
-"""``python -m benchmarks.ensemble_subsets --ensemble logs/ensemble/ensemble.yaml``: what each member and TTA buy.
+"""``python -m benchmarks.ensemble_subsets --ensemble logs/ensemble/ensemble.ckpt``: what each member and TTA buy.
 
-Every member of an ensemble file (what ``python -m src.tools seeds`` writes) predicts the labelled test set once per
-TTA shift; the table gives each member's wrong images, then for every ensemble size k the mean, min and max wrong
+Every member of an ensemble checkpoint (what ``python -m src.tools seeds`` writes) predicts the labelled test set once
+per TTA shift; the table gives each member's wrong images, then for every ensemble size k the mean, min and max wrong
 images over random k-member subsets (up to ``--subsets`` of them), with and without TTA. The test data is read and
-checked against every member's training record as ``src.cli test`` does (labels for this test set, no overlap).
+checked against the ensemble's training record as ``src.cli test`` does (labels for this test set, no overlap).
 """
 
 from __future__ import annotations
@@ -14,31 +14,45 @@ from pathlib import Path
 import numpy as np
 from jsonargparse import auto_cli
 
+from src.checkpoints import network_from_checkpoint, trained_shape
 from src.data.checks import TrainingRecord
 from src.data.datamodule import DigitCSVDataModule
-from src.models.ensemble import CheckpointEnsemble, ensemble_file_members
-from src.tools.predictor import load_predictor
+from src.models.ensemble import Ensemble
+from src.tools.predictor import TorchPredictor
+from src.utils import UserInputError
 
 
 def ensemble_subsets(
-    ensemble: Path = Path("logs/ensemble/ensemble.yaml"),
+    ensemble: Path = Path("logs/ensemble/ensemble.ckpt"),
     data_dir: Path = Path("data/digit-recognizer"),
     tta_shifts: tuple[float, ...] = (0.0, 1.0),
     subsets: int = 30,
     seed: int = 0,
 ) -> dict:
     """Print and return wrong images per member and per ensemble size, for each TTA shift."""
-    members = ensemble_file_members(ensemble)
+    network, metadata = network_from_checkpoint(ensemble)
+    if not isinstance(network, Ensemble):
+        raise UserInputError(f"{ensemble} holds one network; pass the ensemble.ckpt `python -m src.tools seeds` writes")
+    record = TrainingRecord.from_dict((metadata.get("DigitCSVDataModule") or {}).get("training_data"))
     data = DigitCSVDataModule(data_dir=data_dir)
     data.setup("test")
-    for record in CheckpointEnsemble(members).training_records:  # the checks `test` makes of each member
-        data.check_weights_belong(TrainingRecord.from_dict(record), "test")
+    data.check_weights_belong(record, "test")  # the checks `test` makes of the ensemble
     images = data.test_set.images.reshape(-1, 28, 28).numpy().astype(np.uint8)
     labels = data.test_set.labels.numpy()
-    names = [f"{i}: {Path(member).parent.parent.name}" for i, member in enumerate(members)]  # a run may repeat
+    members = list(network.members)
+    runs = [
+        entry.get("run") or Path(entry["checkpoint"]).parent.parent.name for entry in metadata["ensemble"]["members"]
+    ]
+    names = [f"{i}: {run}" for i, run in enumerate(runs)]  # a run may repeat
+    classes, size = trained_shape(metadata)
+    pixels = None if record is None else record.pixels
     result, rng = {"members": names, "test_rows": len(labels)}, np.random.default_rng(seed)
     for shift in tta_shifts:
-        probabilities = [np.asarray(load_predictor(member, tta_shift=shift)(images)) for member in members]
+        predictors = [
+            TorchPredictor(m, shift, None, name, False, 256, pixels, classes, size)
+            for m, name in zip(members, names, strict=True)
+        ]
+        probabilities = [np.asarray(predictor(images)) for predictor in predictors]
 
         def wrong(chosen: tuple[int, ...], probabilities=probabilities) -> int:
             return int((sum(probabilities[i] for i in chosen).argmax(1) != labels).sum())

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 import yaml
-from pytorch_lightning.cli import instantiate_class
+from jsonargparse import ArgumentParser
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 from torch import nn
 
@@ -109,21 +109,38 @@ def read_checkpoint(path: str | Path, trained: bool = False) -> dict[str, Any]:
     return checkpoint
 
 
-def network_from_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+def network_from_checkpoint(
+    path: str | Path, checkpoint: dict[str, Any] | None = None
+) -> tuple[nn.Module, dict[str, Any]]:
     """The checkpoint's trained ``network`` in eval mode, rebuilt from the ``{class_path, init_args}`` the CLI saved in
-    its hparams, and its metadata (hparams, callback and DataModule states: everything but weights and optimiser)."""
-    checkpoint = read_checkpoint(path, trained=True)
+    its hparams (nested networks included: an ensemble's members), and its metadata (hparams, callback and DataModule
+    states: everything but weights and optimiser). ``checkpoint``: the file's content when read already (or built in
+    memory, as the tools' ``--ensemble`` builds one); ``path`` then names it in messages."""
+    checkpoint = read_checkpoint(path, trained=True) if checkpoint is None else checkpoint
     saved = checkpoint.get("hyper_parameters", {}).get("network")
     if not isinstance(saved, dict) or "class_path" not in saved:
         raise UserInputError(f"checkpoint {path} does not say which network it holds; train it with src.cli fit")
     check_network_classes(saved, path)
+    # jsonargparse, as the CLI does: Lightning's instantiate_class would hand nested {class_path, init_args} on unbuilt
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_argument("--network", type=nn.Module)
     try:
-        network = instantiate_class((), saved)
-    except Exception as err:  # an import or signature error: the class moved or changed
-        raise UserInputError(f"checkpoint {path}: cannot rebuild network {saved['class_path']} ({err})") from None
+        network = parser.instantiate(parser.parse_object({"network": saved})).network
+    except Exception as err:  # an import or signature error (the class moved or changed), or a network's own refusal
+        if (refusal := user_error_cause(err)) is not None:
+            raise refusal from None
+        reason = " ".join(str(err).split())
+        raise UserInputError(f"checkpoint {path}: cannot rebuild network {saved['class_path']} ({reason})") from None
     load_weights(network, checkpoint, path)
     kept = ("state_dict", "optimizer_states", "lr_schedulers", "loops")
     return network.eval(), {key: value for key, value in checkpoint.items() if key not in kept}
+
+
+def user_error_cause(err: BaseException) -> UserInputError | None:
+    """The ``UserInputError`` a constructor raised, which jsonargparse wraps in a report of every type it tried."""
+    while err is not None and not isinstance(err, UserInputError):
+        err = err.__cause__
+    return err
 
 
 def trained_shape(metadata: dict[str, Any]) -> tuple[int, tuple[int, int]]:

@@ -32,8 +32,8 @@ from src.checkpoints import (
     read_checkpoint,
     resolve,
     run_of,
+    user_error_cause,
 )
-from src.data.checks import TrainingRecord
 from src.data.datamodule import DigitCSVDataModule
 from src.models.classifier import DigitClassifier
 from src.utils import UserInputError, exit_on_user_error, fastest_precision, notice
@@ -41,6 +41,7 @@ from src.utils import UserInputError, exit_on_user_error, fastest_precision, not
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "mnist.yaml"
 EVALUATIONS = ("validate", "test", "predict")
 LINKED = ("num_classes", "image_size")  # set once, in data.*; the model and its network follow
+OLD_ENSEMBLE = "src.models.ensemble.CheckpointEnsemble"  # an earlier version's ensemble.yaml names it
 # What Lightning says that a user of this CLI cannot act on, silenced for the command only (``quiet``):
 IGNORED_WARNINGS = (
     # Lightning's own use of a torch check that torch deprecates.
@@ -59,8 +60,8 @@ class DigitCLI(LightningCLI):
 
     - ``--ckpt_path best|last`` resolve in the newest run of the experiment for every subcommand; the checkpoint is
       read once, its hparams applied, and ``--model.*`` flags typed on the command line win over them.
-    - ``validate``, ``test`` and ``predict`` run only on trained weights (a checkpoint, or a network that carries its
-      own, such as an ensemble), whose training data must belong with the data given (``src.data.checks``).
+    - ``validate``, ``test`` and ``predict`` run only on a trained checkpoint (an ensemble's too), whose training data
+      must belong with the data given (``src.data.checks``).
     - ``test`` logs into the evaluated run's folder; ``validate`` prints; ``predict`` writes the submission
       (``--submission.*``). None of them makes a new run folder. The precision default suits the accelerator used.
     """
@@ -77,19 +78,18 @@ class DigitCLI(LightningCLI):
         self.config, self.checkpoint, self.ckpt_path = parser.parse_args(argv), None, None
         subcommand = self.config.get("subcommand")
         config = self.config[subcommand] if subcommand else None
-        if config is not None and _carries_weights(config) and config.get("ckpt_path"):
+        network = config.model.get("network") if config is not None else None
+        if network is not None and network.class_path == OLD_ENSEMBLE:
             raise UserInputError(
-                "this network carries its own trained weights (an ensemble's members); drop --ckpt_path, which "
-                "would replace them by the checkpoint's"
+                "model.network CheckpointEnsemble: an ensemble.yaml naming member checkpoints is replaced by one "
+                "ensemble.ckpt; rebuild it by rerunning the `python -m src.tools seeds` command in the config's first "
+                "line (its members are reused), then pass --ckpt_path <that folder>/ensemble.ckpt"
             )
-        if subcommand in EVALUATIONS and not _carries_weights(config) and not config.get("ckpt_path"):
+        if subcommand in EVALUATIONS and not config.get("ckpt_path"):
             raise UserInputError(
-                f"{subcommand} needs trained weights: pass --ckpt_path best (or last, or a .ckpt file), or an "
-                "ensemble config (model.network: src.models.ensemble.CheckpointEnsemble)"
+                f"{subcommand} needs trained weights: pass --ckpt_path best (or last, or a .ckpt file, such as the "
+                "ensemble.ckpt `python -m src.tools seeds` writes)"
             )
-        if config is not None and _carries_weights(config):  # jsonargparse would fold a member's error into its own
-            for member in config.model.network.init_args.get("checkpoints") or []:
-                check_network_classes(read_checkpoint(member).get("hyper_parameters", {}).get("network"), member)
         if config is not None and config.get("ckpt_path"):
             self._load_weights(parser, subcommand, argv)
 
@@ -112,6 +112,11 @@ class DigitCLI(LightningCLI):
             _log_into(loggers, run, config)  # keep logging into the resumed run
         path, how = resolve(config.ckpt_path, save_dir, name)
         self.checkpoint = read_checkpoint(path, trained=subcommand in EVALUATIONS)
+        if subcommand == "fit" and "ensemble" in self.checkpoint:  # it holds no optimiser state, nor one run to resume
+            raise UserInputError(
+                f"{path} is an ensemble of trained members: test and predict it; fit trains one network, so resume a "
+                "member's last.ckpt instead"
+            )
         self.ckpt_path, config.ckpt_path = str(path), None
         notice(f"{'resuming from' if subcommand == 'fit' else 'weights from'} {path} ({how})")
         hparams = {k: v for k, v in self.checkpoint.get("hyper_parameters", {}).items() if k not in ("_instantiator",)}
@@ -159,6 +164,14 @@ class DigitCLI(LightningCLI):
         else:
             _log_into(loggers, run, config)
 
+    def instantiate_classes(self) -> None:
+        try:
+            super().instantiate_classes()
+        except Exception as err:  # a network's own refusal (an ensemble's member check), wrapped by jsonargparse
+            if (refusal := user_error_cause(err)) is None:
+                raise
+            raise refusal from None
+
     def after_instantiate_classes(self) -> None:
         super().after_instantiate_classes()
         if self.checkpoint is not None:
@@ -166,11 +179,6 @@ class DigitCLI(LightningCLI):
             if isinstance(self.trainer.strategy.checkpoint_io, AtomicCheckpointIO):
                 self.trainer.strategy.checkpoint_io.preload(self.ckpt_path, self.checkpoint)
             self.checkpoint = None  # the Trainer owns it now
-        records = getattr(self.model.network, "training_records", None)  # an ensemble's members' (a checkpoint's
-        if self.subcommand in EVALUATIONS and records:  # record is checked by the DataModule when restored)
-            self.datamodule.setup(self.subcommand)
-            for record in records:
-                self.datamodule.check_weights_belong(TrainingRecord.from_dict(record), self.subcommand)
 
 
 def _loggers(config) -> list:
@@ -204,12 +212,6 @@ def _log_into(loggers: list, run: Path, config) -> None:
             config.trainer.logger.append(logger)
         else:
             notice(f"{kind}: the run {run} recorded no run of it to log into; logging without it")
-
-
-def _carries_weights(config) -> bool:
-    """Whether the configured network brings its own trained weights (``carries_weights``, as an ensemble does)."""
-    network = config.model.get("network")
-    return bool(getattr(pydoc.locate(network.class_path), "carries_weights", False)) if network else False
 
 
 def recipe_of(argv: list[str]) -> str:

@@ -10,16 +10,15 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
-import yaml
 from PIL import Image
 from pytorch_lightning.core import saving
 
 from src.cli import main as cli_main
-from src.models.ensemble import ENSEMBLE_CLASS_PATH
 from tests.conftest import eval_args, fit_args, tool
-from tests.encoded_digits import READER, EncodedDigitReader, save_checkpoint, write_encoded_csvs
+from tests.encoded_digits import READER, EncodedDigitReader, write_encoded_csvs
 
 POPEN = "subprocess.Popen"
+ENSEMBLE = "src.models.ensemble.Ensemble"
 
 
 def hostile_checkpoint(path: Path, marker: Path, nested: bool = False) -> Path:
@@ -38,17 +37,29 @@ def hostile_checkpoint(path: Path, marker: Path, nested: bool = False) -> Path:
     return path
 
 
-def ensemble_listing(tmp_path: Path, member: Path) -> Path:
-    """An ensemble config as ``python -m src.tools seeds`` writes it, listing ``member`` beside a harmless one."""
-    harmless = save_checkpoint(tmp_path / "harmless.ckpt", EncodedDigitReader(), READER)
-    network = {"class_path": ENSEMBLE_CLASS_PATH, "init_args": {"checkpoints": [str(harmless), str(member)]}}
-    path = tmp_path / "ensemble.yaml"
-    path.write_text(yaml.safe_dump({"model": {"network": network}}))
+def hostile_ensemble(tmp_path: Path, marker: Path, nested: bool = False) -> Path:
+    """An ensemble checkpoint as ``python -m src.tools seeds`` writes it, whose second member is the hostile network
+    (``hostile_checkpoint``'s) beside a harmless one: hidden one level deeper than a checkpoint's own network."""
+    harmless = EncodedDigitReader()
+    hostile = torch.load(hostile_checkpoint(tmp_path / "member.ckpt", marker, nested), weights_only=True)
+    members = [{"class_path": READER, "init_args": {}}, hostile["hyper_parameters"]["network"]]
+    checkpoint = {
+        **hostile,
+        "state_dict": {f"network.members.0.{k}": v for k, v in harmless.state_dict().items()},
+        "hyper_parameters": {
+            "network": {"class_path": ENSEMBLE, "init_args": {"members": members, "num_classes": 10}},
+            "num_classes": 10,
+            "image_size": [28, 28],
+        },
+        "ensemble": {"members": [{"checkpoint": "harmless.ckpt"}, {"checkpoint": "member.ckpt"}]},
+    }
+    path = tmp_path / "ensemble.ckpt"
+    torch.save(checkpoint, path)
     return path
 
 
 def commands(tmp_path: Path, weights: Path, ensemble: Path) -> dict[str, list]:
-    """Every command that loads a checkpoint, given ``weights`` (or an ensemble file ``ensemble`` listing it)."""
+    """Every command that loads a checkpoint, given ``weights`` (or an ensemble checkpoint ``ensemble`` holding it)."""
     data, logs, out = write_encoded_csvs(tmp_path / "data", np.arange(10)), tmp_path / "logs", tmp_path / "out"
     Image.fromarray(np.zeros((28, 28), np.uint8)).save(tmp_path / "digit.png")
     ckpt = ["--ckpt_path", str(weights)]
@@ -60,13 +71,14 @@ def commands(tmp_path: Path, weights: Path, ensemble: Path) -> dict[str, list]:
         "images": (tool("images"), [str(tmp_path / "digit.png"), *ckpt, "--output", str(out / "i.csv")]),
         "serve": (tool("serve"), [*ckpt, "--port", "1"]),  # refused before it listens
         "export --ensemble": (tool("export"), ["--ensemble", f"{weights},{weights}", "--output", str(out / "e.onnx")]),
-        "images with an ensemble file": (tool("images"), [str(tmp_path / "digit.png"), "--ckpt_path", str(ensemble)]),
+        "predict an ensemble": (cli_main, eval_args("predict", data, logs, "--ckpt_path", str(ensemble))),
+        "images with an ensemble": (tool("images"), [str(tmp_path / "digit.png"), "--ckpt_path", str(ensemble)]),
     }
 
 
 COMMANDS = [
     "validate", "test", "predict", "fit --ckpt_path (resume)", "export", "images", "serve", "export --ensemble",
-    "images with an ensemble file",
+    "predict an ensemble", "images with an ensemble",
 ]  # fmt: skip
 
 
@@ -75,7 +87,7 @@ COMMANDS = [
 def test_a_checkpoint_naming_a_class_that_is_not_a_network_is_refused_before_it_runs(tmp_path, capsys, command, nested):
     marker = tmp_path / "ran"
     hostile = hostile_checkpoint(tmp_path / "hostile.ckpt", marker, nested)
-    main, args = commands(tmp_path, hostile, ensemble_listing(tmp_path, hostile))[command]
+    main, args = commands(tmp_path, hostile, hostile_ensemble(tmp_path, marker, nested))[command]
     capsys.readouterr()
     with pytest.raises(SystemExit) as stopped:
         main(args)
@@ -87,12 +99,13 @@ def test_a_checkpoint_naming_a_class_that_is_not_a_network_is_refused_before_it_
     assert not (tmp_path / "out").exists() and not list((tmp_path / "logs").glob("*/version_*"))
 
 
-def test_an_ensemble_file_listing_such_a_checkpoint_is_refused_by_the_cli_before_it_runs(tmp_path, capsys):
+@pytest.mark.parametrize("subcommand", ["validate", "test", "predict"])
+def test_an_ensemble_checkpoint_hiding_such_a_member_is_refused_by_the_cli_before_it_runs(tmp_path, capsys, subcommand):
     marker = tmp_path / "ran"
-    ensemble = ensemble_listing(tmp_path, hostile_checkpoint(tmp_path / "hostile.ckpt", marker))
+    ensemble = hostile_ensemble(tmp_path, marker)
     data = write_encoded_csvs(tmp_path / "data", np.arange(10))
     with pytest.raises(SystemExit) as exit_info:
-        cli_main(eval_args("predict", data, tmp_path / "logs", "--config", str(ensemble)))
+        cli_main(eval_args(subcommand, data, tmp_path / "logs", "--ckpt_path", str(ensemble)))
     error = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert exit_info.value.code == 2 and len(error) == 1
     assert f"names {POPEN} as its network, which is not a torch.nn.Module" in error[0]

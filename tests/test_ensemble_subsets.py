@@ -6,10 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-import yaml
 
 from src.data import embedded
-from src.models.ensemble import ENSEMBLE_CLASS_PATH
+from src.tools.ensemble_checkpoint import ensemble_checkpoint
 from src.utils import UserInputError
 
 
@@ -25,8 +24,7 @@ def write_test_set(folder, images: np.ndarray, labels: np.ndarray):
 
 
 def ensemble_file(path, checkpoints):
-    network = {"class_path": ENSEMBLE_CLASS_PATH, "init_args": {"checkpoints": [str(c) for c in checkpoints]}}
-    path.write_text(yaml.safe_dump({"model": {"network": network}}))
+    torch.save(ensemble_checkpoint(checkpoints), path)
     return path
 
 
@@ -36,7 +34,7 @@ def test_wrong_images_per_member_and_per_size_match_the_networks_own_predictions
 
     images, labels = trained_digits.held_out_images[:300], trained_digits.held_out_labels[:300]
     data_dir = write_test_set(tmp_path / "data", images, labels)
-    ensemble = ensemble_file(tmp_path / "ensemble.yaml", [trained_digits.checkpoint] * 2)
+    ensemble = ensemble_file(tmp_path / "ensemble.ckpt", [trained_digits.checkpoint] * 2)
     result = ensemble_subsets(ensemble=ensemble, data_dir=data_dir, tta_shifts=(0.0,), subsets=5)
 
     network, _ = network_from_checkpoint(trained_digits.checkpoint)
@@ -59,6 +57,6 @@ def test_labels_that_are_not_this_test_sets_are_refused_before_any_score(trained
 
     images, labels = trained_digits.held_out_images[:200], trained_digits.held_out_labels[:200]
     data_dir = write_test_set(tmp_path / "data", images, labels[:199])  # one label short: another file's labels
-    ensemble = ensemble_file(tmp_path / "ensemble.yaml", [trained_digits.checkpoint])
+    ensemble = ensemble_file(tmp_path / "ensemble.ckpt", [trained_digits.checkpoint])
     with pytest.raises(UserInputError, match="test_labels.csv"):
         ensemble_subsets(ensemble=ensemble, data_dir=data_dir, tta_shifts=(0.0,))

@@ -14,6 +14,7 @@ import torch
 from src.callbacks.submission import SubmissionWriter
 from src.cli import main
 from src.models.tutorial_cnn import TutorialCNN
+from src.tools.ensemble_checkpoint import ensemble_checkpoint
 from tests.conftest import tool
 from tests.encoded_digits import (
     READER,
@@ -29,7 +30,6 @@ score_main = tool("score")
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = str(ROOT / "configs" / "mnist.yaml")
-ENSEMBLE = ("--model.network", "src.models.ensemble.CheckpointEnsemble")
 DIGITS = np.random.default_rng(0).integers(0, 10, size=23)  # odd: two DDP ranks get 12 and 11 rows
 
 
@@ -99,20 +99,74 @@ def test_tta_shift_from_the_command_line_survive_the_checkpoint_hparams(tmp_path
     assert plain.with_name("p.csv").read_text() != tta.with_name("p.csv").read_text()
 
 
-def test_ensemble_preset_averages_the_listed_checkpoints(tmp_path, encoded):
-    weak, strong = EncodedDigitReader(), EncodedDigitReader()
-    weak.scale.data.fill_(1.0)
-    paths = [save_checkpoint(tmp_path / f"{name}.ckpt", net, READER) for name, net in (("w", weak), ("s", strong))]
+def ensemble_of(folder: Path, *networks: EncodedDigitReader) -> Path:
+    """``folder/ensemble.ckpt`` as ``python -m src.tools seeds`` writes it, of one checkpoint per network."""
+    paths = [save_checkpoint(folder / f"member{i}.ckpt", net, READER) for i, net in enumerate(networks)]
+    torch.save(ensemble_checkpoint(paths), folder / "ensemble.ckpt")
+    return folder / "ensemble.ckpt"
+
+
+def test_an_ensemble_checkpoint_tests_and_predicts_the_average_of_its_members(tmp_path, encoded):
+    members = EncodedDigitReader(), EncodedDigitReader(), EncodedDigitReader()
+    members[1].scale.data.fill_(1.0)  # a weak member
+    members[2].scale.data.fill_(-3.0)  # a wrong one
+    ensemble = ensemble_of(tmp_path, *members)
     out = tmp_path / "sub" / "submission.csv"
     probabilities = tmp_path / "sub" / "probabilities.csv"
-    main(predict_args(encoded, out, *ENSEMBLE, "--model.network.checkpoints", f"[{paths[0]}, {paths[1]}]",
-                      "--submission.probabilities_output", str(probabilities)))  # fmt: skip
-    assert submitted_labels(out) == DIGITS.tolist()
-    written = np.loadtxt(probabilities, delimiter=",", skiprows=1)[:, 1:]
+    main(predict_args(encoded, out, "--ckpt_path", str(ensemble), "--submission.probabilities_output",
+                      str(probabilities)))  # fmt: skip
     images = torch.zeros(len(DIGITS), 1, 28, 28)
     images[torch.arange(len(DIGITS)), 0, 0, torch.as_tensor(DIGITS)] = 1.0
-    expected = (weak(images).softmax(1) + strong(images).softmax(1)) / 2
-    np.testing.assert_allclose(written, expected.detach().numpy(), atol=1e-6)
+    expected = sum(member(images).softmax(1) for member in members).detach() / len(members)
+    written = np.loadtxt(probabilities, delimiter=",", skiprows=1)[:, 1:]
+    np.testing.assert_allclose(written, expected.numpy(), atol=1e-6)
+    assert submitted_labels(out) == expected.argmax(1).tolist()
+    test = main(["test", *predict_args(encoded, out, "--ckpt_path", str(ensemble))[1:]])
+    metrics = test.trainer.callback_metrics
+    labels = torch.as_tensor(DIGITS)
+    assert float(metrics["test/acc"]) == pytest.approx(float((expected.argmax(1) == labels).float().mean()))
+    loss = torch.nn.functional.nll_loss(expected.log(), labels)  # the loss of the averaged probabilities
+    assert float(metrics["test/loss"]) == pytest.approx(float(loss), rel=1e-5)
+
+
+def test_fit_refuses_an_ensemble_checkpoint_in_one_line(tmp_path, capsys, encoded):
+    ensemble = ensemble_of(tmp_path, EncodedDigitReader(), EncodedDigitReader())
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(SystemExit) as stopped:
+        main(["fit", *predict_args(encoded, tmp_path / "s.csv", "--ckpt_path", str(ensemble))[1:]])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert stopped.value.code == 2 and len(err) == 1, err
+    assert err[0].startswith(f"error: {ensemble} is an ensemble of trained members: test and predict it")
+    assert sorted(tmp_path.rglob("*")) == before  # nothing written
+
+
+def test_an_ensemble_checkpoint_refuses_data_of_another_class_count_in_one_line(tmp_path, capsys, encoded):
+    ensemble = ensemble_of(tmp_path, EncodedDigitReader(), EncodedDigitReader())
+    out = tmp_path / "sub" / "submission.csv"
+    with pytest.raises(SystemExit) as stopped:
+        main(predict_args(encoded, out, "--ckpt_path", str(ensemble), "--data.num_classes", "3"))
+    err = [line for line in capsys.readouterr().err.strip().splitlines() if "Traceback" in line or "error" in line]
+    assert stopped.value.code == 2
+    assert err == ["error: ensemble member 0 (EncodedDigitReader) predicts 10 classes; the data has 3"]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("subcommand", ["predict", "fit"])
+def test_an_ensemble_yaml_of_an_earlier_version_is_one_line_saying_how_to_rebuild_it(
+    tmp_path, capsys, encoded, reader_ckpt, subcommand
+):
+    old = tmp_path / "ensemble.yaml"  # as seeds wrote it before ensembles were one checkpoint
+    old.write_text(
+        "# Written by: python -m src.tools seeds --seeds '[0, 1]' -- --config configs/fast.yaml\n"
+        "model:\n  network:\n    class_path: src.models.ensemble.CheckpointEnsemble\n"
+        f"    init_args:\n      checkpoints:\n      - {reader_ckpt}\n      - {reader_ckpt}\n"
+    )
+    with pytest.raises(SystemExit) as stopped:
+        main([subcommand, *predict_args(encoded, tmp_path / "s.csv", "--config", str(old))[1:]])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert stopped.value.code == 2 and len(err) == 1, err
+    assert "rerunning the `python -m src.tools seeds` command in the config's first line" in err[0]
+    assert "ensemble.ckpt" in err[0] and not (tmp_path / "s.csv").exists()
 
 
 def corrupt(path: Path) -> Path:
@@ -156,18 +210,11 @@ def test_errors_exit_2_with_one_message_and_leave_the_old_submission(
     assert sorted(p.name for p in out.parent.iterdir() if p.suffix == ".csv") == ["submission.csv"]
 
 
-@pytest.mark.parametrize(
-    ("extra", "message"),
-    [
-        ((), "predict needs trained weights"),
-        ((*ENSEMBLE, "--model.network.checkpoints", "[{ckpt}]", "--ckpt_path", "{ckpt}"), "drop --ckpt_path"),
-    ],
-)
-def test_predict_refuses_untrained_or_doubly_given_weights(tmp_path, capsys, encoded, reader_ckpt, extra, message):
+def test_predict_refuses_to_run_without_trained_weights(tmp_path, capsys, encoded):
     out = tmp_path / "sub" / "submission.csv"
     with pytest.raises(SystemExit):
-        main(predict_args(encoded, out, *(arg.format(ckpt=reader_ckpt) for arg in extra)))
-    assert message in capsys.readouterr().err
+        main(predict_args(encoded, out))
+    assert "predict needs trained weights" in capsys.readouterr().err
     assert not out.exists()
 
 

@@ -25,7 +25,6 @@ import torch
 from jsonargparse import CLI
 
 from src.models.classifier import TTAShift
-from src.models.ensemble import CheckpointEnsemble
 from src.tools.exportable import ExportableDigitModel, example_images
 from src.tools.onnx_predictor import INPUT_NAME, METADATA_KEY, OUTPUT_NAME, OnnxPredictor
 from src.tools.predictor import load_predictor, weights_from_flags
@@ -92,7 +91,7 @@ def export(
 
     Args:
         ckpt_path: ``best`` (the default without ``--ensemble``), ``last`` (both in the newest run of
-            ``save_dir/experiment``), a ``.ckpt`` file, or an ensemble config (``.yaml``) as seeds writes it.
+            ``save_dir/experiment``), or a ``.ckpt`` file (the ``ensemble.ckpt`` seeds writes included).
         ensemble: ``.ckpt`` files averaged inside the graph, comma-separated (``a.ckpt,b.ckpt``) or a list.
         tta_shift: Average each image with its 4 copies moved this many pixels, inside the graph (0 = off, at most 4).
         output: The ``.onnx`` path; the ``.pt2`` goes beside it.
@@ -112,7 +111,7 @@ def export(
     predictor = load_predictor(weights, tta_shift, "32-true", save_dir, experiment)
     (height, width), classes = predictor.image_size, predictor.num_classes
     network = predictor.model.network
-    members = list(network.checkpoints) if isinstance(network, CheckpointEnsemble) else None
+    members = predictor.members
     # Plain (contiguous) weights: channels_last ones load back from a .pt2 with a storage warning, and neither
     # ONNX Runtime nor a later torch.compile of the program keeps the eager layout anyway.
     model = ExportableDigitModel(network, tta_shift, channels_last=False, image_size=predictor.image_size)

@@ -21,12 +21,12 @@ from src.tools.digits import MNIST_SIZE
 
 
 class ExportableDigitModel(nn.Module):
-    """Owns a trained network (a single one, or a ``CheckpointEnsemble`` whose members it averages) and its test-time
+    """Owns a trained network (a single one, or an ``Ensemble`` whose members it averages) and its test-time
     shifts (``ShiftAveraged``, as ``predict`` uses them); maps uint8 images to float32 probabilities in one traceable
     ``forward``. It owns no loading, no files and no precision choice (autocast or compilation wrap it from outside).
 
     Args:
-        network: Images ``[B, 1, H, W]`` in [0, 1] -> ``[B, C]`` logits (a ``CheckpointEnsemble`` returns
+        network: Images ``[B, 1, H, W]`` in [0, 1] -> ``[B, C]`` logits (an ``Ensemble`` returns
             log mean probabilities, which softmax turns back into the mean).
         tta_shift: Average the plain image with its 4 copies moved this many pixels (0 = no TTA).
         channels_last: Run the network channels_last (weights and images), as ``DigitClassifier`` does; off for

@@ -18,8 +18,8 @@ import torch
 from src.checkpoints import network_from_checkpoint, resolve, trained_shape
 from src.data.checks import PixelStats, TrainingRecord
 from src.models.classifier import check_tta_shift
-from src.models.ensemble import CheckpointEnsemble, ensemble_file_members
 from src.tools.digits import MNIST_SIZE, checked_digits, in_chunks
+from src.tools.ensemble_checkpoint import ensemble_checkpoint
 from src.tools.exportable import ExportableDigitModel
 from src.tools.onnx_predictor import OnnxPredictor
 from src.utils import UserInputError, fastest_precision
@@ -31,7 +31,7 @@ class TorchPredictor:
     """Owns an eval-mode ``ExportableDigitModel`` around a trained network and runs it on uint8 digits.
 
     Args:
-        network: A trained network (a checkpoint's, or a ``CheckpointEnsemble``).
+        network: A trained network (a checkpoint's; an ensemble's is a ``src.models.ensemble.Ensemble``).
         tta_shift: As ``DigitClassifier.tta_shift``: average the image with copies moved this many pixels.
         precision: ``bf16-mixed`` (autocast) or ``32-true``; default: the fastest for this CPU.
         source: What the weights are, for messages.
@@ -43,6 +43,7 @@ class TorchPredictor:
         num_classes: The network's outputs, as its checkpoint records them (the width of an empty answer).
         image_size: ``(H, W)`` the network was trained on, as its checkpoint records them: the images it accepts.
 
+    ``members`` are the member checkpoint files of an ensemble (as its checkpoint lists them), else None.
     ``weights`` is what ``load_predictor`` loaded (the file, or the ensemble's files): what another process that
     must load the same weights (the server's worker) is given.
     """
@@ -59,7 +60,7 @@ class TorchPredictor:
         num_classes: int = 10,
         image_size: tuple[int, int] = MNIST_SIZE,
     ):
-        self.training_pixels, self.weights, self.num_classes = training_pixels, None, num_classes
+        self.training_pixels, self.weights, self.num_classes, self.members = training_pixels, None, num_classes, None
         self.image_size = tuple(image_size)
         self.precision = precision or fastest_precision("cpu")
         if self.precision not in PRECISIONS:
@@ -110,37 +111,37 @@ def load_predictor(
     name: str = "mnist",
     compiled: bool = False,
 ) -> TorchPredictor | OnnxPredictor:
-    """A predictor for ``weights``: ``last``/``best`` (newest run of ``save_dir/name``), a ``.ckpt`` file, a list
-    of ``.ckpt`` files averaged as an ensemble, an ensemble config (``.yaml``, as ``python -m src.tools seeds`` writes),
+    """A predictor for ``weights``: ``last``/``best`` (newest run of ``save_dir/name``), a ``.ckpt`` file (an
+    ``ensemble.ckpt`` from ``python -m src.tools seeds`` included), a list of ``.ckpt`` files averaged as an ensemble,
     or an ``.onnx`` file from ``python -m src.tools export`` (run by ONNX Runtime in float32, with the TTA it was
     exported with). Untrained weights and shifts above ``MAX_SHIFT`` are refused; errors are ``UserInputError``."""
     check_tta_shift(tta_shift)
-    listed_in = ""
     if isinstance(weights, (str, Path)) and str(weights).endswith((".yaml", ".yml")):
-        listed_in, weights = f" listed in {weights}", ensemble_file_members(weights)
+        raise UserInputError(
+            f"{weights} is a config, not weights: an ensemble is one .ckpt, which `python -m src.tools seeds` writes; "
+            "an ensemble.yaml naming member checkpoints is rebuilt as ensemble.ckpt beside it by rerunning the seeds "
+            "command in its first line (its members are reused), or pass the members with --ensemble a.ckpt,b.ckpt"
+        )
     if isinstance(weights, (list, tuple)):
         if any(str(w).endswith(".onnx") for w in weights):
             raise UserInputError(
                 "an ensemble lists .ckpt files; export it to one .onnx with `python -m src.tools export`"
             )
-        ensemble = CheckpointEnsemble([str(w) for w in weights])
-        source = f"ensemble of {len(weights)}{listed_in}"
-        pixels = _training_pixels(ensemble.member_metadata[0])
-        predictor = TorchPredictor(
-            ensemble, tta_shift, precision, source, compiled, 256, pixels, ensemble.num_classes, ensemble.image_size
-        )
-        predictor.weights = [str(w) for w in weights]
-        return predictor
-    if str(weights).endswith(".onnx"):
+        path, how = f"ensemble of {len(weights)}", None
+        network, metadata = network_from_checkpoint(path, ensemble_checkpoint([str(w) for w in weights]))
+    elif str(weights).endswith(".onnx"):
         return _onnx_predictor(Path(weights), tta_shift, precision, compiled)
-    path, how = resolve(str(weights), save_dir, name)
-    network, metadata = network_from_checkpoint(path)
+    else:
+        path, how = resolve(str(weights), save_dir, name)
+        network, metadata = network_from_checkpoint(path)
     classes, size = trained_shape(metadata)
-    source = f"{path} ({how})"
+    source = str(path) if how is None else f"{path} ({how})"
     predictor = TorchPredictor(
         network, tta_shift, precision, source, compiled, 256, _training_pixels(metadata), classes, size
     )
-    predictor.weights = str(path)
+    predictor.weights = [str(w) for w in weights] if isinstance(weights, (list, tuple)) else str(path)
+    members = (metadata.get("ensemble") or {}).get("members") or []
+    predictor.members = [str(member["checkpoint"]) for member in members] or None
     return predictor
 
 

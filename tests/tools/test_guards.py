@@ -1,5 +1,6 @@
 """The tools built on a trained model (export, predicting image files, serving) refuse what the CLI refuses: untrained
-weights and test-time shifts that move the digit out of its field; and they all load the ensemble file seeds writes."""
+weights and test-time shifts that move the digit out of its field; and they all load the ensemble checkpoint seeds
+writes."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
+import torch
 from PIL import Image, ImageDraw
 
 from src.cli import main as cli_main
-from src.models.ensemble import ENSEMBLE_CLASS_PATH
+from src.tools.ensemble_checkpoint import ensemble_checkpoint
 from src.tools.images.reading import mnist_style
 from src.tools.predictor import load_predictor
 from src.tools.serve.digit_api import DigitAPI
@@ -117,11 +118,10 @@ def test_an_export_says_which_tta_it_carries_and_one_beyond_the_margin_is_refuse
 
 
 def ensemble_file(tmp_path: Path) -> tuple[Path, list[str]]:
-    """An ensemble config as ``python -m src.tools seeds`` writes it, naming two members."""
+    """The ensemble checkpoint ``python -m src.tools seeds`` writes, of two members."""
     members = [str(reader(tmp_path / f"m{i}.ckpt", scale)) for i, scale in enumerate((3.0, 0.5))]
-    config = {"model": {"network": {"class_path": ENSEMBLE_CLASS_PATH, "init_args": {"checkpoints": members}}}}
-    path = tmp_path / "ensemble.yaml"
-    path.write_text("# Written by: python -m src.tools seeds ...\n" + yaml.safe_dump(config, sort_keys=False))
+    path = tmp_path / "ensemble.ckpt"
+    torch.save(ensemble_checkpoint(members), path)
     return path, members
 
 
@@ -130,7 +130,7 @@ def test_the_ensemble_file_seeds_writes_loads_in_every_tool_as_its_members_avera
     images = encoded_images(DIGITS)
     expected = load_predictor(members, precision="32-true")(images)
     from_file = load_predictor(str(path), precision="32-true")
-    assert from_file.source == f"ensemble of 2 listed in {path}"
+    assert from_file.source == f"{path} (given)" and from_file.members == members
     assert np.abs(from_file(images) - expected).max() < 1e-6
     for member in members:  # the average, not one member
         assert np.abs(load_predictor(member, precision="32-true")(images) - expected).max() > 1e-2
@@ -150,21 +150,19 @@ def test_the_ensemble_file_seeds_writes_loads_in_every_tool_as_its_members_avera
     assert np.abs(read.probabilities - load_predictor(members)(mnist_style(photo)[None])).max() < 1e-6
 
 
-@pytest.mark.parametrize(
-    ("content", "message"),
-    [
-        ("model: {network: {class_path: src.models.tutorial_cnn.TutorialCNN}}", "found model.network src.models."),
-        ("trainer: {max_epochs: 3}", "found model.network missing"),
-        ("model: [unclosed", "line 1, column 17: expected ',' or ']'"),
-    ],
-)
-def test_a_yaml_that_is_not_an_ensemble_file_is_one_clear_refusal(tmp_path, capsys, content, message):
-    (tmp_path / "config.yaml").write_text(content)
+@pytest.mark.parametrize("tool", ["export", "predict_images", "serve"])
+def test_an_ensemble_yaml_of_an_earlier_version_is_one_line_saying_how_to_rebuild_it(tmp_path, capsys, tool):
+    members = [str(reader(tmp_path / f"m{i}.ckpt")) for i in range(2)]
+    old = tmp_path / "ensemble.yaml"  # as seeds wrote it before an ensemble was one checkpoint
+    listed = "".join(f"      - {member}\n" for member in members)
+    network = "  network:\n    class_path: src.models.ensemble.CheckpointEnsemble\n    init_args:\n      checkpoints:\n"
+    old.write_text(f"# Written by: python -m src.tools seeds --seeds '[0, 1]'\nmodel:\n{network}{listed}")
     with pytest.raises(SystemExit) as stopped:
-        tools(tmp_path, str(tmp_path / "config.yaml"))["export"]()
+        tools(tmp_path, str(old))[tool]()
     assert stopped.value.code == 2
     line = one_error_line(capsys)
-    assert str(tmp_path / "config.yaml") in line and message in line
+    assert str(old) in line and "rerunning the seeds command in its first line (its members are reused)" in line
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_tool_without_its_extra_says_which_to_install(monkeypatch, capsys):

@@ -26,7 +26,7 @@ def test_seeds_from_another_folder_keeps_every_file_of_its_run_under_that_folder
     member = experiment / "tiny_seed0"
     assert {"member.json", "fit.log", "summary.json", "config.yaml"} <= {p.name for p in member.iterdir()}
     assert (member / "checkpoints" / "last.ckpt").is_file()
-    assert (experiment / "scores.json").is_file() and (experiment / "ensemble.yaml").is_file()
+    assert (experiment / "scores.json").is_file() and (experiment / "ensemble.ckpt").is_file()
     assert not (ROOT / "mylogs").exists()
     assert json.loads((member / "summary.json").read_text())["finished"] is True
     assert 0 <= scoring["members"]["tiny_seed0"]["test_acc"] <= 1 and 0 <= scoring["ensemble_test_acc"] <= 1

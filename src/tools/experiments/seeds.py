@@ -11,8 +11,9 @@ ends when this process does, however that is killed (``_killed_with_seeds``). Ki
 run again, it continues where it stopped: finished members are kept, an interrupted one resumes from its
 ``last.ckpt``, but only when it was trained with the arguments asked; otherwise it stops naming the difference
 (``--retrain true`` retrains those members, keeping each old run folder as ``<run>.replaced-<n>``). Then it writes
-``<save_dir>/<name>/ensemble.yaml`` (a config naming the members' checkpoints and each one's fit arguments),
-scores every member and the ensemble on the held-out labels when they exist, appending the scoring to
+``<save_dir>/<name>/ensemble.ckpt`` (one checkpoint holding every member's weights and what each was trained with,
+``src.tools.ensemble_checkpoint``), which ``python -m src.cli test|predict --ckpt_path`` and the tools load like any
+other, scores every member and the ensemble on the held-out labels when they exist, appending the scoring to
 ``<save_dir>/<name>/scores.json`` (a list, so no scoring is lost), and with ``--submit true`` writes the
 ensemble's submission.
 
@@ -38,13 +39,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-import yaml
+import torch
 
 from src.callbacks.run_summary import SUMMARY
 from src.checkpoints import run_checkpoint
 from src.cli import recipe_of, run
 from src.models.classifier import TTAShift, check_tta_shift
-from src.models.ensemble import ENSEMBLE_CLASS_PATH
+from src.tools.ensemble_checkpoint import ensemble_checkpoint
 from src.tools.experiments.member_record import (
     RECORD,
     read_record,
@@ -163,17 +164,20 @@ def _killed_with_seeds():
     return end_with_parent
 
 
-def write_ensemble_config(path: Path, members: dict[str, tuple[dict, Path]], command: str) -> None:
-    """A config for ``python -m src.cli test|predict --config <path>`` naming the members' checkpoints, with a
-    header giving each member's fit arguments from its record (``members``: run name -> (record, checkpoint))."""
-    config = {"model": {"network": {"class_path": ENSEMBLE_CLASS_PATH, "init_args": {"checkpoints": []}}}}
-    config["model"]["network"]["init_args"]["checkpoints"] = [str(c) for _, c in members.values()]
-    header = [f"Written by: {command}", f"Members, each trained by python -m src.cli fit <arguments> ({RECORD}):"]
-    header += [f"  {run}: {shlex.join(fit_argv(record))}" for run, (record, _) in members.items()]
-    header.append(f"python -m src.cli test|predict --config {path}")
-    with atomic_write(path) as handle:
-        handle.writelines(f"# {line}".replace("\n", " ") + "\n" for line in header)  # one comment line each
-        yaml.safe_dump(config, handle, sort_keys=False)
+def write_ensemble(path: Path, members: dict[str, tuple[dict, Path]], command: str) -> None:
+    """The members' ensemble as one checkpoint (``members``: run name -> (record, checkpoint)), each member's run and
+    fit arguments kept in it; then what it holds and how to use it are printed."""
+    checkpoint = ensemble_checkpoint([c for _, c in members.values()])
+    for entry, (name, (record, _)) in zip(checkpoint["ensemble"]["members"], members.items(), strict=True):
+        entry.update(run=name, fit=fit_argv(record))
+    checkpoint["ensemble"]["command"] = command
+    with atomic_write(path, "wb") as handle:
+        torch.save(checkpoint, handle)
+    lines = [f"wrote {path}: the ensemble of {len(members)} members; written by: {command}"]
+    lines.append(f"members, each trained by python -m src.cli fit <arguments> ({RECORD}):")
+    lines += [f"  {name}: {shlex.join(fit_argv(record))}" for name, (record, _) in members.items()]
+    lines.append(f"python -m src.cli test|predict --ckpt_path {path}")
+    print("\n".join(lines), flush=True)
 
 
 def members_of(groups: list[Members], folder: Path, folds: int | None, bag_fraction: float | None) -> list[Member]:
@@ -275,7 +279,7 @@ def seeds(
 ) -> dict:
     """Train members with ``python -m src.cli fit`` (its arguments follow ``--``), then score them and their ensemble.
 
-    Writes the ensemble's config, scores members and ensemble, optionally submits; returns the scoring appended to
+    Writes the ensemble's checkpoint, scores members and ensemble, optionally submits; returns the scoring appended to
     ``scores.json``. On the command line: ``python -m src.tools seeds [options] -- [fit arguments]``.
 
     Args:
@@ -308,7 +312,7 @@ def seeds(
     work = members_of(groups, save_dir / name, folds, bag_fraction)
     asked = {member.run_dir: member.record for member in work}
     check_accelerators(work, asked)
-    scores, ensemble_config, oof_csv = (save_dir / name / file for file in ("scores.json", "ensemble.yaml", "oof.csv"))
+    scores, ensemble, oof_csv = (save_dir / name / file for file in ("scores.json", "ensemble.ckpt", "oof.csv"))
     read_scorings(scores)  # a history it could not extend stops the command before any training
     retrained = runs_to_retrain(asked, retrain)
     # what scoring and submitting read after training is checked before it, and before anything is renamed
@@ -320,21 +324,20 @@ def seeds(
         kept = [member_checkpoint(m.run_dir) for m in work if m.finished and m.run_dir not in retrained]
         check_scorable(list(sources.values()), kept)
     for run_dir in retrained:
-        set_aside(run_dir, [scores, ensemble_config])
+        set_aside(run_dir, [scores])
     started = time.monotonic()
     train(work, asked, save_dir, name, parallel)
     trained_s = time.monotonic() - started
     trained = {m.run_dir.name: (read_record(m.run_dir), member_checkpoint(m.run_dir)) for m in work}
     command = _invocation(call)
-    write_ensemble_config(ensemble_config, trained, command)
-    print(f"wrote {ensemble_config} ({len(work)} members)")
+    write_ensemble(ensemble, trained, command)
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     scoring: dict = {"time": now, "command": command, "tta_shift": tta_shift, "train_wall_s": round(trained_s)}
     scoring["members"] = {run: {"fit": fit_argv(record), "checkpoint": str(c)} for run, (record, c) in trained.items()}
     for member in work:  # which fold or bag each member held out
         scoring["members"][member.run_dir.name].update(member.held_out)
     data_args = groups[0].fit  # the data the members share (leak and provenance checks apply to all of them)
-    ensemble_args = [*data_args, "--config", str(ensemble_config), "--model.tta_shift", str(tta_shift)]
+    ensemble_args = [*data_args, "--ckpt_path", str(ensemble), "--model.tta_shift", str(tta_shift)]
     if score:
         for member in work:
             entry = scoring["members"][member.run_dir.name]

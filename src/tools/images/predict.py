@@ -94,7 +94,7 @@ def predict_images(
     Args:
         paths: Image files, folders (their PNG/JPEG/BMP files) or globs (quote them: ``'scans/*.png'``).
         ckpt_path: ``best`` (the default without ``--ensemble``), ``last`` (both in the newest run of
-            ``save_dir/experiment``), a ``.ckpt`` file, an ensemble config (``.yaml``, as seeds writes it), or an
+            ``save_dir/experiment``), a ``.ckpt`` file (the ``ensemble.ckpt`` seeds writes included), or an
             ``.onnx`` file from ``python -m src.tools export``.
         ensemble: ``.ckpt`` files whose probabilities are averaged, comma-separated or a list.
         tta_shift: Average each image with its 4 copies moved this many pixels (0 = off, at most 4).

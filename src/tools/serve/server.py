@@ -63,8 +63,9 @@ def serve(
     """Serve the model until Ctrl+C (or SIGTERM).
 
     Args:
-        ckpt_path: ``best`` or ``last`` (newest run of ``save_dir/experiment``), a model file, an ensemble config
-            (``.yaml``), or a list of checkpoints averaged as an ensemble: anything ``load_predictor`` loads.
+        ckpt_path: ``best`` or ``last`` (newest run of ``save_dir/experiment``), a model file (an ensemble's
+            ``ensemble.ckpt`` included), or a list of checkpoints averaged as an ensemble: anything ``load_predictor``
+            loads.
         experiment: The experiment (logger name) whose newest run ``best``/``last`` look in.
         save_dir: The folder holding the experiments' runs.
         host: Where to listen; 127.0.0.1 (this machine only) unless you mean to expose it.

@@ -1,5 +1,5 @@
-"""``python -m src.tools seeds``: members in their own run folders, kill-and-rerun continues, an ensemble
-config naming the members, every member and the ensemble scored, the submission written."""
+"""``python -m src.tools seeds``: members in their own run folders, kill-and-rerun continues, one ensemble
+checkpoint holding the members, every member and the ensemble scored, the submission written."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
+import torch
 
 from tests.conftest import ROOT, fit_args
 from tests.learnable_digits import write_learnable_csvs
@@ -57,9 +57,16 @@ def test_a_killed_seeds_run_continues_where_it_stopped_and_scores_the_ensemble(t
     assert (members[0] / "checkpoints" / "last.ckpt").stat().st_mtime_ns == kept  # not trained again
     assert all(finished(member) for member in members)
 
-    config = yaml.safe_load((logs / "duo" / "ensemble.yaml").read_text())
-    listed = config["model"]["network"]["init_args"]["checkpoints"]
+    assert f"wrote {logs / 'duo' / 'ensemble.ckpt'}: the ensemble of 2 members" in rerun.stdout
+    ensemble = torch.load(logs / "duo" / "ensemble.ckpt", weights_only=True)
+    listed = [entry["checkpoint"] for entry in ensemble["ensemble"]["members"]]
     assert [Path(path).parent.parent for path in listed] == members  # one checkpoint per member, by seed
+    assert ensemble["hyper_parameters"]["network"]["class_path"] == "src.models.ensemble.Ensemble"
+    assert ensemble["global_step"] > 0 and ensemble["DigitCSVDataModule"]["training_data"]["split"] == "val_fraction"
+    for i, path in enumerate(listed):  # every member's weights, as its checkpoint holds them
+        weights = torch.load(path, weights_only=True)["state_dict"]
+        for key, value in weights.items():
+            assert torch.equal(ensemble["state_dict"][key.replace("network.", f"network.members.{i}.", 1)], value)
     (scores,) = json.loads((logs / "duo" / "scores.json").read_text())  # the killed run scored nothing
     assert scores["command"] == shlex.join(["python", *command[1:]])  # the command line, as a user would retype it
     assert set(scores["members"]) == {member.name for member in members}
@@ -111,9 +118,9 @@ def test_retraining_with_other_fit_args_keeps_the_old_members_and_every_file_nam
     tested = [Path(score["checkpoint"]) for score in old_summary["tests"].values()]
     assert tested and all(path.parent.parent == kept and path.is_file() for path in tested)
 
-    header = [line for line in (logs / "smoke" / "ensemble.yaml").read_text().splitlines() if line.startswith("#")]
-    assert any(line.startswith("#   mnist_seed0: ") and "--trainer.limit_train_batches 3 " in line for line in header)
-    assert not any("limit_train_batches 2" in line for line in header)
+    (entry,) = torch.load(logs / "smoke" / "ensemble.ckpt", weights_only=True)["ensemble"]["members"]
+    assert entry["run"] == "mnist_seed0" and entry["fit"] == [*fit(3), "--seed_everything", "0"]
+    assert Path(entry["checkpoint"]).parent.parent == member
 
     smoke, real = json.loads((logs / "smoke" / "scores.json").read_text())
     assert smoke["members"]["mnist_seed0"]["fit"] == [*fit(2), "--seed_everything", "0"]
@@ -174,6 +181,7 @@ def test_with_tta_the_table_and_scores_json_say_which_scores_have_it(trained_run
     (stored,) = json.loads((tmp_path / "logs" / "tta" / "scores.json").read_text())
     assert (stored["members"]["mnist_seed0"]["tta_shift"], stored["tta_shift"]) == (0, 1)
     member_row, ensemble_row = (
-        next(line for line in out.splitlines() if name in line) for name in ("mnist_seed0 ", "ensemble ")
+        next(line for line in out.splitlines() if line.startswith(f"│ {name}"))
+        for name in ("mnist_seed0 ", "ensemble ")
     )
     assert "TTA" in out and member_row.rstrip(" │").endswith("off") and ensemble_row.rstrip(" │").endswith("1 px")

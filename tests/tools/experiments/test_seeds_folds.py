@@ -89,13 +89,14 @@ def test_fold_members_score_out_of_fold_on_every_row_and_their_ensemble_tests_an
     assert scoring["out_of_fold"] == {"acc": pytest.approx(expected, abs=1e-6), "rows": 90, "of_rows": 90,
                                       "csv": str(logs / "k2" / "oof.csv")}  # fmt: skip
     assert f"out-of-fold accuracy on train.csv: {expected:.4f} (90 of 90 rows" in capsys.readouterr().out
-    assert 0 <= scoring["ensemble_test_acc"] <= 1  # the fold members' ensemble file works with test ...
+    assert 0 <= scoring["ensemble_test_acc"] <= 1  # the fold members' ensemble checkpoint works with test ...
     assert len(submission.read_text().splitlines()) == 21  # ... and with predict
-    listed = yaml.safe_load((logs / "k2" / "ensemble.yaml").read_text())["model"]["network"]["init_args"]
-    assert [Path(path).parent.parent for path in listed["checkpoints"]] == members
-    # validating the fold members' ensemble on any one split would score rows some member trained on
-    with pytest.raises(UserInputError, match=r"fold 0 of 2, split_seed 0\), but this run has .*val_fraction 0.15"):
-        run(["validate", *fit, "--config", str(logs / "k2" / "ensemble.yaml")])
+    ensemble = logs / "k2" / "ensemble.ckpt"
+    listed = torch.load(ensemble, weights_only=True)["ensemble"]["members"]
+    assert [Path(entry["checkpoint"]).parent.parent for entry in listed] == members
+    # the fold members together trained on every row: validating their ensemble on any split would score seen rows
+    with pytest.raises(UserInputError, match=r"trained on every row of train.csv .* validate would score images"):
+        run(["validate", *fit, "--ckpt_path", str(ensemble)])
 
     with pytest.raises(UserInputError, match=r"--data.folds: 2 \(trained\) vs 3 \(asked\)"):  # reused only as trained
         seeds(seeds=[0], fit=fit, folds=3, name="k2", save_dir=logs)
@@ -187,7 +188,7 @@ def test_the_gpu_recipe_says_15_bagged_members_of_45_epochs_and_trains_two_on_cp
                              "--save_dir", str(tmp_path / "logs"), "--score", "false"])  # fmt: skip
     assert set(scoring["members"]) == {"notebook_seed0_bag", "notebook_seed1_bag"}
     assert [run["bag_fraction"] for run in scoring["members"].values()] == [0.9, 0.9]  # from the recipe
-    assert (tmp_path / "logs" / "gpu_bagged" / "ensemble.yaml").is_file()
+    assert (tmp_path / "logs" / "gpu_bagged" / "ensemble.ckpt").is_file()
     for run in scoring["members"].values():
         assert Path(run["checkpoint"]).name == "last.ckpt"  # nothing selected on the rows the OOF score uses
         (optimizer,) = read_checkpoint(run["checkpoint"])["optimizer_states"]

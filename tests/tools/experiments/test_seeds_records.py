@@ -69,7 +69,7 @@ def test_a_member_trained_with_other_fit_args_stops_the_command_before_it_writes
     for seed in (0, 1):
         trained_member(experiment / f"fast_seed{seed}", record_of([*fit, "20"], seed))
     (experiment / "scores.json").write_text('[{"members": {}}]')
-    (experiment / "ensemble.yaml").write_text("model: {}\n")
+    (experiment / "ensemble.ckpt").write_bytes(b"an earlier ensemble")
     before = snapshot(experiment)
 
     argv = ["--seeds", "[0, 1]", "--name", "duo", "--save_dir", str(tmp_path / "logs"), "--", *fit, "30"]
