@@ -151,8 +151,8 @@ class DigitCLI(LightningCLI):
             _loggers(config)  # the first must keep the run folder
             return
         self.save_config_callback = None  # an evaluated run's config.yaml stays the one it was trained with
-        # checkpointing and early stopping do nothing here but restore state and warn about it
-        trains_only = (".ModelCheckpoint", ".EarlyStopping")
+        # checkpointing, early stopping and weight averaging do nothing here but restore state and warn about it
+        trains_only = (".ModelCheckpoint", ".EarlyStopping", "WeightAveraging")
         config.trainer.callbacks = [c for c in config.trainer.callbacks or [] if not c.class_path.endswith(trains_only)]
         config.trainer.enable_checkpointing = False  # nor Lightning's default one, aimed at ./checkpoints
         loggers = _loggers(config)
