@@ -129,17 +129,6 @@ class AllRows(HoldOut):
         return "data.holdout AllRows"
 
 
-def of_record(record) -> HoldOut:
-    """The choice a ``TrainingRecord`` was drawn with (a tool rebuilding the rows a checkpoint held out)."""
-    if record.split == "fold":
-        return Folds(record.folds, record.fold, record.split_seed)
-    if record.split == "bag":
-        return Bag(record.bag_fraction, record.bag_seed)
-    if record.split == "all":
-        return AllRows()
-    return Fraction(record.val_fraction, record.split_seed)
-
-
 def stratified_split(
     labels: torch.Tensor, val_fraction: float, seed: int, groups: np.ndarray | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:

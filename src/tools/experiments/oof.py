@@ -24,7 +24,7 @@ from src.checkpoints import network_from_checkpoint, read_checkpoint
 from src.cli import DEFAULT_CONFIG, DigitCLI
 from src.data.checks import TrainingRecord, duplicate_groups, fingerprint
 from src.data.datamodule import DigitCSVDataModule
-from src.data.holdout import of_record as holdout_of
+from src.data.holdout import AllRows, Bag, Folds, Fraction, HoldOut
 from src.models.classifier import DigitClassifier, ShiftAveraged
 from src.utils import UserInputError, atomic_write
 
@@ -116,6 +116,17 @@ def held_out_record(checkpoint: Path, metadata: dict) -> TrainingRecord:
             "checked; retrain the member (move its run folder aside and run seeds again)"
         )
     return record
+
+
+def holdout_of(record: TrainingRecord) -> HoldOut:
+    """The hold-out choice a checkpoint's record was drawn with."""
+    if record.split == "fold":
+        return Folds(record.folds, record.fold, record.split_seed)
+    if record.split == "bag":
+        return Bag(record.bag_fraction, record.bag_seed)
+    if record.split == "all":
+        return AllRows()
+    return Fraction(record.val_fraction, record.split_seed)
 
 
 @torch.inference_mode()
