@@ -76,7 +76,8 @@ def measure(
         runs.append(("32-true", [*fit_args, "--trainer.precision", "32-true"]))
     elif precision == "32-true":
         notes.append("no separate 32-true Trainer run: 32-true is already the default on this CPU")
-    val_fraction = float(yaml.safe_load(train_config.read_text()).get("data", {}).get("val_fraction", 0.15))
+    holdout = (yaml.safe_load(train_config.read_text()).get("data") or {}).get("holdout") or {}
+    val_fraction = float((holdout.get("init_args") or {}).get("val_fraction", 0.15))
     with timed(sections, "baseline_setup"):
         loop = TutorialLoop(pixels, labels, read_csv_tutorial(test_csv)[0], val_fraction, budget)
     trainer_runs, plans, turns, bare_turns = {}, {}, {}, {}

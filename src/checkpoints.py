@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from jsonargparse import ArgumentParser
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 from torch import nn
@@ -39,14 +38,16 @@ def run_of(checkpoint: str | Path) -> Path | None:
     return path.parent.parent if path.parent.name == "checkpoints" else None
 
 
-def resolve(spec: str, save_dir: str | Path, name: str) -> tuple[Path, str]:
-    """``(file, how it was found)`` for ``best``/``last`` in the newest run of ``save_dir/name``; a path as it is.
+def resolve(spec: str, save_dir: str | Path, name: str) -> tuple[Path, str, dict[str, Any] | None]:
+    """``(file, how it was found, its content if read to find it)`` for ``best``/``last`` in the newest run of
+    ``save_dir/name``; a path as it is.
 
-    A run trained on every row (``train_on_all``) has no held-out validation and so no ``best.ckpt``: its
-    ``last.ckpt`` stands in, and the note says so. Nothing found is a ``UserInputError`` saying where it looked.
+    A run trained on every row (its training record's split ``all``) has no held-out validation and so no
+    ``best.ckpt``: its ``last.ckpt`` stands in, and the note says so. Nothing found is a ``UserInputError`` saying
+    where it looked.
     """
     if spec not in WORDS:
-        return Path(spec), "given"
+        return Path(spec), "given", None
     run = newest_run(save_dir, name)
     if run is None:
         raise UserInputError(
@@ -56,21 +57,22 @@ def resolve(spec: str, save_dir: str | Path, name: str) -> tuple[Path, str]:
     return run_checkpoint(run, spec)
 
 
-def run_checkpoint(run: Path, spec: str = "best") -> tuple[Path, str]:
-    """``(file, how it was chosen)``: ``best``/``last`` of one run folder, as ``resolve`` finds them."""
+def run_checkpoint(run: Path, spec: str = "best") -> tuple[Path, str, dict[str, Any] | None]:
+    """``(file, how it was chosen, its content if read)``: ``best``/``last`` of one run folder, as ``resolve`` finds
+    them. Where ``best.ckpt`` is missing, ``last.ckpt`` is read for its training record; the caller reuses what was
+    read, so the file is read once."""
     best, last = run / "checkpoints" / "best.ckpt", run / "checkpoints" / "last.ckpt"
     if spec == "best" and best.is_file():
-        return best, f"best checkpoint by val/acc of the run {run}"
-    if spec == "best" and last.is_file() and _trained_on_all(run):
-        return last, f"the run {run} had no held-out validation, so its last checkpoint stands for its best"
+        return best, f"best checkpoint by val/acc of the run {run}", None
+    if spec == "best" and last.is_file():
+        checkpoint = read_checkpoint(last, trained=True)
+        record = (checkpoint.get("DigitCSVDataModule") or {}).get("training_data") or {}
+        if record.get("split") == "all" or record.get("train_on_all"):  # today's record, or the previous version's
+            how = f"the run {run} had no held-out validation, so its last checkpoint stands for its best"
+            return last, how, checkpoint
     if spec == "last" and last.is_file():
-        return last, f"last checkpoint of the run {run}"
+        return last, f"last checkpoint of the run {run}", None
     raise UserInputError(f"--ckpt_path {spec}: the run {run} has no checkpoints/{spec}.ckpt; pass a .ckpt file")
-
-
-def _trained_on_all(run: Path) -> bool:
-    config = yaml.safe_load((run / "config.yaml").read_text()) if (run / "config.yaml").is_file() else {}
-    return bool(((config or {}).get("data") or {}).get("train_on_all"))
 
 
 def read_checkpoint(path: str | Path, trained: bool = False) -> dict[str, Any]:

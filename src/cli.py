@@ -35,6 +35,7 @@ from src.checkpoints import (
     user_error_cause,
 )
 from src.data.datamodule import DigitCSVDataModule
+from src.data.holdout import AllRows
 from src.models.classifier import DigitClassifier
 from src.utils import UserInputError, exit_on_user_error, fastest_precision, notice
 
@@ -42,6 +43,17 @@ DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "mnist.yaml"
 EVALUATIONS = ("validate", "test", "predict")
 LINKED = ("num_classes", "image_size")  # set once, in data.*; the model and its network follow
 OLD_ENSEMBLE = "src.models.ensemble.CheckpointEnsemble"  # an earlier version's ensemble.yaml names it
+FOLD = "--data.holdout Folds --data.holdout.folds K --data.holdout.fold k"
+BAG = "--data.holdout Bag --data.holdout.fraction F --data.holdout.seed N"
+HOLDOUT_FLAGS = {  # data.holdout replaces them: one choice of the rows held out (src/data/holdout.py)
+    "--data.val_fraction": "--data.holdout.val_fraction",
+    "--data.split_seed": "--data.holdout.seed",
+    "--data.train_on_all": "--data.holdout AllRows",
+    "--data.folds": FOLD,
+    "--data.fold": FOLD,
+    "--data.bag_fraction": BAG,
+    "--data.bag_seed": BAG,
+}
 # What Lightning says that a user of this CLI cannot act on, silenced for the command only (``quiet``):
 IGNORED_WARNINGS = (
     # Lightning's own use of a torch check that torch deprecates.
@@ -75,6 +87,11 @@ class DigitCLI(LightningCLI):
 
     def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
         argv = list(sys.argv[1:] if args is None else args)
+        if old := [flag for arg in argv if (flag := arg.split("=")[0]) in HOLDOUT_FLAGS]:
+            raise UserInputError(
+                f"{old[0]} is replaced by data.holdout, one choice of the rows held out: pass {HOLDOUT_FLAGS[old[0]]} "
+                "(src/data/holdout.py)"
+            )
         self.config, self.checkpoint, self.ckpt_path = parser.parse_args(argv), None, None
         subcommand = self.config.get("subcommand")
         config = self.config[subcommand] if subcommand else None
@@ -110,8 +127,8 @@ class DigitCLI(LightningCLI):
                 config.ckpt_path = None
                 return
             _log_into(loggers, run, config)  # keep logging into the resumed run
-        path, how = resolve(config.ckpt_path, save_dir, name)
-        self.checkpoint = read_checkpoint(path, trained=subcommand in EVALUATIONS)
+        path, how, checkpoint = resolve(config.ckpt_path, save_dir, name)
+        self.checkpoint = checkpoint or read_checkpoint(path, trained=subcommand in EVALUATIONS)
         if subcommand == "fit" and "ensemble" in self.checkpoint:  # it holds no optimiser state, nor one run to resume
             raise UserInputError(
                 f"{path} is an ensemble of trained members: test and predict it; fit trains one network, so resume a "
@@ -221,8 +238,8 @@ def recipe_of(argv: list[str]) -> str:
 
 
 def _check_validation_is_held_out(config) -> None:
-    """With ``train_on_all`` no row is held out: nothing may select or stop on ``val/*``; the val loop is off."""
-    if not config.data.train_on_all:
+    """With the ``AllRows`` holdout no row is held out: nothing may select or stop on ``val/*``; the val loop is off."""
+    if config.data.holdout.class_path != f"{AllRows.__module__}.{AllRows.__name__}":
         return
     config.trainer.limit_val_batches = 0
     watchers = [*(config.trainer.callbacks or []), config.model.get("scheduler")]
@@ -233,8 +250,9 @@ def _check_validation_is_held_out(config) -> None:
     ]
     if watching:
         raise UserInputError(
-            f"data.train_on_all trains on every row, so nothing is held out for validation, but {', '.join(watching)} "
-            "would select or stop on it; use a recipe without them (configs/fast.yaml) or set --data.train_on_all false"
+            f"data.holdout AllRows trains on every row, so nothing is held out for validation, but "
+            f"{', '.join(watching)} would select or stop on it; use a recipe without them (configs/fast.yaml) or pass "
+            "--data.holdout Fraction"
         )
 
 

@@ -29,7 +29,7 @@ def test_the_tutorial_recipe_is_the_default_and_naming_it_changes_nothing(tmp_pa
 
     assert settings(implicit) == settings(explicit)
     assert implicit.model.network.class_path == "src.models.tutorial_cnn.TutorialCNN"
-    assert implicit.data.val_fraction == 0.15 and implicit.trainer.max_epochs == 50
+    assert implicit.data.holdout.init_args.val_fraction == 0.15 and implicit.trainer.max_epochs == 50
 
 
 def test_debug_preset_runs_one_batch_and_writes_nothing(tmp_path):

@@ -126,8 +126,8 @@ def test_a_csv_run_resumed_mid_epoch_logs_no_step_twice_and_a_refused_resume_wri
 
     before = snapshot(run_dir)
     with pytest.raises(SystemExit) as exited:
-        main([*args, "--trainer.max_epochs", "3", "--ckpt_path", "last", "--data.split_seed", "1"])
-    assert exited.value.code == 2 and "data.split_seed is 0 in the checkpoint" in capsys.readouterr().err
+        main([*args, "--trainer.max_epochs", "3", "--ckpt_path", "last", "--data.holdout.seed", "1"])
+    assert exited.value.code == 2 and "data.holdout.seed is 0 in the checkpoint" in capsys.readouterr().err
     assert snapshot(run_dir) == before  # metrics.csv, hparams.yaml, config.yaml, summary.json
 
 

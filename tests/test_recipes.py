@@ -3,6 +3,8 @@ would read as held out: nothing logged as val/*, no early stopping or best epoch
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -29,6 +31,7 @@ def test_fast_recipe_trains_on_every_row_without_a_pretend_validation(tmp_path, 
     assert not [tag for tag in events.Tags()["scalars"] if tag.startswith("val")]
     assert {"train/loss", "train/acc"} <= set(events.Tags()["scalars"])
     capsys.readouterr()
+    (Path(cli.trainer.log_dir) / "config.yaml").unlink()  # the checkpoint's record says no row was held out
     predicted = main(eval_args("predict", data_dir, tmp_path / "logs", *FAST, "--ckpt_path", "best",
                                "--submission.output", str(tmp_path / "s.csv")))  # fmt: skip
     assert predicted.trainer.ckpt_path.endswith("fast/version_0/checkpoints/last.ckpt")
@@ -38,7 +41,7 @@ def test_fast_recipe_trains_on_every_row_without_a_pretend_validation(tmp_path, 
 def test_training_on_every_row_with_callbacks_that_watch_validation_is_refused(tmp_path, capsys):
     data_dir = write_learnable_csvs(tmp_path / "data", n_train=40, n_test=10)
     with pytest.raises(SystemExit) as exited:
-        main(fit_args(data_dir, tmp_path / "logs", "--data.train_on_all", "true"))
+        main(fit_args(data_dir, tmp_path / "logs", "--data.holdout", "AllRows"))
     assert exited.value.code == 2
     error = capsys.readouterr().err
     assert "EarlyStopping(val/loss), ModelCheckpoint(val/acc), ReduceLROnPlateau(val/acc)" in error

@@ -65,7 +65,7 @@ def other_data(trained_run, folder: Path, change: str) -> Path:
 @pytest.mark.parametrize(
     ("command", "extra", "says"),
     [
-        ("fit", ["--data.split_seed", "1"], "data.split_seed is 0 in the checkpoint, 1 here"),
+        ("fit", ["--data.holdout.seed", "1"], "data.holdout.seed is 0 in the checkpoint, 1 here"),
         ("fit", ["--data.data_dir", "other rows"], "the checkpoint was trained on"),
         ("test", ["--data.data_dir", "inverted test.csv"], "far from the training data's"),
     ],

@@ -79,7 +79,8 @@ class TrainingRecord:
     with every setting that draws it, a fingerprint of the row numbers it held out, and the pixel statistics.
 
     ``split`` is ``val_fraction`` (drawn by ``val_fraction`` and ``split_seed``), ``fold`` (``folds``, ``fold`` and
-    ``split_seed``), ``bag`` (``bag_fraction`` and ``bag_seed``, the seed that drew it) or ``all`` (nothing held out).
+    ``split_seed``), ``bag`` (``bag_fraction`` and ``bag_seed``, the seed that drew it) or ``all`` (nothing held out):
+    the DataModule's ``data.holdout`` choice fills them (``src.data.holdout``).
     ``held_out_rows`` is ``fingerprint`` of the held-out row numbers (0-based, as a tensor): the rows an out-of-fold
     score rebuilds must be these. It is None where nothing is held out, and in a record migrated from the previous
     version, which kept neither it nor the image size and class count.
@@ -173,7 +174,7 @@ class TrainingRecord:
         if self.split != other.split:
             return [f"the checkpoint held out {SPLIT_SETTINGS[self.split]}, this run {SPLIT_SETTINGS[other.split]}"]
         found = [
-            f"{SETTING.get(key, f'data.{key}')} is {getattr(self, key)} in the checkpoint, {getattr(other, key)} here"
+            f"{SETTING[key]} is {getattr(self, key)} in the checkpoint, {getattr(other, key)} here"
             for key in SPLIT_DRAWN_BY[self.split]
             if getattr(self, key) != getattr(other, key)
         ]
@@ -192,12 +193,19 @@ SPLIT_DRAWN_BY = {
     "bag": ("bag_fraction", "bag_seed"),
     "all": (),
 }
-SETTING = {"bag_seed": "the bag's seed (data.bag_seed, else data.split_seed)"}
+SETTING = {  # the data.holdout setting each field records
+    "val_fraction": "data.holdout.val_fraction",
+    "split_seed": "data.holdout.seed",
+    "folds": "data.holdout.folds",
+    "fold": "data.holdout.fold",
+    "bag_fraction": "data.holdout.fraction",
+    "bag_seed": "data.holdout.seed",
+}
 SPLIT_SETTINGS = {
-    "val_fraction": "a val_fraction split",
-    "fold": "a fold (data.folds/fold)",
-    "bag": "a bag (data.bag_fraction)",
-    "all": "nothing (data.train_on_all)",
+    "val_fraction": "a val_fraction split (Fraction)",
+    "fold": "a fold (Folds)",
+    "bag": "a bag (Bag)",
+    "all": "nothing (AllRows)",
 }
 
 
@@ -245,7 +253,7 @@ def check_same_training_data(record: TrainingRecord | None, current: TrainingRec
         return
     if stage == "validate" and record.train_on_all:
         raise UserInputError(
-            "the model trained on every row of train.csv (train_on_all), so no validation row is held out and "
+            "the model trained on every row of train.csv (data.holdout AllRows), so no validation row is held out and "
             "validate would score images it has seen; use `test` on held-out data instead"
         )
     if differences := record.differences(current):

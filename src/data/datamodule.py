@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from jsonargparse.typing import NonNegativeInt, OpenUnitInterval, PositiveInt
+from jsonargparse.typing import NonNegativeInt, PositiveInt
 from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
@@ -23,7 +23,10 @@ from src.data.checks import (
     fingerprint,
 )
 from src.data.csv_reader import DigitCSVError, DigitTable, read_digit_csv, read_label_csv
+from src.data.holdout import Fraction, HoldOut
 from src.utils import MissingLabelsError, UserInputError, notice
+
+TUTORIAL_SPLIT = Fraction(val_fraction=0.15, seed=0)  # a hold-out choice keeps no state: one instance serves all
 
 
 class InMemoryDigits(Dataset):
@@ -47,81 +50,9 @@ def already_batched(batch):
     return batch
 
 
-def stratified_split(
-    labels: torch.Tensor, val_fraction: float, seed: int, groups: np.ndarray | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Train and val indices holding ``val_fraction`` of every class in val, the same on every rank.
-
-    Rows of one ``groups`` id (identical images) all go to the side their first-drawn row went to, so no image is
-    both trained on and validated on. Hand-written: scikit-learn's splitters either keep groups or hit a fraction.
-    """
-    generator = torch.Generator().manual_seed(seed)
-    groups = np.arange(len(labels)) if groups is None else groups
-    sizes = np.bincount(groups)
-    side: dict[int, bool] = {}  # group id -> in val
-    in_val = torch.zeros(len(labels), dtype=torch.bool)
-    for digit in labels.unique(sorted=True):
-        members = torch.nonzero(labels == digit).flatten()
-        members = members[torch.randperm(len(members), generator=generator)]
-        n_val, taken = round(len(members) * val_fraction), 0
-        for row in members.tolist():
-            group = int(groups[row])
-            if group not in side:  # a group's side is decided by its first-drawn row, for all its rows
-                side[group] = taken < n_val
-                taken += int(sizes[group]) if side[group] else 0
-            in_val[row] = side[group]
-    return torch.nonzero(~in_val).flatten(), torch.nonzero(in_val).flatten()
-
-
-def fold_split(labels: torch.Tensor, folds: int, fold: int, seed: int, groups: np.ndarray) -> tuple[torch.Tensor, ...]:
-    """Train and val indices of fold ``fold`` of ``folds``: each class's groups of identical images, shuffled by
-    ``seed``, are dealt to the folds in turn, so every fold holds about 1/folds of each class and an image sits in one
-    fold. Hand-written (StratifiedGroupKFold for groups that are nearly all one row): scikit-learn is no dependency."""
-    generator, first = torch.Generator().manual_seed(seed), np.unique(groups, return_index=True)[1]
-    group_fold, dealt = np.empty(len(first), dtype=np.int64), 0
-    for digit in labels.unique(sorted=True).tolist():
-        ids = np.flatnonzero(labels.numpy()[first] == digit)  # a group's class is its first row's
-        group_fold[ids[torch.randperm(len(ids), generator=generator).numpy()]] = (dealt + np.arange(len(ids))) % folds
-        dealt += len(ids)
-    in_val = torch.from_numpy(group_fold[groups] == fold)
-    return torch.nonzero(~in_val).flatten(), torch.nonzero(in_val).flatten()
-
-
-def held_out_by(
-    folds: int | None, fold: int | None, bag: float | None, bag_seed: int | None, split_seed: int, train_on_all: bool
-) -> str | None:
-    """What a fold or bag holds out ("fold 2 of 5", "bag 0.9 seed 3"), None for the val_fraction split; one error
-    for settings out of range or that conflict."""
-    if folds is None and fold is None and bag is None and bag_seed is None:
-        return None
-    if train_on_all or ((folds is not None or fold is not None) and (bag is not None or bag_seed is not None)):
-        raise UserInputError(
-            "data.folds/fold, data.bag_fraction/bag_seed and data.train_on_all each choose the rows held out: "
-            "use one of them (train_on_all false with a fold or bag)"
-        )
-    if folds is not None or fold is not None:
-        if folds is None or fold is None or folds < 2 or not 0 <= fold < folds:
-            raise UserInputError(f"data.folds {folds} and data.fold {fold}; expected folds >= 2 and 0 <= fold < folds")
-        return f"fold {fold} of {folds}"
-    if bag is None or not 0 < bag < 1:
-        raise UserInputError(f"data.bag_fraction {bag}; expected a share of the rows in (0, 1)")
-    return f"bag {bag} seed {split_seed if bag_seed is None else bag_seed}"
-
-
-def check_both_sides(path: Path, train_idx: torch.Tensor, val_idx: torch.Tensor | None, settings: str) -> None:
-    """One error for a split that trains or validates on no row, which Lightning reports only mid-run, if at all."""
-    for side, rows in (("training", train_idx), ("validation", val_idx)):
-        if rows is not None and not len(rows):
-            total = len(train_idx) + (0 if val_idx is None else len(val_idx))
-            raise UserInputError(
-                f"{settings} leaves no row of {path}'s {total} for {side} (each class is split on its own, rounded); "
-                "choose a setting that leaves rows on both sides"
-            )
-
-
 class DigitCSVDataModule(pl.LightningDataModule):
-    """Owns the CSV files, the train/val split, the loaders, the training augmentation, and the checks that the data
-    belongs with the weights (a ``TrainingRecord``, saved in every checkpoint).
+    """Owns the CSV files, the loaders, the training augmentation, and the checks that the data belongs with the
+    weights (a ``TrainingRecord``, saved in every checkpoint); which rows it holds out is its ``holdout``'s choice.
 
     It does not own the network or metrics. Images travel as uint8 (4x less to copy) and become float in [0, 1] on the
     device; training batches are then augmented there, per image.
@@ -133,15 +64,7 @@ class DigitCSVDataModule(pl.LightningDataModule):
         id_column: The test file's id column (Kannada-MNIST's ``id``), listed in the submission; None: ids 1..N.
         image_size: Height and width of the images: the CSVs have ``H*W`` pixel columns.
         num_classes: Labels are ``0..num_classes-1``; the model's metrics and output follow it.
-        val_fraction: Share of every class held out for validation (the Keras tutorial uses 0.15).
-        split_seed: Seed of the stratified train/val split.
-        train_on_all: Train on all labelled rows; then no row is held out and there is no validation loop.
-        folds: With ``fold``, hold out fold ``fold`` (0-based) of ``folds`` stratified folds drawn by ``split_seed``
-            instead of ``val_fraction``; identical images stay in one fold.
-        fold: The fold held out.
-        bag_fraction: Instead, train on this stratified share of the rows drawn by ``bag_seed`` without replacement
-            (the public notebook's 0.9); the rest is validation.
-        bag_seed: Seed of the bag (default: ``split_seed``).
+        holdout: Which rows are held out for validation (``src.data.holdout``: a fraction, a fold, a bag or none).
         batch_size: Training batch size per device.
         eval_batch_size: Batch size for val/test/predict (256 is fastest on a 2-core CPU; try 1024+ on GPUs).
         num_workers: DataLoader workers; 0 is fastest here since the data is already in memory.
@@ -159,13 +82,7 @@ class DigitCSVDataModule(pl.LightningDataModule):
         id_column: str | None = None,
         image_size: tuple[int, int] = (28, 28),
         num_classes: int = 10,
-        val_fraction: OpenUnitInterval = 0.15,
-        split_seed: int = 0,
-        train_on_all: bool = False,
-        folds: int | None = None,
-        fold: int | None = None,
-        bag_fraction: float | None = None,
-        bag_seed: int | None = None,
+        holdout: HoldOut = TUTORIAL_SPLIT,
         batch_size: PositiveInt = 64,
         eval_batch_size: PositiveInt = 256,
         num_workers: NonNegativeInt = 0,
@@ -177,9 +94,8 @@ class DigitCSVDataModule(pl.LightningDataModule):
         super().__init__()
         if num_classes < 2 or min(image_size) < 1:  # plain types: the CLI links them into the model's config
             raise UserInputError(f"data.num_classes {num_classes} and image_size {image_size}; expected >= 2 and >= 1")
-        self.held_out = held_out_by(folds, fold, bag_fraction, bag_seed, split_seed, train_on_all)
-        self.save_hyperparameters(ignore=["augmentation"])  # the run's config.yaml holds it; a module is no hparam
-        self.data_dir, self.augmentation = Path(data_dir), augmentation
+        self.save_hyperparameters(ignore=["augmentation", "holdout"])  # the run's config.yaml holds them: no hparams
+        self.data_dir, self.augmentation, self.holdout = Path(data_dir), augmentation, holdout
         if not self.data_dir.is_dir():
             raise UserInputError(
                 f"data_dir {self.data_dir} does not exist; run `make data` to write the embedded MNIST there, or "
@@ -220,39 +136,16 @@ class DigitCSVDataModule(pl.LightningDataModule):
         groups = duplicate_groups(table.images)
         if n_duplicates := len(groups) - len(np.unique(groups)):
             notice(f"{path}: {n_duplicates} rows repeat an earlier image; each image stays on one side")
-        bag_seed = hp.split_seed if hp.bag_seed is None else hp.bag_seed
-        train_idx, val_idx = stratified_split(table.labels, hp.val_fraction, hp.split_seed, groups)
-        if hp.folds is not None:
-            train_idx, val_idx = fold_split(table.labels, hp.folds, hp.fold, hp.split_seed, groups)
-        elif hp.bag_fraction is not None:
-            train_idx, val_idx = stratified_split(table.labels, 1 - hp.bag_fraction, bag_seed, groups)
-        if hp.train_on_all:
-            train_idx, val_idx = torch.arange(len(table.labels)), None
-        split, settings = self._split()
-        check_both_sides(path, train_idx, val_idx, settings)
+        train_idx, val_idx = self.holdout.split(path, table.labels, groups)
         self.train_set = InMemoryDigits(table.images[train_idx], table.labels[train_idx])
         self.val_set = None if val_idx is None else InMemoryDigits(table.images[val_idx], table.labels[val_idx])
-        self.val_rows = val_idx  # rows of train.csv held out (0-based): what an out-of-fold score predicts
         stats = PixelStats.of(table.images)
         self.training_record = TrainingRecord(
             fingerprint=fingerprint(table.images, table.labels), rows=len(table.labels),
             image_size=tuple(hp.image_size), num_classes=hp.num_classes,
-            split=split, val_fraction=hp.val_fraction, split_seed=hp.split_seed, folds=hp.folds, fold=hp.fold,
-            bag_fraction=hp.bag_fraction, bag_seed=bag_seed if split == "bag" else None,
-            held_out_rows=None if val_idx is None else fingerprint(val_idx),
+            **self.holdout.record(), held_out_rows=None if val_idx is None else fingerprint(val_idx),
             pixel_mean=stats.mean, ink_fraction=stats.ink_fraction,
         )  # fmt: skip
-
-    def _split(self) -> tuple[str, str]:
-        """The kind of split the settings draw (as ``TrainingRecord.split`` names it), and the setting that sizes it."""
-        hp = self.hparams
-        if hp.train_on_all:
-            return "all", "data.train_on_all"
-        if hp.folds is not None:
-            return "fold", f"data.folds {hp.folds} (fold {hp.fold})"
-        if hp.bag_fraction is not None:
-            return "bag", f"data.bag_fraction {hp.bag_fraction}"
-        return "val_fraction", f"data.val_fraction {hp.val_fraction}"
 
     def _check_evaluation_images(self, images: torch.Tensor) -> None:
         check_pixel_scale(self.path(self.hparams.test_file), images, None, self.hparams.allow_unusual_pixels)

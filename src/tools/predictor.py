@@ -132,8 +132,8 @@ def load_predictor(
     elif str(weights).endswith(".onnx"):
         return _onnx_predictor(Path(weights), tta_shift, precision, compiled)
     else:
-        path, how = resolve(str(weights), save_dir, name)
-        network, metadata = network_from_checkpoint(path)
+        path, how, checkpoint = resolve(str(weights), save_dir, name)
+        network, metadata = network_from_checkpoint(path, checkpoint)
     classes, size = trained_shape(metadata)
     source = str(path) if how is None else f"{path} ({how})"
     predictor = TorchPredictor(

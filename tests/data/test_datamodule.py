@@ -12,7 +12,8 @@ import torch
 from src.cli import main
 from src.data.augmentation import BatchRandomAffine
 from src.data.csv_reader import DigitCSVError
-from src.data.datamodule import DigitCSVDataModule, stratified_split
+from src.data.datamodule import DigitCSVDataModule
+from src.data.holdout import AllRows, Fraction, stratified_split
 from src.utils import UserInputError
 from tests.synthetic import DigitCSVs, digit_csv_text, write_digit_csvs
 
@@ -49,22 +50,22 @@ def test_every_class_holds_val_fraction_in_val(val_fraction: float) -> None:
 
 
 def test_the_split_depends_only_on_the_seed(digits: DigitCSVs) -> None:
-    rank0, rank1 = fitted(digits, split_seed=5), fitted(digits, split_seed=5)  # as two DDP ranks build it
+    rank0, rank1 = (fitted(digits, holdout=Fraction(seed=5)) for _ in range(2))  # as two DDP ranks build it
     assert torch.equal(rank0.val_set.images, rank1.val_set.images)
     assert torch.equal(rank0.train_set.images, rank1.train_set.images)
-    assert rows(fitted(digits, split_seed=6).val_set.images) != rows(rank0.val_set.images)
+    assert rows(fitted(digits, holdout=Fraction(seed=6)).val_set.images) != rows(rank0.val_set.images)
 
 
 def test_train_and_val_are_disjoint_and_cover_train_csv(digits: DigitCSVs) -> None:
-    module = fitted(digits, val_fraction=0.2)
+    module = fitted(digits, holdout=Fraction(0.2))
     train, val = rows(module.train_set.images), rows(module.val_set.images)
     assert train.isdisjoint(val)
     assert train | val == rows(torch.from_numpy(digits.train_images))
     assert len(val) == pytest.approx(0.2 * 200, abs=10)  # at most one image off per class
 
 
-def test_train_on_all_trains_on_every_row(digits: DigitCSVs) -> None:
-    module = fitted(digits, train_on_all=True)
+def test_all_rows_trains_on_every_row(digits: DigitCSVs) -> None:
+    module = fitted(digits, holdout=AllRows())
     assert rows(module.train_set.images) == rows(torch.from_numpy(digits.train_images))
     assert sorted(module.train_set.labels.tolist()) == sorted(digits.train_labels.tolist())
 
@@ -154,7 +155,7 @@ def test_a_gzipped_train_csv_is_used_when_train_csv_is_absent(digits: DigitCSVs)
     (digits.folder / "train.csv.gz").write_bytes(gzip.compress(plain.read_bytes()))
     plain.unlink()
     before = sorted(p.name for p in digits.folder.iterdir())
-    module = fitted(digits, train_on_all=True)  # prepare_data must not materialise MNIST beside it
+    module = fitted(digits, holdout=AllRows())  # prepare_data must not materialise MNIST beside it
     assert sorted(p.name for p in digits.folder.iterdir()) == before
     assert rows(module.train_set.images) == rows(torch.from_numpy(digits.train_images))
 
@@ -170,7 +171,7 @@ def test_a_missing_non_default_data_dir_is_refused(tmp_path: Path) -> None:
     [
         (["--data.data_dir", "/nonexistent/x"], "error: data_dir /nonexistent/x does not exist"),
         (["--data.batch_size", "0"], "data.batch_size"),
-        (["--data.val_fraction", "1.5"], "data.val_fraction"),
+        (["--data.holdout.val_fraction", "1.5"], "error: data.holdout.val_fraction 1.5; expected a share"),
     ],
     ids=["missing data_dir", "batch_size 0", "val_fraction 1.5"],
 )

@@ -4,14 +4,16 @@ against scoring training rows reads it."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 import torch
 
 from src.cli import main
-from src.data.checks import TrainingRecord, check_same_training_data, fingerprint
+from src.data.checks import TrainingRecord, check_same_training_data, duplicate_groups, fingerprint
 from src.data.datamodule import DigitCSVDataModule
+from src.data.holdout import AllRows, Bag, Folds, Fraction, HoldOut
 from src.utils import UserInputError
 from tests.conftest import eval_args
 from tests.synthetic import DigitCSVs, write_digit_csvs
@@ -27,23 +29,24 @@ def digits(tmp_path_factory) -> DigitCSVs:
     return write_digit_csvs(tmp_path_factory.mktemp("digits"), n_train=200, n_test=20, seed=3)
 
 
-def record_of(digits: DigitCSVs, **settings) -> TrainingRecord:
-    module = DigitCSVDataModule(data_dir=str(digits.folder), **settings)
+def record_of(digits: DigitCSVs, holdout: HoldOut) -> TrainingRecord:
+    module = DigitCSVDataModule(data_dir=str(digits.folder), holdout=holdout)
     module.setup("fit")
     return module.training_record
 
 
 def test_the_record_holds_the_split_with_what_draws_it_and_the_held_out_rows(digits: DigitCSVs) -> None:
-    module = DigitCSVDataModule(data_dir=str(digits.folder), folds=4, fold=1, split_seed=7)
+    module = DigitCSVDataModule(data_dir=str(digits.folder), holdout=Folds(4, 1, seed=7))
     module.setup("fit")
     record = module.training_record
     assert (record.split, record.folds, record.fold, record.split_seed) == ("fold", 4, 1, 7)
-    assert record.held_out_rows == fingerprint(module.val_rows)
+    labels, images = torch.from_numpy(digits.train_labels), torch.from_numpy(digits.train_images)
+    assert record.held_out_rows == fingerprint(Folds(4, 1, seed=7).rows(labels, duplicate_groups(images))[1])
     assert (record.image_size, record.num_classes) == ((28, 28), 10)
     assert TrainingRecord.from_dict(record.to_dict()) == record
-    bag = record_of(digits, bag_fraction=0.9, split_seed=3)
+    bag = record_of(digits, Bag(0.9, seed=3))
     assert (bag.split, bag.bag_fraction, bag.bag_seed) == ("bag", 0.9, 3)  # the seed that drew it
-    assert record_of(digits, train_on_all=True).held_out_rows is None
+    assert record_of(digits, AllRows()).held_out_rows is None
 
 
 @pytest.mark.parametrize(
@@ -51,7 +54,7 @@ def test_the_record_holds_the_split_with_what_draws_it_and_the_held_out_rows(dig
     [({"added": 1}, r"\(unknown fields: added\)"), ({"held_out_rows": None}, r"\(missing fields: held_out_rows\)")],
 )
 def test_a_record_with_unknown_or_missing_fields_is_refused_naming_them(digits: DigitCSVs, edit, named) -> None:
-    state = record_of(digits).to_dict()
+    state = record_of(digits, Fraction()).to_dict()
     state = {**state, **edit} if "added" in edit else {k: v for k, v in state.items() if k not in edit}
     with pytest.raises(UserInputError, match=f"training record this version cannot read .*{named}"):
         TrainingRecord.from_dict(state)
@@ -71,14 +74,16 @@ def test_the_previous_versions_record_is_migrated_without_held_out_rows(held_out
 
 
 def test_only_the_settings_that_draw_the_split_are_compared(digits: DigitCSVs) -> None:
-    fold = record_of(digits, folds=3, fold=0)
-    check_same_training_data(fold, record_of(digits, folds=3, fold=0, val_fraction=0.3), "validate")  # draws no fold
-    with pytest.raises(UserInputError, match=r"split_seed 1\): data.split_seed is 0 in the checkpoint, 1 here; to"):
-        check_same_training_data(fold, record_of(digits, folds=3, fold=0, split_seed=1), "validate")
-    bag = record_of(digits, bag_fraction=0.9, bag_seed=3)
-    check_same_training_data(bag, record_of(digits, bag_fraction=0.9, bag_seed=3, split_seed=5), "fit")  # own seed
-    with pytest.raises(UserInputError, match=r"the bag's seed \(data.bag_seed, else data.split_seed\) is 3 in the"):
-        check_same_training_data(bag, record_of(digits, bag_fraction=0.9, split_seed=5), "fit")
+    fold = record_of(digits, Folds(3, 0))
+    older = dataclasses.replace(fold, val_fraction=0.15)  # an older fold record kept the unused val_fraction
+    check_same_training_data(older, record_of(digits, Folds(3, 0)), "validate")  # val_fraction draws no fold
+    with pytest.raises(UserInputError, match=r"split_seed 1\): data.holdout.seed is 0 in the checkpoint, 1 here; to"):
+        check_same_training_data(fold, record_of(digits, Folds(3, 0, seed=1)), "validate")
+    bag = record_of(digits, Bag(0.9, seed=3))
+    older = dataclasses.replace(bag, split_seed=5)  # an older bag record kept the split_seed, which draws no bag
+    check_same_training_data(older, record_of(digits, Bag(0.9, seed=3)), "fit")
+    with pytest.raises(UserInputError, match=r"data.holdout.seed is 3 in the checkpoint, 5 here"):
+        check_same_training_data(bag, record_of(digits, Bag(0.9, seed=5)), "fit")
     with pytest.raises(UserInputError, match="the checkpoint held out a bag .*, this run a fold"):
         check_same_training_data(bag, fold, "fit")
 
@@ -112,7 +117,7 @@ def test_validate_refuses_an_unreadable_record_and_checks_a_migrated_one(tmp_pat
     old |= {"ink_fraction": current["ink_fraction"], "train_on_all": False, "held_out": None}
     migrated = with_record(trained_run.best, tmp_path / "previous.ckpt", old)
     assert 0 <= float(main([*validate, "--ckpt_path", str(migrated)]).trainer.callback_metrics["val/acc"]) <= 1
-    error = refused(capsys, [*validate, "--data.split_seed", "1", "--ckpt_path", str(migrated)])
-    assert "data.split_seed is 0 in the checkpoint, 1 here" in error  # the migrated record still guards
+    error = refused(capsys, [*validate, "--data.holdout.seed", "1", "--ckpt_path", str(migrated)])
+    assert "data.holdout.seed is 0 in the checkpoint, 1 here" in error  # the migrated record still guards
     no_record = with_record(trained_run.best, tmp_path / "none.ckpt", None)  # a network saved some other way
-    assert main([*validate, "--data.split_seed", "1", "--ckpt_path", str(no_record)]).trainer.callback_metrics
+    assert main([*validate, "--data.holdout.seed", "1", "--ckpt_path", str(no_record)]).trainer.callback_metrics

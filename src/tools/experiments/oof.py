@@ -1,11 +1,11 @@
 """The out-of-fold score of fold or bag members: every training row predicted by the members that held it out.
 
 Each member's held-out rows come from its checkpoint's training record, the one source of what it trained on: the
-record's split settings, image size and class count draw the rows again from train.csv with the DataModule's own
-split, and the rebuilt rows must have the record's fingerprints (train.csv's content, the held-out row numbers)
-before the member predicts them. Only where train.csv is comes from the members' fit arguments; nothing is read
-from a run's ``config.yaml``, which a later command can rewrite. A row held out by several members gets their
-probabilities averaged. The score needs no test labels, so ensembles can be compared on Kaggle's own train.csv
+record's split settings, image size and class count draw the rows again from train.csv with the same hold-out choice
+(``src.data.holdout``), and the rebuilt rows must have the record's fingerprints (train.csv's content, the held-out
+row numbers) before the member predicts them. Only where train.csv is comes from the members' fit arguments; nothing
+is read from a run's ``config.yaml``, which a later command can rewrite. A row held out by several members gets
+their probabilities averaged. The score needs no test labels, so ensembles can be compared on Kaggle's own train.csv
 without a submission.
 """
 
@@ -22,8 +22,9 @@ from torch import nn
 
 from src.checkpoints import network_from_checkpoint, read_checkpoint
 from src.cli import DEFAULT_CONFIG, DigitCLI
-from src.data.checks import TrainingRecord
+from src.data.checks import TrainingRecord, duplicate_groups, fingerprint
 from src.data.datamodule import DigitCSVDataModule
+from src.data.holdout import AllRows, Bag, Folds, Fraction, HoldOut
 from src.models.classifier import DigitClassifier, ShiftAveraged
 from src.utils import UserInputError, atomic_write
 
@@ -80,26 +81,23 @@ def held_out_predictions(checkpoint: Path, source: TrainCSV, tta_shift: float = 
     """The member's probabilities on the rows its checkpoint's record says it held out, rebuilt from ``source``."""
     network, metadata = network_from_checkpoint(checkpoint)
     record = held_out_record(checkpoint, metadata)
-    split = {key: getattr(record, key) for key in ("image_size", "num_classes", "val_fraction", "split_seed")}
-    split |= {"folds": record.folds, "fold": record.fold} if record.split == "fold" else {}
-    split |= {"bag_fraction": record.bag_fraction, "bag_seed": record.bag_seed} if record.split == "bag" else {}
-    # the content is checked against the record below: the pixel check of a fit has nothing to add
-    module = DigitCSVDataModule(**vars(source), **split, allow_unusual_pixels=True)
-    module.setup("fit")
-    rebuilt = module.training_record
-    if rebuilt.fingerprint != record.fingerprint:
+    module = DigitCSVDataModule(**vars(source), image_size=record.image_size, num_classes=record.num_classes)
+    table = module.read(source.train_file, require_label=True)
+    _, rows = holdout_of(record).rows(table.labels, duplicate_groups(table.images))
+    if fingerprint(table.images, table.labels) != record.fingerprint:
         raise UserInputError(
             f"{checkpoint} was not trained on the {module.path(source.train_file)} there is now (its content "
             "differs from the checkpoint's record); out-of-fold rows would be mislabelled or seen in training"
         )
-    if rebuilt.held_out_rows != record.held_out_rows:
+    if fingerprint(rows) != record.held_out_rows:
         raise UserInputError(
             f"{checkpoint} held out other rows than {record.describe_split()} draws from this train.csv now; its "
             "out-of-fold rows cannot be rebuilt: retrain the member with this version"
         )
-    probabilities = predicted(network, module.val_set.images, tta_shift)
-    rows, labels = module.val_rows.numpy(), module.val_set.labels.numpy()
-    return HeldOut(rows, labels, probabilities, record.fold, record.fingerprint, record.rows)
+    probabilities = predicted(network, table.images[rows], tta_shift)
+    return HeldOut(
+        rows.numpy(), table.labels[rows].numpy(), probabilities, record.fold, record.fingerprint, record.rows
+    )
 
 
 def held_out_record(checkpoint: Path, metadata: dict) -> TrainingRecord:
@@ -111,13 +109,24 @@ def held_out_record(checkpoint: Path, metadata: dict) -> TrainingRecord:
             f"{checkpoint} holds no training record (not written by src.cli fit): its held-out rows are unknown"
         )
     if record.split == "all":
-        raise UserInputError(f"{checkpoint} trained on every row (train_on_all): it held none out to predict")
+        raise UserInputError(f"{checkpoint} trained on every row (AllRows): it held none out to predict")
     if record.held_out_rows is None:  # a record migrated from the previous version
         raise UserInputError(
             f"{checkpoint}: its training record predates held-out row fingerprints, so the rows it held out cannot be "
             "checked; retrain the member (move its run folder aside and run seeds again)"
         )
     return record
+
+
+def holdout_of(record: TrainingRecord) -> HoldOut:
+    """The hold-out choice a checkpoint's record was drawn with."""
+    if record.split == "fold":
+        return Folds(record.folds, record.fold, record.split_seed)
+    if record.split == "bag":
+        return Bag(record.bag_fraction, record.bag_seed)
+    if record.split == "all":
+        return AllRows()
+    return Fraction(record.val_fraction, record.split_seed)
 
 
 @torch.inference_mode()

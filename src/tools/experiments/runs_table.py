@@ -45,7 +45,9 @@ def budget(config: dict, score: dict | None = None) -> str:
     A test score of part of the test set adds ``limit_test_batches``."""
     trainer = config.get("trainer") or {}
     limits = {key: trainer.get(key) for key in BUDGET if _limits(key, trainer.get(key))}
-    if (config.get("data") or {}).get("train_on_all"):  # no row is held out: the CLI turns validation off
+    data = config.get("data") or {}
+    all_rows = str((data.get("holdout") or {}).get("class_path", "")).endswith(".AllRows") or data.get("train_on_all")
+    if all_rows:  # no row is held out (data.holdout AllRows, or an older run's train_on_all): no validation runs
         limits.pop("limit_val_batches", None)
     if score and "limit_test_batches" in score:
         limits["limit_test_batches"] = score["limit_test_batches"]

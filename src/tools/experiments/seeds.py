@@ -18,10 +18,10 @@ other, scores every member and the ensemble on the held-out labels when they exi
 ensemble's submission.
 
 With ``--folds K`` every seed of every group trains K members, ``<tag>_seed<N>_fold<k>``, each holding out fold k
-(``--data.folds K --data.fold k``); with ``--bag_fraction F`` each seed trains one member on its own bag
-(``--data.bag_fraction F --data.bag_seed <seed>``, run folder ``<tag>_seed<N>_bag``). Either way the members'
-out-of-fold accuracy on train.csv is scored beside the held-out test score, and the probabilities behind it are
-written to ``<save_dir>/<name>/oof.csv`` (``src.tools.experiments.oof``).
+(``--data.holdout Folds --data.holdout.folds K --data.holdout.fold k``); with ``--bag_fraction F`` each seed trains
+one member on its own bag (``--data.holdout Bag --data.holdout.fraction F --data.holdout.seed <seed>``, run folder
+``<tag>_seed<N>_bag``). Either way the members' out-of-fold accuracy on train.csv is scored beside the held-out test
+score, and the probabilities behind it are written to ``<save_dir>/<name>/oof.csv`` (``src.tools.experiments.oof``).
 """
 
 from __future__ import annotations
@@ -188,9 +188,8 @@ def members_of(groups: list[Members], folder: Path, folds: int | None, bag_fract
         raise UserInputError(f"--folds {folds}; expected 2 or more")
     if bag_fraction is not None and not 0 < bag_fraction < 1:
         raise UserInputError(f"--bag_fraction {bag_fraction}; expected a share of the rows in (0, 1)")
-    chosen_here = ("--data.folds", "--data.fold", "--data.bag_fraction", "--data.bag_seed")
     for group in groups if folds is not None or bag_fraction is not None else []:
-        if typed := [arg.split("=")[0] for arg in group.fit if arg.split("=")[0] in chosen_here]:
+        if typed := [flag for arg in group.fit if (flag := arg.split("=")[0]).startswith("--data.holdout")]:
             raise UserInputError(
                 f"the fit arguments of {group.tag} set {', '.join(typed)}, which --folds/--bag_fraction set per "
                 "member; drop them from the fit arguments"
@@ -201,12 +200,26 @@ def members_of(groups: list[Members], folder: Path, folds: int | None, bag_fract
             run = folder / f"{group.tag}_seed{seed}"
             if folds is not None:
                 for k in range(folds):
-                    flags = ("--data.folds", str(folds), "--data.fold", str(k))
+                    flags = (
+                        "--data.holdout",
+                        "Folds",
+                        "--data.holdout.folds",
+                        str(folds),
+                        "--data.holdout.fold",
+                        str(k),
+                    )
                     work.append(
                         Member(group, seed, folder / f"{run.name}_fold{k}", flags, (("folds", folds), ("fold", k)))
                     )
             elif bag_fraction is not None:
-                flags = ("--data.bag_fraction", str(bag_fraction), "--data.bag_seed", str(seed))
+                flags = (
+                    "--data.holdout",
+                    "Bag",
+                    "--data.holdout.fraction",
+                    str(bag_fraction),
+                    "--data.holdout.seed",
+                    str(seed),
+                )
                 recorded = (("bag_fraction", bag_fraction), ("bag_seed", seed))
                 work.append(Member(group, seed, folder / f"{run.name}_bag", flags, recorded))
             else:

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from src.checkpoints import network_from_checkpoint
+from src.data.checks import duplicate_groups
 from src.tools.experiments.oof import (
     HeldOut,
     TrainCSV,
@@ -27,13 +28,15 @@ def test_a_member_predicts_the_rows_its_record_says_it_held_out(tmp_path, traine
     run_dir = shutil.copytree(trained_run.run_dir, tmp_path / "run")
     config = run_dir / "config.yaml"  # rewritten by a later command: no source of what the member trained on
     config.write_text(
-        config.read_text().replace("split_seed: 0", "split_seed: 1").replace("val_fraction: 0.15", "val_fraction: 0.5")
+        config.read_text().replace(" seed: 0", " seed: 1").replace("val_fraction: 0.15", "val_fraction: 0.5")
     )
     checkpoint = run_dir / "checkpoints" / "best.ckpt"
     source = TrainCSV.of(data_settings(fit_args(trained_run.data_dir, tmp_path / "logs")[1:]))
     held = held_out_predictions(checkpoint, source)
     module = trained_run.cli.datamodule
-    assert held.rows.tolist() == module.val_rows.tolist() and held.labels.tolist() == module.val_set.labels.tolist()
+    table = module.read(module.hparams.train_file, require_label=True)
+    _, rows = module.holdout.rows(table.labels, duplicate_groups(table.images))  # what the run held out
+    assert held.rows.tolist() == rows.tolist() and held.labels.tolist() == module.val_set.labels.tolist()
     network, _ = network_from_checkpoint(checkpoint)
     with torch.no_grad():
         np.testing.assert_allclose(held.probabilities, network(module.val_set.images / 255).softmax(1), atol=1e-5)

@@ -43,11 +43,14 @@ def test_an_empty_folder_or_unknown_column_is_one_error(tmp_path, capsys, traine
     assert "cannot sort by 'speed'" in capsys.readouterr().err
 
 
+FRACTION = {"class_path": "src.data.holdout.Fraction", "init_args": {"val_fraction": 0.15, "seed": 0}}
+
+
 def write_run(logs, version: str, summary: dict, **trainer) -> None:
     """A run folder as fit and test leave it: config.yaml and summary.json (no weights)."""
     run_dir = logs / "mnist" / version
     run_dir.mkdir(parents=True)
-    config = {"seed_everything": 0, "model": {"lr": 0.01}, "data": {"train_on_all": False}, "trainer": trainer}
+    config = {"seed_everything": 0, "model": {"lr": 0.01}, "data": {"holdout": FRACTION}, "trainer": trainer}
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
     (run_dir / "summary.json").write_text(json.dumps({"epochs": 3, **summary}))
 
@@ -80,7 +83,8 @@ def test_each_row_says_which_checkpoint_and_tta_its_test_score_belongs_to(tmp_pa
         ({"limit_val_batches": 1, "max_time": "00:00:01:00"}, {}, "limit_val_batches=1, max_time=00:00:01:00"),
         ({"overfit_batches": 4, "fast_dev_run": True}, {}, "overfit_batches=4, fast_dev_run=True"),
         ({"limit_train_batches": 1.0, "max_steps": -1, "overfit_batches": 0.0, "fast_dev_run": False}, {}, ""),
-        ({"limit_val_batches": 0}, {"train_on_all": True}, ""),  # nothing held out: the CLI turns validation off
+        ({"limit_val_batches": 0}, {"holdout": {"class_path": "src.data.holdout.AllRows"}}, ""),  # nothing held out
+        ({"limit_val_batches": 0}, {"train_on_all": True}, ""),  # an older run trained on every row
     ],
 )
 def test_a_run_cut_short_shows_its_budget_flags(tmp_path, trainer, data, shown):

@@ -54,7 +54,7 @@ def test_fold_members_score_out_of_fold_on_every_row_and_their_ensemble_tests_an
     from src.cli import run
     from src.data.checks import duplicate_groups
     from src.data.csv_reader import read_digit_csv
-    from src.data.datamodule import fold_split
+    from src.data.holdout import fold_split
     from src.tools.experiments.oof import TrainCSV, data_settings, held_out_predictions
     from src.tools.experiments.seeds import seeds
 
@@ -67,7 +67,15 @@ def test_fold_members_score_out_of_fold_on_every_row_and_their_ensemble_tests_an
     for k, member in enumerate(members):  # each member's record names its fold, and its fit flags hold it out
         record = json.loads((member / "member.json").read_text())
         assert (record["fold"], record["folds"]) == (k, 2)
-        assert record["fit"] == [*fit, "--data.folds", "2", "--data.fold", str(k)]
+        assert record["fit"] == [
+            *fit,
+            "--data.holdout",
+            "Folds",
+            "--data.holdout.folds",
+            "2",
+            "--data.holdout.fold",
+            str(k),
+        ]
         assert scoring["members"][member.name]["fold"] == k
 
     table = read_digit_csv(data_dir / "train.csv", True, (20, 20), 3)
@@ -98,12 +106,14 @@ def test_fold_members_score_out_of_fold_on_every_row_and_their_ensemble_tests_an
     with pytest.raises(UserInputError, match=r"trained on every row of train.csv .* validate would score images"):
         run(["validate", *fit, "--ckpt_path", str(ensemble)])
 
-    with pytest.raises(UserInputError, match=r"--data.folds: 2 \(trained\) vs 3 \(asked\)"):  # reused only as trained
+    with pytest.raises(
+        UserInputError, match=r"--data.holdout.folds: 2 \(trained\) vs 3 \(asked\)"
+    ):  # reused only as trained
         seeds(seeds=[0], fit=fit, folds=3, name="k2", save_dir=logs)
     # a later command rewrites a member's config.yaml (a refused resume with another split seed did): the score
     # takes the rows each member held out from its checkpoint, so it neither changes nor counts training rows
     config = members[1] / "config.yaml"
-    config.write_text(config.read_text().replace("split_seed: 0", "split_seed: 1"))
+    config.write_text(config.read_text().replace(" seed: 0", " seed: 1"))
     oof_csv = (logs / "k2" / "oof.csv").read_text()
     again = seeds(seeds=[0], fit=fit, folds=2, name="k2", save_dir=logs)
     assert "2 of 2 members already trained" in capsys.readouterr().out
@@ -150,8 +160,10 @@ def test_seeds_refuses_folds_or_bags_out_of_range(folds, bag, message) -> None:
 
 
 def test_seeds_refuses_fit_arguments_that_choose_the_fold_or_bag_it_sets_per_member() -> None:
-    groups = [Members(fit=["--data.fold=1", "--trainer.max_epochs", "1"], tag="a")]
-    with pytest.raises(UserInputError, match="the fit arguments of a set --data.fold, which --folds/--bag_fraction"):
+    groups = [Members(fit=["--data.holdout.fold=1", "--trainer.max_epochs", "1"], tag="a")]
+    with pytest.raises(
+        UserInputError, match="fit arguments of a set --data.holdout.fold, which --folds/--bag_fraction"
+    ):
         members_of(groups, Path("x"), 3, None)
     assert len(members_of(groups, Path("x"), None, None)) == 3  # without --folds the fit arguments are the member's
 
@@ -161,9 +173,11 @@ def test_each_seed_trains_k_fold_members_or_one_bag() -> None:
     folded = members_of(groups, Path("x"), 2, None)
     assert [m.run_dir.name for m in folded] == [f"{t}_seed{s}_fold{k}" for t, s in (("a", 0), ("a", 1), ("b", 3))
                                                 for k in (0, 1)]  # fmt: skip
-    assert folded[1].fit == ["--config", "configs/fast.yaml", "--data.folds", "2", "--data.fold", "1"]
+    folds = ["--data.holdout", "Folds", "--data.holdout.folds", "2", "--data.holdout.fold", "1"]
+    assert folded[1].fit == ["--config", "configs/fast.yaml", *folds]
     bagged = members_of(groups, Path("x"), None, 0.9)
-    assert [m.fit[-4:] for m in bagged][2] == ["--data.bag_fraction", "0.9", "--data.bag_seed", "3"]
+    bag = ["--data.holdout", "Bag", "--data.holdout.fraction", "0.9", "--data.holdout.seed", "3"]
+    assert [m.fit[-6:] for m in bagged][2] == bag
     assert bagged[2].record["bag_seed"] == 3 and bagged[2].run_dir.name == "b_seed3_bag"
 
 
@@ -193,3 +207,13 @@ def test_the_gpu_recipe_says_15_bagged_members_of_45_epochs_and_trains_two_on_cp
         assert Path(run["checkpoint"]).name == "last.ckpt"  # nothing selected on the rows the OOF score uses
         (optimizer,) = read_checkpoint(run["checkpoint"])["optimizer_states"]
         assert optimizer["param_groups"][0]["lr"] == pytest.approx(1e-3 * 0.95**2)  # x 0.95 per epoch, 2 epochs
+
+
+def test_a_member_recorded_with_the_old_fold_flags_is_retrained_not_reused(tmp_path: Path) -> None:
+    from src.tools.experiments.member_record import record_of, runs_to_retrain, write_record
+
+    member = members_of([Members(seeds=[0], tag="a")], tmp_path, 2, None)[0]
+    member.run_dir.mkdir(parents=True)
+    write_record(member.run_dir, record_of(["--data.folds", "2", "--data.fold", "0"], 0))
+    with pytest.raises(UserInputError, match=r"--data.folds: 2 \(trained\) vs .*add --retrain true to retrain"):
+        runs_to_retrain({member.run_dir: member.record}, retrain=False)

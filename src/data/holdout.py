@@ -1,0 +1,169 @@
+"""Which rows of train.csv a run holds out for validation: one choice, set in YAML as ``data.holdout``.
+
+Each choice is a small class with its own parameters: ``Fraction`` (the Keras tutorial's stratified share, the
+default), ``Folds`` (fold k of K), ``Bag`` (train on a drawn share, validate on the rest) and ``AllRows`` (nothing
+held out). Each draws its rows the same on every rank, keeps identical images on one side, checks its own settings
+(one ``error:`` line naming the setting) and says what the checkpoint's ``TrainingRecord`` keeps of it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from src.utils import UserInputError
+
+Split = tuple[torch.Tensor, torch.Tensor | None]  # train and val row numbers (0-based); val None: nothing held out
+RECORD_KEYS = ("val_fraction", "split_seed", "folds", "fold", "bag_fraction", "bag_seed")
+
+
+class HoldOut:
+    """A way to hold out rows of train.csv; the DataModule calls ``split`` once, in ``setup``.
+
+    It owns the rows it holds out and its settings' range checks; it does not read files or know the model.
+    """
+
+    kind = ""  # TrainingRecord.split
+
+    def rows(self, labels: torch.Tensor, groups: np.ndarray) -> Split:
+        """Train and val row numbers for ``labels`` ``[N]``; rows of one ``groups`` id (identical images) together."""
+        raise NotImplementedError
+
+    def setting(self) -> str:
+        """The setting that sizes the split, as an error names it."""
+        raise NotImplementedError
+
+    def record(self) -> dict:
+        """What the checkpoint's ``TrainingRecord`` keeps of this choice: ``split`` and the settings that draw it."""
+        return {"split": self.kind, **dict.fromkeys(RECORD_KEYS), **self._recorded()}
+
+    def _recorded(self) -> dict:
+        return {}
+
+    def split(self, path: Path, labels: torch.Tensor, groups: np.ndarray) -> Split:
+        """``rows``, refused with one error where a side is empty: Lightning reports that only mid-run, if at all."""
+        train, val = self.rows(labels, groups)
+        for side, chosen in (("training", train), ("validation", val)):
+            if chosen is not None and not len(chosen):
+                raise UserInputError(
+                    f"{self.setting()} leaves no row of {path}'s {len(labels)} for {side} (each class is split on its "
+                    "own, rounded); choose a setting that leaves rows on both sides"
+                )
+        return train, val
+
+
+class Fraction(HoldOut):
+    """Hold out ``val_fraction`` of every class, drawn by ``seed`` (the Keras tutorial holds out 0.15)."""
+
+    kind = "val_fraction"
+
+    def __init__(self, val_fraction: float = 0.15, seed: int = 0):
+        if not 0 < val_fraction < 1:
+            raise UserInputError(f"data.holdout.val_fraction {val_fraction}; expected a share of the rows in (0, 1)")
+        self.val_fraction, self.seed = val_fraction, seed
+
+    def rows(self, labels: torch.Tensor, groups: np.ndarray) -> Split:
+        return stratified_split(labels, self.val_fraction, self.seed, groups)
+
+    def setting(self) -> str:
+        return f"data.holdout.val_fraction {self.val_fraction}"
+
+    def _recorded(self) -> dict:
+        return {"val_fraction": self.val_fraction, "split_seed": self.seed}
+
+
+class Folds(HoldOut):
+    """Hold out fold ``fold`` (0-based) of ``folds`` stratified folds dealt by ``seed``; an image sits in one fold."""
+
+    kind = "fold"
+
+    def __init__(self, folds: int, fold: int, seed: int = 0):
+        if folds < 2 or not 0 <= fold < folds:
+            raise UserInputError(
+                f"data.holdout.folds {folds} and data.holdout.fold {fold}; expected folds >= 2 and 0 <= fold < folds"
+            )
+        self.folds, self.fold, self.seed = folds, fold, seed
+
+    def rows(self, labels: torch.Tensor, groups: np.ndarray) -> Split:
+        return fold_split(labels, self.folds, self.fold, self.seed, groups)
+
+    def setting(self) -> str:
+        return f"data.holdout.folds {self.folds} (fold {self.fold})"
+
+    def _recorded(self) -> dict:
+        return {"folds": self.folds, "fold": self.fold, "split_seed": self.seed}
+
+
+class Bag(HoldOut):
+    """Train on a stratified share ``fraction`` of the rows drawn by ``seed`` without replacement (the public
+    notebook's 0.9); the rest is validation."""
+
+    kind = "bag"
+
+    def __init__(self, fraction: float, seed: int = 0):
+        if not 0 < fraction < 1:
+            raise UserInputError(f"data.holdout.fraction {fraction}; expected a share of the rows in (0, 1)")
+        self.fraction, self.seed = fraction, seed
+
+    def rows(self, labels: torch.Tensor, groups: np.ndarray) -> Split:
+        return stratified_split(labels, 1 - self.fraction, self.seed, groups)
+
+    def setting(self) -> str:
+        return f"data.holdout.fraction {self.fraction}"
+
+    def _recorded(self) -> dict:
+        return {"bag_fraction": self.fraction, "bag_seed": self.seed}
+
+
+class AllRows(HoldOut):
+    """Train on every labelled row: nothing is held out, and the CLI turns the validation loop off."""
+
+    kind = "all"
+
+    def rows(self, labels: torch.Tensor, groups: np.ndarray) -> Split:
+        return torch.arange(len(labels)), None
+
+    def setting(self) -> str:
+        return "data.holdout AllRows"
+
+
+def stratified_split(
+    labels: torch.Tensor, val_fraction: float, seed: int, groups: np.ndarray | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Train and val indices holding ``val_fraction`` of every class in val, the same on every rank.
+
+    Rows of one ``groups`` id (identical images) all go to the side their first-drawn row went to, so no image is
+    both trained on and validated on. Hand-written: scikit-learn's splitters either keep groups or hit a fraction.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    groups = np.arange(len(labels)) if groups is None else groups
+    sizes = np.bincount(groups)
+    side: dict[int, bool] = {}  # group id -> in val
+    in_val = torch.zeros(len(labels), dtype=torch.bool)
+    for digit in labels.unique(sorted=True):
+        members = torch.nonzero(labels == digit).flatten()
+        members = members[torch.randperm(len(members), generator=generator)]
+        n_val, taken = round(len(members) * val_fraction), 0
+        for row in members.tolist():
+            group = int(groups[row])
+            if group not in side:  # a group's side is decided by its first-drawn row, for all its rows
+                side[group] = taken < n_val
+                taken += int(sizes[group]) if side[group] else 0
+            in_val[row] = side[group]
+    return torch.nonzero(~in_val).flatten(), torch.nonzero(in_val).flatten()
+
+
+def fold_split(labels: torch.Tensor, folds: int, fold: int, seed: int, groups: np.ndarray) -> tuple[torch.Tensor, ...]:
+    """Train and val indices of fold ``fold`` of ``folds``: each class's groups of identical images, shuffled by
+    ``seed``, are dealt to the folds in turn, so every fold holds about 1/folds of each class and an image sits in one
+    fold. Hand-written (StratifiedGroupKFold for groups that are nearly all one row): scikit-learn is no dependency."""
+    generator, first = torch.Generator().manual_seed(seed), np.unique(groups, return_index=True)[1]
+    group_fold, dealt = np.empty(len(first), dtype=np.int64), 0
+    for digit in labels.unique(sorted=True).tolist():
+        ids = np.flatnonzero(labels.numpy()[first] == digit)  # a group's class is its first row's
+        group_fold[ids[torch.randperm(len(ids), generator=generator).numpy()]] = (dealt + np.arange(len(ids))) % folds
+        dealt += len(ids)
+    in_val = torch.from_numpy(group_fold[groups] == fold)
+    return torch.nonzero(~in_val).flatten(), torch.nonzero(in_val).flatten()
