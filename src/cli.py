@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import pydoc
 import sys
 import warnings
 from collections.abc import Iterator
-from importlib.util import find_spec
 from pathlib import Path
 
 import pytorch_lightning as pl
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
-from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
 from src.callbacks.progress import LayerSummary, callback_names, progress_bar_for
 from src.callbacks.run_lock import RunLock
@@ -35,7 +32,8 @@ from src.checkpoints import (
     user_error_cause,
 )
 from src.data.datamodule import DigitCSVDataModule
-from src.data.holdout import AllRows
+from src.data.holdout import REPLACED_FLAGS, AllRows
+from src.loggers import configured_loggers, log_into
 from src.models.classifier import DigitClassifier
 from src.utils import UserInputError, exit_on_user_error, fastest_precision, notice
 
@@ -43,17 +41,6 @@ DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "mnist.yaml"
 EVALUATIONS = ("validate", "test", "predict")
 LINKED = ("num_classes", "image_size")  # set once, in data.*; the model and its network follow
 OLD_ENSEMBLE = "src.models.ensemble.CheckpointEnsemble"  # an earlier version's ensemble.yaml names it
-FOLD = "--data.holdout Folds --data.holdout.folds K --data.holdout.fold k"
-BAG = "--data.holdout Bag --data.holdout.fraction F --data.holdout.seed N"
-HOLDOUT_FLAGS = {  # data.holdout replaces them: one choice of the rows held out (src/data/holdout.py)
-    "--data.val_fraction": "--data.holdout.val_fraction",
-    "--data.split_seed": "--data.holdout.seed",
-    "--data.train_on_all": "--data.holdout AllRows",
-    "--data.folds": FOLD,
-    "--data.fold": FOLD,
-    "--data.bag_fraction": BAG,
-    "--data.bag_seed": BAG,
-}
 # What Lightning says that a user of this CLI cannot act on, silenced for the command only (``quiet``):
 IGNORED_WARNINGS = (
     # Lightning's own use of a torch check that torch deprecates.
@@ -87,9 +74,9 @@ class DigitCLI(LightningCLI):
 
     def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
         argv = list(sys.argv[1:] if args is None else args)
-        if old := [flag for arg in argv if (flag := arg.split("=")[0]) in HOLDOUT_FLAGS]:
+        if old := [flag for arg in argv if (flag := arg.split("=")[0]) in REPLACED_FLAGS]:
             raise UserInputError(
-                f"{old[0]} is replaced by data.holdout, one choice of the rows held out: pass {HOLDOUT_FLAGS[old[0]]} "
+                f"{old[0]} is replaced by data.holdout, one choice of the rows held out: pass {REPLACED_FLAGS[old[0]]} "
                 "(src/data/holdout.py)"
             )
         self.config, self.checkpoint, self.ckpt_path = parser.parse_args(argv), None, None
@@ -117,7 +104,7 @@ class DigitCLI(LightningCLI):
         checkpoint's values over the typed ones (Lightning issue #20801, PR #21455), and restored before the run.
         """
         config = self.config[subcommand]
-        loggers = _loggers(config)
+        loggers = configured_loggers(config)
         folder = loggers[0].init_args if loggers else {}
         save_dir, name = folder.get("save_dir", "logs"), folder.get("name") or "lightning_logs"
         if subcommand == "fit" and config.ckpt_path == "last":
@@ -126,7 +113,7 @@ class DigitCLI(LightningCLI):
                 notice(f"no last.ckpt under {Path(save_dir, name)}: starting a new run")
                 config.ckpt_path = None
                 return
-            _log_into(loggers, run, config)  # keep logging into the resumed run
+            log_into(loggers, run, config)  # keep logging into the resumed run
         path, how, checkpoint = resolve(config.ckpt_path, save_dir, name)
         self.checkpoint = checkpoint or read_checkpoint(path, trained=subcommand in EVALUATIONS)
         if subcommand == "fit" and "ensemble" in self.checkpoint:  # it holds no optimiser state, nor one run to resume
@@ -165,21 +152,21 @@ class DigitCLI(LightningCLI):
         notice(f"precision: {config.trainer.precision}")
         if self.subcommand == "fit":
             _check_validation_is_held_out(config)
-            _loggers(config)  # the first must keep the run folder
+            configured_loggers(config)  # the first must keep the run folder
             return
         self.save_config_callback = None  # an evaluated run's config.yaml stays the one it was trained with
         # checkpointing, early stopping and weight averaging do nothing here but restore state and warn about it
         trains_only = (".ModelCheckpoint", ".EarlyStopping", "WeightAveraging")
         config.trainer.callbacks = [c for c in config.trainer.callbacks or [] if not c.class_path.endswith(trains_only)]
         config.trainer.enable_checkpointing = False  # nor Lightning's default one, aimed at ./checkpoints
-        loggers = _loggers(config)
+        loggers = configured_loggers(config)
         run = run_of(config.ckpt_path) if config.ckpt_path else None
         if self.subcommand != "test" or not loggers or run is None:  # only test records, in the run it scores
             config.trainer.logger = False
             if self.subcommand == "test" and loggers:
                 notice("metrics are printed, not logged: the weights are not one run's checkpoint")
         else:
-            _log_into(loggers, run, config)
+            log_into(loggers, run, config)
 
     def instantiate_classes(self) -> None:
         try:
@@ -196,39 +183,6 @@ class DigitCLI(LightningCLI):
             if isinstance(self.trainer.strategy.checkpoint_io, AtomicCheckpointIO):
                 self.trainer.strategy.checkpoint_io.preload(self.ckpt_path, self.checkpoint)
             self.checkpoint = None  # the Trainer owns it now
-
-
-def _loggers(config) -> list:
-    """The configured loggers, one or a list. The first keeps the run folder (checkpoints, config.yaml, summary.json),
-    as Lightning's ``trainer.log_dir`` and ``ModelCheckpoint`` take it, so it is a TensorBoardLogger or CSVLogger."""
-    loggers = config.trainer.logger if isinstance(config.trainer.logger, list) else [config.trainer.logger]
-    loggers = [logger for logger in loggers if hasattr(logger, "init_args")]
-    if loggers and not issubclass(pydoc.locate(loggers[0].class_path), (TensorBoardLogger, CSVLogger)):
-        raise UserInputError(
-            f"trainer.logger: the first logger ({loggers[0].class_path}) keeps no run folder; put a TensorBoardLogger "
-            "or CSVLogger first (configs/presets/mlflow.yaml adds MLflow after the recipe's logger)"
-        )
-    if any(logger.class_path.endswith(".MLFlowLogger") for logger in loggers) and find_spec("mlflow") is None:
-        raise UserInputError("trainer.logger: MLFlowLogger needs mlflow: pip install -e '.[mlflow]'")
-    return loggers
-
-
-def _log_into(loggers: list, run: Path, config) -> None:
-    """Point the loggers at an existing run: the first at its folder, the others at their runs it recorded (an MLflow
-    run id), leaving out those it recorded none of. Its hyperparameters are logged already (MLflow refuses changes)."""
-    folder = loggers[0].init_args
-    folder.save_dir, folder.name, folder.version = str(run.parent.parent), run.parent.name, run.name
-    config.trainer.logger = [loggers[0]]
-    config.trainer.enable_autolog_hparams = False
-    recorded = RunSummary.logged_runs(run)
-    for logger in loggers[1:]:
-        kind = logger.class_path.rsplit(".", 1)[-1]
-        key = "version" if "version" in logger.init_args else "run_id"
-        if kind in recorded and key in logger.init_args:
-            logger.init_args[key] = recorded[kind]
-            config.trainer.logger.append(logger)
-        else:
-            notice(f"{kind}: the run {run} recorded no run of it to log into; logging without it")
 
 
 def recipe_of(argv: list[str]) -> str:

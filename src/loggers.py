@@ -1,15 +1,22 @@
-"""Lightning's logging, made to log into a run again: TensorBoard (``configs/mnist.yaml``) opens its event file only
-when it first writes, the CSVLogger (``configs/presets/csv.yaml``, docs/trackers.md) appends to a resumed run, and the
-learning rate is logged once per epoch across a resume."""
+"""The run's loggers: which are configured (the first keeps the run folder), pointing them at an existing run (a
+resume, a test), and Lightning's loggers made to log into a run again: TensorBoard (``configs/mnist.yaml``) opens its
+event file only when it first writes, the CSVLogger (``configs/presets/csv.yaml``, docs/trackers.md) appends to a
+resumed run, and the learning rate is logged once per epoch across a resume."""
 
 from __future__ import annotations
 
 import csv
+import pydoc
+from importlib.util import find_spec
+from pathlib import Path
 
 import pytorch_lightning as pl
 from pytorch_lightning import callbacks, loggers
 from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 from pytorch_lightning.loggers.logger import rank_zero_experiment
+
+from src.callbacks.run_summary import RunSummary
+from src.utils import UserInputError, notice
 
 
 class TensorBoardLogger(loggers.TensorBoardLogger):
@@ -75,3 +82,36 @@ class LearningRateMonitor(callbacks.LearningRateMonitor):
         step = trainer.fit_loop.epoch_loop._batches_that_stepped - 1  # the step Lightning logs epoch metrics at
         for logger in trainer.loggers:
             logger.log_metrics(self._rates, step=step)
+
+
+def configured_loggers(config) -> list:
+    """The configured loggers, one or a list. The first keeps the run folder (checkpoints, config.yaml, summary.json),
+    as Lightning's ``trainer.log_dir`` and ``ModelCheckpoint`` take it, so it is a TensorBoardLogger or CSVLogger."""
+    given = config.trainer.logger if isinstance(config.trainer.logger, list) else [config.trainer.logger]
+    found = [logger for logger in given if hasattr(logger, "init_args")]
+    if found and not issubclass(pydoc.locate(found[0].class_path), (loggers.TensorBoardLogger, loggers.CSVLogger)):
+        raise UserInputError(
+            f"trainer.logger: the first logger ({found[0].class_path}) keeps no run folder; put a TensorBoardLogger "
+            "or CSVLogger first (configs/presets/mlflow.yaml adds MLflow after the recipe's logger)"
+        )
+    if any(logger.class_path.endswith(".MLFlowLogger") for logger in found) and find_spec("mlflow") is None:
+        raise UserInputError("trainer.logger: MLFlowLogger needs mlflow: pip install -e '.[mlflow]'")
+    return found
+
+
+def log_into(configured: list, run: Path, config) -> None:
+    """Point the loggers at an existing run: the first at its folder, the others at their runs it recorded (an MLflow
+    run id), leaving out those it recorded none of. Its hyperparameters are logged already (MLflow refuses changes)."""
+    folder = configured[0].init_args
+    folder.save_dir, folder.name, folder.version = str(run.parent.parent), run.parent.name, run.name
+    config.trainer.logger = [configured[0]]
+    config.trainer.enable_autolog_hparams = False
+    recorded = RunSummary.logged_runs(run)
+    for logger in configured[1:]:
+        kind = logger.class_path.rsplit(".", 1)[-1]
+        key = "version" if "version" in logger.init_args else "run_id"
+        if kind in recorded and key in logger.init_args:
+            logger.init_args[key] = recorded[kind]
+            config.trainer.logger.append(logger)
+        else:
+            notice(f"{kind}: the run {run} recorded no run of it to log into; logging without it")

@@ -143,9 +143,9 @@ def test_a_first_logger_without_a_run_folder_is_refused(tmp_path, capsys):
 
 
 def test_the_mlflow_preset_without_mlflow_names_the_extra_to_install(tmp_path, monkeypatch, capsys):
-    import src.cli
+    import src.loggers
 
-    monkeypatch.setattr(src.cli, "find_spec", lambda name: None if name == "mlflow" else find_spec(name))
+    monkeypatch.setattr(src.loggers, "find_spec", lambda name: None if name == "mlflow" else find_spec(name))
     with pytest.raises(SystemExit) as exited:
         run("fit", tmp_path / "data", presets(tmp_path, "mlflow"))
     assert exited.value.code == 2

@@ -167,3 +167,16 @@ def fold_split(labels: torch.Tensor, folds: int, fold: int, seed: int, groups: n
         dealt += len(ids)
     in_val = torch.from_numpy(group_fold[groups] == fold)
     return torch.nonzero(~in_val).flatten(), torch.nonzero(in_val).flatten()
+
+
+FOLD = "--data.holdout Folds --data.holdout.folds K --data.holdout.fold k"
+BAG = "--data.holdout Bag --data.holdout.fraction F --data.holdout.seed N"
+REPLACED_FLAGS = {  # the data flags that data.holdout replaces, and what to pass instead
+    "--data.val_fraction": "--data.holdout.val_fraction",
+    "--data.split_seed": "--data.holdout.seed",
+    "--data.train_on_all": "--data.holdout AllRows",
+    "--data.folds": FOLD,
+    "--data.fold": FOLD,
+    "--data.bag_fraction": BAG,
+    "--data.bag_seed": BAG,
+}
