@@ -33,8 +33,15 @@ class LearningRateFinderReport(LearningRateFinder):
         with atomic_write(Path(log_dir, "lr_find.json")) as handle:
             json.dump(report, handle, indent=2)
         figure = Figure()  # without pyplot: no GUI backend is chosen
-        self.optimal_lr.plot(suggest=True, show=False, ax=figure.subplots())
+        self.optimal_lr.plot(suggest=suggestion is not None, show=False, ax=figure.subplots())
         with atomic_write(Path(log_dir, "lr_find.png"), "wb") as handle:
             figure.savefig(handle, format="png", dpi=110)
+        if suggestion is None:  # Lightning finds no slope in a curve of too few points
+            points = len(report["lr"])
+            advice = f"raise num_training_steps or use more rows; curve in {log_dir}/lr_find.png"
+            print(
+                f"no learning rate suggested: the curve has {points} points, too few for a slope ({advice})", flush=True
+            )
+            return
         advice = f"train with --model.optimizer.init_args.lr {suggestion:.3g}; curve in {log_dir}/lr_find.png"
         print(f"suggested learning rate: {suggestion:.3g} ({advice})", flush=True)

@@ -47,6 +47,18 @@ def test_the_lr_finder_preset_writes_its_suggestion_and_plot_into_the_run_folder
     assert f"suggested learning rate: {report['suggestion']:.3g}" in capsys.readouterr().out
 
 
+def test_a_range_test_too_short_for_a_suggestion_says_so_and_keeps_its_curve(tmp_path, capsys):
+    data_dir = write_learnable_csvs(tmp_path / "data", n_train=100, n_test=10)
+    preset = ["--config", "configs/presets/lr_find.yaml", "--trainer.callbacks.init_args.num_training_steps", "3"]
+    cli = main([*fit_args(data_dir, tmp_path / "logs"), *preset])
+    run_dir = Path(cli.trainer.log_dir)
+    report = json.loads((run_dir / "lr_find.json").read_text())
+    assert report["suggestion"] is None and len(report["lr"]) == 3
+    assert (run_dir / "lr_find.png").read_bytes()[:4] == b"\x89PNG"
+    out = capsys.readouterr().out
+    assert "no learning rate suggested: the curve has 3 points" in out and "suggested learning rate:" not in out
+
+
 def copy_tested(trained_run, logs: Path, *ckpts_and_flags: tuple[str, ...]) -> tuple[Path, list[float]]:
     """A copy of the trained run, tested once per ``(checkpoint name, *flags)``; the test/acc of each."""
     run_dir = logs / "mnist" / trained_run.run_dir.name
