@@ -38,6 +38,7 @@ class RunSummary(pl.Callback):
         self.wall_time_before = 0.0  # seconds trained by earlier processes of this run (resumes)
         self._started = time.monotonic()
         self._fit_step = 0  # global step of the checkpoint restored (test logs after it, fit rewrites after it)
+        self._rewriting = False
 
     def wall_time_s(self) -> float:
         return self.wall_time_before + time.monotonic() - self._started
@@ -51,12 +52,15 @@ class RunSummary(pl.Callback):
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._started = time.monotonic()
-        self._edit(trainer, self._forget_rewritten_scores)
+        self._rewriting = False  # no checkpoint is rewritten until an epoch trains (a finished run resumed trains none)
         if trainer.ckpt_path is None:  # a new run declares its metrics for TensorBoard's HParams (a resumed one has)
             for logger in [logger for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]:
                 logger.log_hyperparams(pl_module.hparams, metrics=dict.fromkeys(HP_METRICS, math.nan))
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not self._rewriting:
+            self._rewriting = True
+            self._edit(trainer, self._forget_rewritten_scores)
         for logger in trainer.loggers:  # the previous epoch's scalars are all logged by now
             logger.save()
 

@@ -103,3 +103,13 @@ def test_a_resumed_fit_forgets_the_scores_of_the_checkpoints_it_rewrites(tmp_pat
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["epochs"] == 4 and list(summary["tests"]) == [best]  # last.ckpt now holds epoch 4's weights
     assert "test_acc" not in summary and "tested" not in summary  # the latest test was of the old last.ckpt
+
+
+def test_resuming_a_finished_run_trains_nothing_and_keeps_its_scores(tmp_path, trained_run):
+    best = trained_run.best.name
+    run_dir, _ = copy_tested(trained_run, tmp_path / "logs", (best,), ("last.ckpt",))
+    before = json.loads((run_dir / "summary.json").read_text())
+    main(fit_args(trained_run.data_dir, tmp_path / "logs", "--ckpt_path", "last", "--trainer.max_epochs", "3"))
+    after = json.loads((run_dir / "summary.json").read_text())
+    assert after["tests"] == before["tests"] and set(after["tests"]) == {best, "last.ckpt"}
+    assert after["tested"] == before["tested"] and after["epochs"] == 3
