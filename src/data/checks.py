@@ -227,6 +227,21 @@ def check_pixel_scale(path: Path, images: torch.Tensor, trained: PixelStats | No
         )
 
 
+def check_image_shape(record: TrainingRecord, image_size: tuple[int, int], num_classes: int) -> None:
+    """Refuse data of another image size or class count than the weights were trained on: some networks' layers fit
+    other sizes too, and would give confident answers about images they never saw the like of."""
+    if record.image_size is None:  # a record of the previous version, which kept neither
+        return
+    trained, given = (tuple(record.image_size), record.num_classes), (tuple(image_size), num_classes)
+    if trained != given:
+        (height, width), classes = trained
+        raise UserInputError(
+            f"the checkpoint was trained on {height}x{width} images of {classes} classes, but the data here is "
+            f"{given[0][0]}x{given[0][1]} of {given[1]}: pass --data.image_size '[{height}, {width}]' "
+            f"--data.num_classes {classes} with data of that shape, or a checkpoint trained on this data's"
+        )
+
+
 def check_evaluation_set(path: Path, images_fingerprint: str, record: TrainingRecord | None, allow: bool) -> None:
     """Refuse to score or submit images that may be among the ones the model trained on."""
     if record is None or allow:

@@ -17,6 +17,7 @@ from src.data.checks import (
     PixelStats,
     TrainingRecord,
     check_evaluation_set,
+    check_image_shape,
     check_pixel_scale,
     check_same_training_data,
     duplicate_groups,
@@ -182,6 +183,7 @@ class DigitCSVDataModule(pl.LightningDataModule):
         """Refuse data the weights (trained on ``record``) do not belong with; call after ``setup(stage)``."""
         if record is None:
             return
+        check_image_shape(record, tuple(self.hparams.image_size), self.hparams.num_classes)
         if stage in ("fit", "validate"):
             check_same_training_data(record, self.training_record, stage)
         else:

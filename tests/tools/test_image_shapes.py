@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from src.cli import main as cli_main
+from src.cli import run
 from src.tools.onnx_predictor import OnnxPredictor
 from src.tools.predictor import load_predictor
 from src.utils import UserInputError
@@ -127,3 +128,13 @@ def test_images_and_serve_refuse_a_model_of_another_size_than_mnists_before_any_
     assert stopped.value.code == 2 and len(err) == 1, err
     assert f"was trained on {size[0]}x{size[1]} images; digits made of image files are MNIST's 28x28" in err[0]
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_the_cli_refuses_data_of_another_image_size_than_the_checkpoints_before_predicting(sized_models, tmp_path):
+    """A 30x30 TutorialCNN's layers also fit 28x28 images: without the record's size the CLI would predict them."""
+    data = write_csvs(tmp_path / "data", (28, 28), 10)
+    output = tmp_path / "submission.csv"
+    args = ["predict", "--data.data_dir", str(data), "--ckpt_path", str(sized_models[(30, 30)].checkpoint)]
+    with pytest.raises(UserInputError, match=r"trained on 30x30 images of 10 classes.*--data.image_size '\[30, 30\]'"):
+        run([*args, "--submission.output", str(output), "--trainer.precision", "32-true"])
+    assert not output.exists()
