@@ -15,11 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytorch_lightning as pl
-from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 from src.callbacks.progress import LayerSummary, callback_names, progress_bar_for
 from src.callbacks.run_lock import RunLock
 from src.callbacks.run_summary import RunSummary
+from src.callbacks.save_config import SaveConfigWhenFitStarts
 from src.callbacks.submission import SubmissionWriter
 from src.checkpoints import (
     AtomicCheckpointIO,
@@ -208,17 +209,6 @@ def _check_validation_is_held_out(config) -> None:
             f"{', '.join(watching)} would select or stop on it; use a recipe without them (configs/fast.yaml) or pass "
             "--data.holdout Fraction"
         )
-
-
-class SaveConfigWhenFitStarts(SaveConfigCallback):
-    """LightningCLI's ``config.yaml``, written when fit starts instead of at setup: after the checkpoint a resume names
-    has been restored and checked, so a refused resume leaves the run's config the one it was trained with."""
-
-    def setup(self, trainer, pl_module, stage: str) -> None:
-        pass
-
-    def on_fit_start(self, trainer, pl_module) -> None:
-        super().setup(trainer, pl_module, "fit")
 
 
 def run(args: list[str] | None = None, callbacks: list | None = None) -> DigitCLI:
