@@ -1,14 +1,18 @@
 """Every run under ``logs/`` in one table: ``python -m src.tools runs --sort test_acc``.
 
-One row per run folder with a ``config.yaml`` (what ``fit`` wrote): experiment, version, recipe, seed, the
-hyperparameters that differ between the runs listed, epochs, the trainer flags that cut the run short (``budget``),
-wall time, best val/acc, a held-out test/acc with the checkpoint (``tested``: best, last or a file name) and TTA
-shift it belongs to, the checkpoint paths and the runs of the other loggers (``logger_runs``: an MLflow run id, see
-docs/trackers.md). Printed with rich and written as CSV (paths and logger runs in the CSV only).
+One row per run folder: experiment, version, recipe, seed, the hyperparameters that differ between the runs listed,
+epochs, the trainer flags that cut the run short (``budget``), wall time, best val/acc, a held-out test/acc with the
+checkpoint (``tested``: best, last or a file name) and TTA shift it belongs to, the checkpoint paths and the runs of
+the other loggers (``logger_runs``: an MLflow run id, see docs/trackers.md). Printed with rich and written as CSV
+(paths and logger runs in the CSV only).
 
 A run's row shows its best checkpoint's score when ``test`` scored it, else last.ckpt's, else another file's; and
 the plain model's (``tta`` 0) before a TTA one: runs compare like for like, as ``--ckpt_path best`` scores them.
 ``--every_test true`` lists one row per score instead (every checkpoint and shift a run was tested with).
+
+A run's settings are the config its newest checkpoint holds (``last.ckpt``, else ``best.ckpt``): what its weights
+were trained with, which a later command cannot rewrite as it can ``config.yaml``. A run folder whose checkpoints
+hold no config (killed before its first checkpoint, or written before checkpoints kept one) is left out, saying so.
 """
 
 from __future__ import annotations
@@ -18,12 +22,12 @@ import math
 from pathlib import Path
 
 import pandas as pd
-import yaml
 from rich.console import Console
 from rich.table import Table
 
 from src.callbacks.run_summary import SUMMARY
-from src.utils import UserInputError, atomic_write
+from src.checkpoints import read_checkpoint
+from src.utils import UserInputError, atomic_write, notice
 
 FIXED = ["experiment", "version", "recipe", "seed"]
 RESULTS = ["epochs", "budget", "wall_time_s", "val_acc_best", "test_acc", "tested", "tta"]
@@ -33,7 +37,7 @@ BUDGET = ("limit_train_batches", "limit_val_batches", "max_steps", "max_time", "
 
 
 def hyperparameters(config: dict) -> dict[str, object]:
-    """The settings of a run's config.yaml that shape its result, flattened (``model.network.width``)."""
+    """The settings of a run's config that shape its result, flattened (``model.network.width``)."""
     chosen = {"model": config.get("model") or {}, "data": config.get("data") or {}}
     chosen["trainer"] = {k: (config.get("trainer") or {}).get(k) for k in ("max_epochs", "precision", "devices")}
     flat = pd.json_normalize(chosen, sep=".").iloc[0].to_dict()
@@ -82,9 +86,12 @@ def scores_of(summary: dict) -> list[dict]:
 def collect(save_dir: Path, every_test: bool = False) -> pd.DataFrame:
     """One row per run (or per test score with ``every_test``); hyperparameter columns only where runs differ."""
     rows = []
-    for config_path in sorted(Path(save_dir).glob("*/*/config.yaml")):
-        run = config_path.parent
-        config = yaml.safe_load(config_path.read_text()) or {}
+    for run in run_folders(save_dir):
+        try:
+            config = trained_config(run)
+        except UserInputError as err:
+            notice(f"left out {run}: {err}")
+            continue
         summary = json.loads((run / SUMMARY).read_text()) if (run / SUMMARY).is_file() else {}
         checkpoints = {word: run / "checkpoints" / f"{word}.ckpt" for word in ("best", "last")}
         checkpoints = {
@@ -119,6 +126,23 @@ def collect(save_dir: Path, every_test: bool = False) -> pd.DataFrame:
     return frame[FIXED + differing + RESULTS + PATHS]
 
 
+def run_folders(save_dir: Path) -> list[Path]:
+    """``<save_dir>/<experiment>/<version>`` folders a fit wrote into: with checkpoints, a summary or a config."""
+    marks = ("checkpoints", SUMMARY, "config.yaml")
+    return sorted(run for run in Path(save_dir).glob("*/*") if any((run / mark).exists() for mark in marks))
+
+
+def trained_config(run: Path) -> dict:
+    """The config a run was trained with, from its newest checkpoint: ``last.ckpt``, else ``best.ckpt``."""
+    for path in (run / "checkpoints" / "last.ckpt", run / "checkpoints" / "best.ckpt"):
+        if path.is_file():
+            config = read_checkpoint(path).get("config")
+            if config is None:
+                raise UserInputError(f"{path.name} holds no config (written before checkpoints kept one)")
+            return config
+    raise UserInputError("no checkpoints/last.ckpt or best.ckpt holds the config it was trained with")
+
+
 def runs_table(
     save_dir: Path = Path("logs"), sort: str = "test_acc", output: Path | None = None, every_test: bool = False
 ) -> pd.DataFrame:
@@ -132,7 +156,7 @@ def runs_table(
     """
     frame = collect(save_dir, every_test)
     if frame.empty:
-        raise UserInputError(f"no runs under {save_dir}/<experiment>/<version>/config.yaml; train one with fit")
+        raise UserInputError(f"no runs under {save_dir}/<experiment>/<version>/checkpoints/; train one with fit")
     if sort not in frame.columns:
         raise UserInputError(f"cannot sort by {sort!r}; expected one of {', '.join(frame.columns)}")
     frame = frame.sort_values(sort, ascending=sort == "wall_time_s", na_position="last", kind="stable")

@@ -1,4 +1,5 @@
-"""``python -m src.tools runs``: every run, the settings that differ, results, sorted, as CSV."""
+"""``python -m src.tools runs``: every run, the settings that differ (as its checkpoint records them), results,
+sorted, as CSV."""
 
 from __future__ import annotations
 
@@ -7,20 +8,29 @@ import shutil
 
 import pandas as pd
 import pytest
-import yaml
+import torch
 
 from tests.conftest import tool
 
 main = tool("runs")
 
 
+def edit_config(checkpoint, section: str, **values) -> None:
+    """Set ``values`` in a section (``model.optimizer.init_args``) of the config a checkpoint holds, as if the run
+    had been trained with them."""
+    content = torch.load(checkpoint, weights_only=True)
+    settings = content["config"]
+    for key in section.split("."):
+        settings = settings[key]
+    settings.update(values)
+    torch.save(content, checkpoint)
+
+
 def test_the_table_lists_every_run_with_what_differs_and_its_results(tmp_path, capsys, trained_run):
     logs = tmp_path / "logs"
     for version, lr, test_acc in (("version_0", 0.001, 0.91), ("version_1", 0.01, 0.95)):
-        run_dir = shutil.copytree(trained_run.run_dir, logs / "mnist" / version)
-        config = yaml.safe_load((run_dir / "config.yaml").read_text())
-        config["model"]["optimizer"]["init_args"]["lr"] = lr
-        (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
+        run_dir = shutil.copytree(trained_run.run_dir, logs / "mnist" / version)  # config.yaml equal in both
+        edit_config(run_dir / "checkpoints" / "last.ckpt", "model.optimizer.init_args", lr=lr)
         summary = pd.read_json(run_dir / "summary.json", typ="series").to_dict()
         summary.pop("tests", None)  # scores other tests recorded in the shared run: this one sets its own
         (run_dir / "summary.json").write_text(pd.Series({**summary, "test_acc": test_acc}).to_json())
@@ -47,11 +57,11 @@ FRACTION = {"class_path": "src.data.holdout.Fraction", "init_args": {"val_fracti
 
 
 def write_run(logs, version: str, summary: dict, **trainer) -> None:
-    """A run folder as fit and test leave it: config.yaml and summary.json (no weights)."""
+    """A run folder as fit and test leave it: a checkpoint holding its config, and summary.json (no weights)."""
     run_dir = logs / "mnist" / version
-    run_dir.mkdir(parents=True)
+    (run_dir / "checkpoints").mkdir(parents=True)
     config = {"seed_everything": 0, "model": {"lr": 0.01}, "data": {"holdout": FRACTION}, "trainer": trainer}
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
+    torch.save({"state_dict": {}, "config": config}, run_dir / "checkpoints" / "last.ckpt")
     (run_dir / "summary.json").write_text(json.dumps({"epochs": 3, **summary}))
 
 
@@ -89,8 +99,20 @@ def test_each_row_says_which_checkpoint_and_tta_its_test_score_belongs_to(tmp_pa
 )
 def test_a_run_cut_short_shows_its_budget_flags(tmp_path, trainer, data, shown):
     write_run(tmp_path, "version_0", {}, **trainer)
-    config_path = tmp_path / "mnist" / "version_0" / "config.yaml"
-    config = yaml.safe_load(config_path.read_text())
-    config_path.write_text(yaml.safe_dump({**config, "data": {**config["data"], **data}}))
+    edit_config(tmp_path / "mnist" / "version_0" / "checkpoints" / "last.ckpt", "data", **data)
     frame = main(["--save_dir", str(tmp_path)])
     assert frame["budget"].tolist() == [shown]
+
+
+def test_a_run_folder_whose_checkpoints_hold_no_config_is_left_out_saying_why(tmp_path, capsys):
+    write_run(tmp_path, "version_0", {"test_acc": 0.9})
+    killed = tmp_path / "mnist" / "version_1"  # killed before its first checkpoint: config.yaml and no weights
+    killed.mkdir()
+    (killed / "config.yaml").write_text("seed_everything: 1\n")
+    write_run(tmp_path, "version_2", {"test_acc": 0.8})
+    torch.save({"state_dict": {}}, tmp_path / "mnist" / "version_2" / "checkpoints" / "last.ckpt")  # an older one
+    frame = main(["--save_dir", str(tmp_path)])
+    assert frame["version"].tolist() == ["version_0"] and frame["seed"].tolist() == [0]
+    err = capsys.readouterr().err
+    assert f"left out {killed}: no checkpoints/last.ckpt or best.ckpt holds the config" in err
+    assert "version_2: last.ckpt holds no config" in err
