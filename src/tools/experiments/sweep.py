@@ -25,6 +25,7 @@ from optuna.trial import TrialState
 
 from src.cli import run
 from src.tools.experiments.pruning import OptunaPruning
+from src.tools.experiments.runs_table import trained_config
 from src.tools.experiments.sweep_space import Space, tie_to_space
 from src.tools.experiments.sweep_study import open_storage, run_trials
 from src.utils import UserInputError, atomic_write
@@ -66,7 +67,7 @@ def sweep(
         args = ["fit", *spec.fit, *spec.suggest(trial), *logger, f"sweep_{name}"]
         cli = run([*args, "--trainer.logger.init_args.version", f"trial_{trial.number}"], callbacks=[pruning])
         trial.set_user_attr("run_dir", str(cli.trainer.log_dir))
-        trial.set_user_attr("config", yaml.safe_load(Path(cli.trainer.log_dir, "config.yaml").read_text()))
+        trial.set_user_attr("config", trained_config(Path(cli.trainer.log_dir)))
         if not pruning.values:
             raise UserInputError(f"the trial logged no {spec.monitor}: the recipe has no held-out validation")
         if pruning.pruned_at is not None:
@@ -79,7 +80,7 @@ def sweep(
 
 
 def write_best_config(found: optuna.Study, spec: Space, path: Path) -> None:
-    """The best trial's full ``config.yaml``, renamed to log as ``<study>_best`` in a new run folder; only when the
+    """The best trial's full config, renamed to log as ``<study>_best`` in a new run folder; only when the
     best trial was drawn from ``spec``'s distributions and every value lies inside them. Workers ending together
     write the same text (one best trial, its config from the study), each atomically; one that finds it there
     already leaves the file alone."""
@@ -88,7 +89,7 @@ def write_best_config(found: optuna.Study, spec: Space, path: Path) -> None:
     if outside:
         where = f"best trial {best.number} of study {found.study_name!r}"
         raise UserInputError(f"{where} lies outside the space for {', '.join(outside)}; not writing {path}")
-    config = copy.deepcopy(best.user_attrs.get("config")) or _config_file(best)
+    config = copy.deepcopy(best.user_attrs.get("config")) or _checkpoint_config(best)
     logger = config["trainer"]["logger"]["init_args"]
     logger["name"], logger["version"] = f"{found.study_name}_best", None
     config["ckpt_path"] = None
@@ -115,12 +116,14 @@ def best_trial(found: optuna.Study) -> optuna.trial.FrozenTrial:
     return max(complete, key=lambda trial: (sign * trial.value, -trial.number))
 
 
-def _config_file(trial: optuna.trial.FrozenTrial) -> dict:
-    """The config of a trial whose study does not hold it (run by an older sweep): its run folder's file."""
-    file = Path(trial.user_attrs.get("run_dir", "?"), "config.yaml")
-    if not file.is_file():
-        raise UserInputError(f"best trial {trial.number}: its config is neither in the study nor at {file}")
-    return yaml.safe_load(file.read_text())
+def _checkpoint_config(trial: optuna.trial.FrozenTrial) -> dict:
+    """The config of a trial whose study does not hold it (run by an older sweep): its run's checkpoint's."""
+    run_dir = Path(trial.user_attrs.get("run_dir", "?"))
+    try:
+        return trained_config(run_dir)
+    except UserInputError as err:
+        where = f"best trial {trial.number}: its config is neither in the study nor in {run_dir}"
+        raise UserInputError(f"{where} ({err})") from None
 
 
 def command(args: list[str]) -> optuna.Study:

@@ -18,6 +18,7 @@ import sqlalchemy
 import yaml
 from optuna.trial import TrialState
 
+from src.checkpoints import read_checkpoint
 from src.cli import run
 from src.tools.experiments.pruning import OptunaPruning
 from src.tools.experiments.sweep import write_best_config
@@ -162,6 +163,26 @@ def test_the_best_config_comes_from_the_study_and_every_worker_names_the_same_tr
     capsys.readouterr()
     write_best_config(found, space, path)  # a second worker ending at the same time
     assert path.read_text() == written and "holds it already" in capsys.readouterr().out
+
+
+def study_of_an_older_sweep(space: Space, run_dir: Path) -> optuna.Study:
+    """One complete trial as an older sweep kept it: its run folder, without its config."""
+    found = optuna.create_study(study_name="tiny", direction="maximize")
+    params = {"model.optimizer.init_args.lr": 0.001, "model.label_smoothing": 0.1}
+    attrs = {"run_dir": str(run_dir)}
+    found.add_trial(optuna.trial.create_trial(params=params, distributions=space.params, value=0.9, user_attrs=attrs))
+    return found
+
+
+def test_a_best_trial_whose_study_holds_no_config_gives_the_one_its_checkpoint_holds(tmp_path, trained_run):
+    space = Space.read(write_space(tmp_path / "space.yaml", tmp_path))
+    write_best_config(study_of_an_older_sweep(space, trained_run.run_dir), space, tmp_path / "best.yaml")
+    written = yaml.safe_load((tmp_path / "best.yaml").read_text())
+    trained = read_checkpoint(trained_run.last)["config"]
+    assert written["model"] == trained["model"] and written["data"] == trained["data"]
+    assert written["trainer"]["logger"]["init_args"]["name"] == "tiny_best"
+    with pytest.raises(UserInputError, match="best trial 0: its config is neither in the study nor in .*elsewhere"):
+        write_best_config(study_of_an_older_sweep(space, tmp_path / "elsewhere"), space, tmp_path / "other.yaml")
 
 
 def test_workers_asking_at_once_run_only_the_trials_the_study_lacks_and_wait_for_the_rest(tmp_path):
