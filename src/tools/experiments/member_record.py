@@ -38,18 +38,6 @@ def record_of(fit: list[str], seed: int) -> dict:
     return {"fit": list(fit), "seed": seed, "configs": configs}
 
 
-def setting(record: dict, key: str) -> object:
-    """The value the record's config files and flags give a dotted ``key`` (``trainer.accelerator``), the last one
-    winning as when the CLI parses them; None when none of them sets it."""
-    value = None
-    for flag, given in _normalised(record):
-        if isinstance(given, _Config):
-            value = _flat(given.content).get(key, value)
-        elif flag == f"--{key}":
-            value = given
-    return value
-
-
 def write_record(run_dir: Path, record: dict) -> None:
     """Write ``record`` as the run folder's ``member.json``, atomically (a killed write leaves the old or none)."""
     with atomic_write(run_dir / RECORD) as handle:

@@ -39,7 +39,7 @@ class TrainCSV:
 
     @classmethod
     def of(cls, data: Namespace) -> TrainCSV:
-        """From a fit's parsed data settings (``data_settings``)."""
+        """From the data settings a fit parses (``fit_config(fit).data``)."""
         return cls(str(Path(data.data_dir).resolve()), data.train_file, data.id_column)
 
     def __str__(self) -> str:
@@ -137,18 +137,19 @@ def predicted(network: nn.Module, images: torch.Tensor, tta_shift: float, batch_
     return torch.cat([model(batch.float() / 255) for batch in images.split(batch_size)]).numpy()
 
 
-def data_settings(fit: list[str]) -> Namespace:
-    """The data settings ``python -m src.cli fit <fit>`` parses (recipe files, flags and defaults, as fit reads them);
-    a relative data_dir means the working directory's, as fit's does."""
+def fit_config(fit: list[str]) -> Namespace:
+    """The config ``python -m src.cli fit <fit>`` parses: recipe files, flags and defaults, the last one winning, as
+    fit reads them (a relative data_dir means the working directory's, as fit's does). The one way the tools learn
+    what a fit's arguments set, before any training."""
     return ParsedFit(
         DigitClassifier, DigitCSVDataModule, args=fit, run=False,
         parser_kwargs={"default_config_files": [str(DEFAULT_CONFIG)], "exit_on_error": False},
-    ).config.data  # fmt: skip
+    ).config  # fmt: skip
 
 
 class ParsedFit(DigitCLI):
     """``fit``'s own parser, stopping after parsing: LightningCLI parses and builds in one step, and nothing needs
-    building to know where the data is."""
+    building to know what the arguments set."""
 
     def before_instantiate_classes(self) -> None:
         pass

@@ -40,6 +40,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+from jsonargparse import Namespace
 
 from src.callbacks.run_summary import SUMMARY
 from src.checkpoints import run_checkpoint
@@ -52,13 +53,12 @@ from src.tools.experiments.member_record import (
     record_of,
     runs_to_retrain,
     set_aside,
-    setting,
     write_record,
 )
 from src.tools.experiments.oof import (
     TrainCSV,
     check_scorable,
-    data_settings,
+    fit_config,
     held_out_predictions,
     out_of_fold,
     write_oof_csv,
@@ -239,15 +239,14 @@ def fit_argv(record: dict) -> list[str]:
     return [*record["fit"], "--seed_everything", str(record["seed"])]
 
 
-def check_accelerators(work: list[Member], asked: dict[Path, dict]) -> None:
-    """Refuse, before anything is written, members whose recipe trains on an accelerator torch finds none of here
-    (``trainer.accelerator`` as their config files and flags set it): each would only end in a traceback in its
-    fit.log."""
+def check_accelerators(configs: dict[str, Namespace]) -> None:
+    """Refuse, before anything is written, groups (``configs``: tag -> what its fit arguments set) whose recipe
+    trains on an accelerator torch finds none of here: each member would only end in a traceback in its fit.log."""
     from pytorch_lightning.accelerators import CUDAAccelerator, MPSAccelerator
 
     usable = {"cuda": CUDAAccelerator.is_available(), "mps": MPSAccelerator.is_available()}
     usable["gpu"] = usable["cuda"] or usable["mps"]  # Lightning's "gpu": CUDA, or MPS on a Mac
-    wanted = {m.group.tag: str(setting(asked[m.run_dir], "trainer.accelerator")) for m in work}
+    wanted = {tag: str(config.trainer.accelerator) for tag, config in configs.items()}
     missing = {tag: accelerator for tag, accelerator in wanted.items() if usable.get(accelerator) is False}
     if missing:
         tags, accelerator = ", ".join(missing), next(iter(missing.values()))
@@ -324,12 +323,13 @@ def seeds(
     save_dir = Path(save_dir)
     work = members_of(groups, save_dir / name, folds, bag_fraction)
     asked = {member.run_dir: member.record for member in work}
-    check_accelerators(work, asked)
+    configs = {group.tag: fit_config(group.fit) for group in groups}
+    check_accelerators(configs)
     scores, ensemble, oof_csv = (save_dir / name / file for file in ("scores.json", "ensemble.ckpt", "oof.csv"))
     read_scorings(scores)  # a history it could not extend stops the command before any training
     retrained = runs_to_retrain(asked, retrain)
     # what scoring and submitting read after training is checked before it, and before anything is renamed
-    data = {group.tag: data_settings(group.fit) for group in groups} if score or submit else {}
+    data = {tag: config.data for tag, config in configs.items()} if score or submit else {}
     for settings in data.values():
         check_test_file(Path(settings.data_dir, settings.test_file))
     sources = {tag: TrainCSV.of(settings) for tag, settings in data.items()}  # for the out-of-fold score

@@ -16,7 +16,7 @@ from src.tools.experiments.oof import (
     HeldOut,
     TrainCSV,
     check_scorable,
-    data_settings,
+    fit_config,
     held_out_predictions,
     out_of_fold,
 )
@@ -31,7 +31,7 @@ def test_a_member_predicts_the_rows_its_record_says_it_held_out(tmp_path, traine
         config.read_text().replace(" seed: 0", " seed: 1").replace("val_fraction: 0.15", "val_fraction: 0.5")
     )
     checkpoint = run_dir / "checkpoints" / "best.ckpt"
-    source = TrainCSV.of(data_settings(fit_args(trained_run.data_dir, tmp_path / "logs")[1:]))
+    source = TrainCSV.of(fit_config(fit_args(trained_run.data_dir, tmp_path / "logs")[1:]).data)
     held = held_out_predictions(checkpoint, source)
     module = trained_run.cli.datamodule
     table = module.read(module.hparams.train_file, require_label=True)
@@ -56,7 +56,7 @@ def previous_version_checkpoint(checkpoint: Path, target: Path) -> Path:
 def test_what_would_stop_the_score_after_training_is_refused_before_it(tmp_path, trained_run) -> None:
     from src.tools.experiments.seeds import Members, seeds
 
-    source = TrainCSV.of(data_settings(fit_args(trained_run.data_dir, tmp_path / "logs")[1:]))
+    source = TrainCSV.of(fit_config(fit_args(trained_run.data_dir, tmp_path / "logs")[1:]).data)
     old = previous_version_checkpoint(trained_run.best, tmp_path / "old.ckpt")
     with pytest.raises(UserInputError, match="predates held-out row fingerprints.*retrain the member"):
         check_scorable([source], [old])

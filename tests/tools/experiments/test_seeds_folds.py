@@ -55,7 +55,7 @@ def test_fold_members_score_out_of_fold_on_every_row_and_their_ensemble_tests_an
     from src.data.checks import duplicate_groups
     from src.data.csv_reader import read_digit_csv
     from src.data.holdout import fold_split
-    from src.tools.experiments.oof import TrainCSV, data_settings, held_out_predictions
+    from src.tools.experiments.oof import TrainCSV, fit_config, held_out_predictions
     from src.tools.experiments.seeds import seeds
 
     data_dir = write_small_csvs(tmp_path / "data", n_train=90, n_test=20)
@@ -122,7 +122,7 @@ def test_fold_members_score_out_of_fold_on_every_row_and_their_ensemble_tests_an
 
     (data_dir / "train.csv").write_text((data_dir / "train.csv").read_text().replace("\n0,", "\n1,", 1))
     with pytest.raises(UserInputError, match="was not trained on the .*train.csv there is now"):
-        held_out_predictions(Path(scoring["members"][members[0].name]["checkpoint"]), TrainCSV.of(data_settings(fit)))
+        held_out_predictions(Path(scoring["members"][members[0].name]["checkpoint"]), TrainCSV.of(fit_config(fit).data))
 
 
 def held(rows: list[int], probabilities: list[list[float]], fold: int | None, fingerprint: str = "f") -> HeldOut:

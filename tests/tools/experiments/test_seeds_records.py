@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from src.cli import DEFAULT_CONFIG
-from src.tools.experiments.member_record import differences, record_of, setting, write_record
+from src.tools.experiments.member_record import differences, record_of, write_record
+from src.tools.experiments.oof import fit_config
 from src.tools.experiments.scorings import append_scoring, read_scorings
 from src.tools.experiments.seeds import seeds
 from src.utils import UserInputError
@@ -118,13 +119,13 @@ def test_a_tta_shift_beyond_the_digit_margin_is_refused_when_parsing(tmp_path, c
 def test_a_setting_is_what_the_last_config_file_or_flag_gives_it(tmp_path):
     config = tmp_path / "gpu.yaml"
     config.write_text("trainer:\n  accelerator: gpu\n")
-    assert setting(record_of([], seed=0), "trainer.accelerator") == "auto"  # the default recipe's
-    assert setting(record_of(["--config", str(config)], seed=0), "trainer.accelerator") == "gpu"
-    on_cpu = record_of(["--config", str(config), "--trainer.accelerator=cpu"], seed=0)
-    assert setting(on_cpu, "trainer.accelerator") == "cpu"
-    config_last = record_of(["--trainer.accelerator", "cpu", "--config", str(config)], seed=0)
-    assert setting(config_last, "trainer.accelerator") == "gpu"
-    assert setting(on_cpu, "trainer.no_such_setting") is None
+    assert fit_config([]).trainer.accelerator == "auto"  # the default recipe's
+    assert fit_config(["--config", str(config)]).trainer.accelerator == "gpu"
+    on_cpu = fit_config(["--config", str(config), "--trainer.accelerator=cpu"])
+    assert on_cpu.trainer.accelerator == "cpu"
+    config_last = fit_config(["--trainer.accelerator", "cpu", "--config", str(config)])
+    assert config_last.trainer.accelerator == "gpu"
+    assert on_cpu.trainer.min_epochs is None  # set by no file nor flag: the Trainer's default
 
 
 def _gpu_here() -> bool:
