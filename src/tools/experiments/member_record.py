@@ -6,9 +6,9 @@ flags seeds adds per member), its seed, and the parsed content of every config f
 first, as the CLI loads it; a relative path means the caller's working directory, where the member trains). Two
 records mean the same training when their flags have the same text in the same order (``--k=v`` is ``--k v``) and
 their config files the same parsed YAML: a config path spelled another way or an edited comment does not change
-training, an edited setting does. Not fit's config.yaml: fit writes it after
-choosing the precision and, on resume, after applying the checkpoint's hyperparameters, so it differs from what
-the same arguments parse to.
+training, an edited setting does. Not the config fit saves (config.yaml, and its copy in every checkpoint): fit
+saves it after choosing the precision and, on resume, after applying the checkpoint's hyperparameters, so it differs
+from what the same arguments parse to.
 """
 
 from __future__ import annotations

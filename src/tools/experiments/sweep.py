@@ -10,7 +10,7 @@ metric. The study lives in ``<save_dir>/sweeps/<study>.db`` (SQLite) unless ``--
 killed sweep resumes: its interrupted trial is marked failed and retried, and finished trials count. Workers sharing
 a study end it with exactly ``--trials`` finished trials (``sweep_study``). A study records its space (user attrs
 ``space``, ``space_sha256``) and resumes only with the same space: an edited space file stops with what changed.
-At the end the best trial's full config (kept in the study, so any machine has it) is written as
+At the end the best trial's full config (its checkpoint's, kept in the study so any machine has it) is written as
 ``<save_dir>/sweeps/<study>_best.yaml``, ready for ``fit --config``, once checked to lie inside the space.
 """
 
