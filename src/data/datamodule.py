@@ -144,7 +144,7 @@ class DigitCSVDataModule(pl.LightningDataModule):
         self.training_record = TrainingRecord(
             fingerprint=fingerprint(table.images, table.labels), rows=len(table.labels),
             image_size=tuple(hp.image_size), num_classes=hp.num_classes,
-            **self.holdout.record(), held_out_rows=None if val_idx is None else fingerprint(val_idx),
+            holdout=self.holdout, held_out_rows=None if val_idx is None else fingerprint(val_idx),
             pixel_mean=stats.mean, ink_fraction=stats.ink_fraction,
         )  # fmt: skip
 

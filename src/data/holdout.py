@@ -2,8 +2,9 @@
 
 Each choice is a small class with its own parameters: ``Fraction`` (the Keras tutorial's stratified share, the
 default), ``Folds`` (fold k of K), ``Bag`` (train on a drawn share, validate on the rest) and ``AllRows`` (nothing
-held out). Each draws its rows the same on every rank, keeps identical images on one side, checks its own settings
-(one ``error:`` line naming the setting) and says what the checkpoint's ``TrainingRecord`` keeps of it.
+held out). Each draws its rows the same on every rank, keeps identical images on one side and checks its own settings
+(one ``error:`` line naming the setting). A checkpoint records the choice as its config (``config``), and a record is
+read back only into these classes (``from_config``): a file names no code to run.
 """
 
 from __future__ import annotations
@@ -16,16 +17,14 @@ import torch
 from src.utils import UserInputError
 
 Split = tuple[torch.Tensor, torch.Tensor | None]  # train and val row numbers (0-based); val None: nothing held out
-RECORD_KEYS = ("val_fraction", "split_seed", "folds", "fold", "bag_fraction", "bag_seed")
 
 
 class HoldOut:
     """A way to hold out rows of train.csv; the DataModule calls ``split`` once, in ``setup``.
 
-    It owns the rows it holds out and its settings' range checks; it does not read files or know the model.
+    It owns the rows it holds out and its settings' range checks; it does not read files or know the model. A choice
+    keeps its parameters as attributes of the same names: they are all its config holds.
     """
-
-    kind = ""  # TrainingRecord.split
 
     def rows(self, labels: torch.Tensor, groups: np.ndarray) -> Split:
         """Train and val row numbers for ``labels`` ``[N]``; rows of one ``groups`` id (identical images) together."""
@@ -34,13 +33,6 @@ class HoldOut:
     def setting(self) -> str:
         """The setting that sizes the split, as an error names it."""
         raise NotImplementedError
-
-    def record(self) -> dict:
-        """What the checkpoint's ``TrainingRecord`` keeps of this choice: ``split`` and the settings that draw it."""
-        return {"split": self.kind, **dict.fromkeys(RECORD_KEYS), **self._recorded()}
-
-    def _recorded(self) -> dict:
-        return {}
 
     def split(self, path: Path, labels: torch.Tensor, groups: np.ndarray) -> Split:
         """``rows``, refused with one error where a side is empty: Lightning reports that only mid-run, if at all."""
@@ -53,11 +45,30 @@ class HoldOut:
                 )
         return train, val
 
+    def config(self) -> dict:
+        """This choice as ``data.holdout`` in a YAML config: plain values, so a checkpoint loads with weights_only."""
+        return {"class_path": f"{__name__}.{type(self).__name__}", "init_args": dict(vars(self))}
+
+    @staticmethod
+    def from_config(config: dict, source: str = "the checkpoint") -> HoldOut:
+        """The choice ``config`` names, built only from this module's classes: a checkpoint never picks code to run."""
+        try:
+            return CHOICES[config["class_path"]](**config["init_args"])
+        except (KeyError, TypeError):  # no such choice, or not its parameters
+            raise UserInputError(
+                f"{source} holds out rows by {config!r}, which is none of {', '.join(CHOICES)} with its parameters; "
+                "use a checkpoint trained by this version"
+            ) from None
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and vars(self) == vars(other)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{key}={value}' for key, value in vars(self).items())})"
+
 
 class Fraction(HoldOut):
     """Hold out ``val_fraction`` of every class, drawn by ``seed`` (the Keras tutorial holds out 0.15)."""
-
-    kind = "val_fraction"
 
     def __init__(self, val_fraction: float = 0.15, seed: int = 0):
         if not 0 < val_fraction < 1:
@@ -70,14 +81,9 @@ class Fraction(HoldOut):
     def setting(self) -> str:
         return f"data.holdout.val_fraction {self.val_fraction}"
 
-    def _recorded(self) -> dict:
-        return {"val_fraction": self.val_fraction, "split_seed": self.seed}
-
 
 class Folds(HoldOut):
     """Hold out fold ``fold`` (0-based) of ``folds`` stratified folds dealt by ``seed``; an image sits in one fold."""
-
-    kind = "fold"
 
     def __init__(self, folds: int, fold: int, seed: int = 0):
         if folds < 2 or not 0 <= fold < folds:
@@ -92,15 +98,10 @@ class Folds(HoldOut):
     def setting(self) -> str:
         return f"data.holdout.folds {self.folds} (fold {self.fold})"
 
-    def _recorded(self) -> dict:
-        return {"folds": self.folds, "fold": self.fold, "split_seed": self.seed}
-
 
 class Bag(HoldOut):
     """Train on a stratified share ``fraction`` of the rows drawn by ``seed`` without replacement (the public
     notebook's 0.9); the rest is validation."""
-
-    kind = "bag"
 
     def __init__(self, fraction: float, seed: int = 0):
         if not 0 < fraction < 1:
@@ -113,14 +114,9 @@ class Bag(HoldOut):
     def setting(self) -> str:
         return f"data.holdout.fraction {self.fraction}"
 
-    def _recorded(self) -> dict:
-        return {"bag_fraction": self.fraction, "bag_seed": self.seed}
-
 
 class AllRows(HoldOut):
     """Train on every labelled row: nothing is held out, and the CLI turns the validation loop off."""
-
-    kind = "all"
 
     def rows(self, labels: torch.Tensor, groups: np.ndarray) -> Split:
         return torch.arange(len(labels)), None
@@ -180,3 +176,4 @@ REPLACED_FLAGS = {  # the data flags that data.holdout replaces, and what to pas
     "--data.bag_fraction": BAG,
     "--data.bag_seed": BAG,
 }
+CHOICES = {f"{__name__}.{choice.__name__}": choice for choice in (Fraction, Folds, Bag, AllRows)}

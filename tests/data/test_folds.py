@@ -46,13 +46,13 @@ def test_each_holdout_holds_out_what_it_should(digits: DigitCSVs) -> None:
         module, rows = fitted(digits, holdout), held(digits, holdout)
         if n_val is None:  # nothing held out: every row trains, and no validation set exists
             assert rows is None and module.val_set is None and len(module.train_set) == 200
-            assert module.training_record.split == "all" and module.training_record.held_out_rows is None
+            assert module.training_record.train_on_all and module.training_record.held_out_rows is None
             continue
         assert len(rows) == pytest.approx(n_val, abs=10) and len(module.train_set) + len(rows) == 200
         assert torch.equal(module.val_set.images.flatten(1), images[rows]) and torch.equal(
             module.val_set.labels, labels[rows]
         )
-        assert module.training_record.split == holdout.kind
+        assert module.training_record.holdout == holdout
         assert module.training_record.held_out_rows == fingerprint(rows)
 
 
@@ -156,20 +156,17 @@ def test_a_fold_members_checkpoint_validates_only_on_its_own_fold(tmp_path: Path
     with pytest.raises(SystemExit):
         main(eval_args("validate", data, logs, *FOLD, "3", "--data.holdout.fold", "1", "--ckpt_path", last))
     err = capsys.readouterr().err
-    assert "error: the checkpoint was trained on" in err and "100 rows, fold 0 of 3, split_seed 0), but this run" in err
-    assert (
-        "(100 rows, fold 1 of 3, split_seed 0): data.holdout.fold is 0 in the checkpoint, 1 here; to validate use"
-        in err
-    )
+    assert "error: the checkpoint was trained on" in err and "data.holdout Folds(folds=3, fold=0, seed=0)), but" in err
+    assert "Folds(folds=3, fold=1, seed=0)): data.holdout.fold is 0 in the checkpoint, 1 here; to validate use" in err
     with pytest.raises(SystemExit):  # the seed that dealt the folds is named, and both sides differ in print
         main(eval_args("validate", data, logs, *fold[:6], "--data.holdout.seed", "1", "--ckpt_path", last))
     err = capsys.readouterr().err
-    assert "fold 0 of 3, split_seed 1): data.holdout.seed is 0 in the checkpoint, 1 here; to validate" in err
+    assert "fold=0, seed=1)): data.holdout.seed is 0 in the checkpoint, 1 here; to validate" in err
     with pytest.raises(SystemExit):  # nor on the val_fraction split
         main(eval_args("validate", data, logs, "--ckpt_path", last))
     err = capsys.readouterr().err
-    assert "fold 0 of 3, split_seed 0), but this run has" in err and "val_fraction 0.15, split_seed 0): the " in err
-    assert "the checkpoint held out a fold (Folds), this run a val_fraction split (Fraction); to validate" in err
+    assert "fold=0, seed=0)), but this run has" in err and "Fraction(val_fraction=0.15, seed=0)): data.holdout" in err
+    assert "data.holdout is Folds in the checkpoint, Fraction here; to validate" in err
 
 
 @pytest.mark.parametrize(
