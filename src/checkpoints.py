@@ -19,7 +19,7 @@ from jsonargparse import ArgumentParser
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 from torch import nn
 
-from src.data.checks import TrainingRecord
+from src.data.belongs import TrainingRecord
 from src.utils import UserInputError, atomic_write
 
 WORDS = ("best", "last")

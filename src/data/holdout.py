@@ -125,6 +125,15 @@ class AllRows(HoldOut):
         return "data.holdout AllRows"
 
 
+def duplicate_groups(images: torch.Tensor) -> np.ndarray:
+    """Group id per row ``[N]``: rows with identical pixels share an id (ids in order of first appearance)."""
+    rows = np.ascontiguousarray(images.reshape(len(images), -1).numpy())
+    as_bytes = rows.view(np.dtype((np.void, rows.shape[1]))).ravel()
+    _, first, inverse = np.unique(as_bytes, return_index=True, return_inverse=True)
+    order = np.argsort(np.argsort(first))  # renumber groups by first appearance
+    return order[inverse.ravel()]
+
+
 def stratified_split(
     labels: torch.Tensor, val_fraction: float, seed: int, groups: np.ndarray | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:

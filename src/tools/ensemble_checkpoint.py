@@ -17,7 +17,7 @@ from typing import Any
 import pytorch_lightning as pl
 
 from src.checkpoints import network_from_checkpoint, read_checkpoint, trained_shape
-from src.data.checks import TrainingRecord
+from src.data.belongs import TrainingRecord
 from src.data.holdout import AllRows
 from src.models.ensemble import Ensemble
 from src.utils import UserInputError

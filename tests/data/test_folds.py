@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from src.cli import main
-from src.data.checks import duplicate_groups, fingerprint
+from src.data.belongs import fingerprint
 from src.data.datamodule import DigitCSVDataModule
-from src.data.holdout import AllRows, Bag, Folds, Fraction, HoldOut, fold_split
+from src.data.holdout import AllRows, Bag, Folds, Fraction, HoldOut, duplicate_groups, fold_split
 from src.utils import UserInputError
 from tests.conftest import eval_args, fit_args
 from tests.learnable_digits import write_learnable_csvs

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from src.cli import main
-from src.data.checks import TrainingRecord, check_same_training_data, duplicate_groups, fingerprint
+from src.data.belongs import TrainingRecord, check_same_training_data, fingerprint
 from src.data.datamodule import DigitCSVDataModule
-from src.data.holdout import AllRows, Bag, Folds, Fraction, HoldOut
+from src.data.holdout import AllRows, Bag, Folds, Fraction, HoldOut, duplicate_groups
 from src.utils import UserInputError
 from tests.conftest import eval_args
 from tests.synthetic import DigitCSVs, write_digit_csvs

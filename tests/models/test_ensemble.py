@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from src.checkpoints import network_from_checkpoint
-from src.data.checks import TrainingRecord
+from src.data.belongs import TrainingRecord
 from src.data.holdout import Folds
 from src.models.classifier import DigitClassifier
 from src.models.ensemble import Ensemble

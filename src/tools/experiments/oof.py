@@ -22,9 +22,9 @@ from torch import nn
 
 from src.checkpoints import network_from_checkpoint, read_checkpoint
 from src.cli import DEFAULT_CONFIG, DigitCLI
-from src.data.checks import TrainingRecord, duplicate_groups, fingerprint
+from src.data.belongs import TrainingRecord, fingerprint
 from src.data.datamodule import DigitCSVDataModule
-from src.data.holdout import HoldOut
+from src.data.holdout import HoldOut, duplicate_groups
 from src.models.classifier import DigitClassifier, ShiftAveraged
 from src.utils import UserInputError, atomic_write
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from src.checkpoints import network_from_checkpoint
-from src.data.checks import duplicate_groups
+from src.data.holdout import duplicate_groups
 from src.tools.experiments.oof import (
     HeldOut,
     TrainCSV,

@@ -46,15 +46,6 @@ def fingerprint(*arrays: torch.Tensor | np.ndarray) -> str:
     return digest.hexdigest()[:20]
 
 
-def duplicate_groups(images: torch.Tensor) -> np.ndarray:
-    """Group id per row ``[N]``: rows with identical pixels share an id (ids in order of first appearance)."""
-    rows = np.ascontiguousarray(images.reshape(len(images), -1).numpy())
-    as_bytes = rows.view(np.dtype((np.void, rows.shape[1]))).ravel()
-    _, first, inverse = np.unique(as_bytes, return_index=True, return_inverse=True)
-    order = np.argsort(np.argsort(first))  # renumber groups by first appearance
-    return order[inverse.ravel()]
-
-
 @dataclass(frozen=True)
 class PixelStats:
     """Mean pixel value (0..255) and share of ink pixels (>= 128) over a set of images."""
