@@ -26,10 +26,6 @@ EMBEDDED_FINGERPRINTS = {
 }
 INK = 128  # a pixel at least this bright counts as ink
 FAR = 3.0  # statistics more than this factor away from training's are refused
-KAGGLE_HOWTO = (
-    "to submit to Kaggle, train on Kaggle's own train.csv: put Kaggle's train.csv and test.csv in a folder "
-    "and run fit and predict with --data.data_dir <folder>"
-)
 
 
 def fingerprint(*arrays: torch.Tensor | np.ndarray) -> str:
@@ -68,12 +64,10 @@ class PixelStats:
 @dataclass(frozen=True)
 class TrainingRecord:
     """What a model was trained on, as its checkpoint keeps it: train.csv's content fingerprint and shape, the
-    hold-out choice with every parameter that draws it, a fingerprint of the held-out row numbers and the pixel
-    statistics.
+    hold-out choice with every parameter that draws it, and the pixel statistics.
 
-    ``held_out_rows`` is ``fingerprint`` of the held-out row numbers (0-based, as a tensor): the rows an out-of-fold
-    score rebuilds must be these. It is None where nothing is held out and in a record of the first version, which
-    kept neither it nor the image size and class count.
+    ``held_out_rows`` fingerprints the held-out row numbers: the rows an out-of-fold score rebuilds must be these. It is
+    None where nothing is held out, and in a first-version record, which kept no image size or class count either.
     """
 
     fingerprint: str
@@ -102,11 +96,8 @@ class TrainingRecord:
 
     @classmethod
     def from_dict(cls, state: dict | None, source: str = "the checkpoint") -> TrainingRecord | None:
-        """The record ``state`` holds; None only where there is none (a network saved without this DataModule).
-
-        An earlier version's record is converted; any other shape is refused: taken for no record, it would switch
-        every check against the data off.
-        """
+        """The record ``state`` holds, an earlier version's converted; None only where there is none (a network saved
+        without this DataModule). Any other shape is refused: taken for no record, it would switch every check off."""
         if not state:
             return None
         keys, expected = set(state) if isinstance(state, dict) else set(), {field.name for field in fields(cls)}
@@ -202,7 +193,7 @@ def check_pixel_scale(path: Path, images: torch.Tensor, trained: PixelStats | No
 def check_image_shape(record: TrainingRecord, image_size: tuple[int, int], num_classes: int) -> None:
     """Refuse data of another image size or class count than the weights were trained on: some networks' layers fit
     other sizes too, and would give confident answers about images they never saw the like of."""
-    if record.image_size is None:  # a record of the previous version, which kept neither
+    if record.image_size is None:  # a first-version record, which kept neither
         return
     trained, given = (tuple(record.image_size), record.num_classes), (tuple(image_size), num_classes)
     if trained != given:
@@ -224,7 +215,9 @@ def check_evaluation_set(path: Path, images_fingerprint: str, record: TrainingRe
         raise UserInputError(
             f"{path} is not the embedded held-out split, and the model was trained on the embedded MNIST "
             "train.csv: Kaggle's test.csv is MNIST too, so about 60 % of its images are among the ones this model "
-            f"trained on and its score would mean nothing; {KAGGLE_HOWTO}, or {override}"
+            "trained on and its score would mean nothing; to submit to Kaggle, train on Kaggle's own train.csv: put "
+            "Kaggle's train.csv and test.csv in a folder and run fit and predict with --data.data_dir <folder>, or "
+            f"{override}"
         )
     if not record.embedded and images_fingerprint == embedded_test:
         raise UserInputError(

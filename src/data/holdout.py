@@ -3,8 +3,7 @@
 Each choice is a small class with its own parameters: ``Fraction`` (the Keras tutorial's stratified share, the
 default), ``Folds`` (fold k of K), ``Bag`` (train on a drawn share, validate on the rest) and ``AllRows`` (nothing
 held out). Each draws its rows the same on every rank, keeps identical images on one side and checks its own settings
-(one ``error:`` line naming the setting). A checkpoint records the choice as its config (``config``), and a record is
-read back only into these classes (``from_config``): a file names no code to run.
+(one ``error:`` line naming the setting). A checkpoint's training record keeps the choice as its config.
 """
 
 from __future__ import annotations
@@ -22,16 +21,12 @@ Split = tuple[torch.Tensor, torch.Tensor | None]  # train and val row numbers (0
 class HoldOut:
     """A way to hold out rows of train.csv; the DataModule calls ``split`` once, in ``setup``.
 
-    It owns the rows it holds out and its settings' range checks; it does not read files or know the model. A choice
-    keeps its parameters as attributes of the same names: they are all its config holds.
+    It owns the rows it holds out and its settings' range checks; it does not read files or know the model. Its
+    parameters are its attributes, of the same names: its config, ``==`` and ``repr`` are read from them.
     """
 
     def rows(self, labels: torch.Tensor, groups: np.ndarray) -> Split:
         """Train and val row numbers for ``labels`` ``[N]``; rows of one ``groups`` id (identical images) together."""
-        raise NotImplementedError
-
-    def setting(self) -> str:
-        """The setting that sizes the split, as an error names it."""
         raise NotImplementedError
 
     def split(self, path: Path, labels: torch.Tensor, groups: np.ndarray) -> Split:
@@ -40,8 +35,8 @@ class HoldOut:
         for side, chosen in (("training", train), ("validation", val)):
             if chosen is not None and not len(chosen):
                 raise UserInputError(
-                    f"{self.setting()} leaves no row of {path}'s {len(labels)} for {side} (each class is split on its "
-                    "own, rounded); choose a setting that leaves rows on both sides"
+                    f"data.holdout {self!r} leaves no row of {path}'s {len(labels)} for {side} (each class is split on "
+                    "its own, rounded); choose a setting that leaves rows on both sides"
                 )
         return train, val
 
@@ -78,9 +73,6 @@ class Fraction(HoldOut):
     def rows(self, labels: torch.Tensor, groups: np.ndarray) -> Split:
         return stratified_split(labels, self.val_fraction, self.seed, groups)
 
-    def setting(self) -> str:
-        return f"data.holdout.val_fraction {self.val_fraction}"
-
 
 class Folds(HoldOut):
     """Hold out fold ``fold`` (0-based) of ``folds`` stratified folds dealt by ``seed``; an image sits in one fold."""
@@ -95,9 +87,6 @@ class Folds(HoldOut):
     def rows(self, labels: torch.Tensor, groups: np.ndarray) -> Split:
         return fold_split(labels, self.folds, self.fold, self.seed, groups)
 
-    def setting(self) -> str:
-        return f"data.holdout.folds {self.folds} (fold {self.fold})"
-
 
 class Bag(HoldOut):
     """Train on a stratified share ``fraction`` of the rows drawn by ``seed`` without replacement (the public
@@ -111,18 +100,12 @@ class Bag(HoldOut):
     def rows(self, labels: torch.Tensor, groups: np.ndarray) -> Split:
         return stratified_split(labels, 1 - self.fraction, self.seed, groups)
 
-    def setting(self) -> str:
-        return f"data.holdout.fraction {self.fraction}"
-
 
 class AllRows(HoldOut):
     """Train on every labelled row: nothing is held out, and the CLI turns the validation loop off."""
 
     def rows(self, labels: torch.Tensor, groups: np.ndarray) -> Split:
         return torch.arange(len(labels)), None
-
-    def setting(self) -> str:
-        return "data.holdout AllRows"
 
 
 def duplicate_groups(images: torch.Tensor) -> np.ndarray:

@@ -174,14 +174,17 @@ def test_a_fold_members_checkpoint_validates_only_on_its_own_fold(tmp_path: Path
     [
         (
             [*BAG, "0.9999"],
-            r"data.holdout.fraction 0.9999 leaves no row of .*train.csv's 200 for validation",
+            r"data.holdout Bag\(fraction=0.9999, seed=0\) leaves no row of .*train.csv's 200 for validation",
         ),
         (
             [*FOLD, "201", "--data.holdout.fold", "200"],
-            r"data.holdout.folds 201 \(fold 200\) leaves no row .* validation",
+            r"data.holdout Folds\(folds=201, fold=200, seed=0\) leaves no row .* validation",
         ),
-        ([*BAG, "0.001"], r"data.holdout.fraction 0.001 leaves no row of .*'s 200 for training"),
-        (["--data.holdout.val_fraction", "0.01"], r"data.holdout.val_fraction 0.01 leaves no row .* for validation"),
+        ([*BAG, "0.001"], r"data.holdout Bag\(fraction=0.001, seed=0\) leaves no row of .*'s 200 for training"),
+        (
+            ["--data.holdout.val_fraction", "0.01"],
+            r"data.holdout Fraction\(val_fraction=0.01, seed=0\) leaves no row .* for validation",
+        ),
     ],
 )
 def test_a_split_with_an_empty_side_is_one_error_line_before_training(digits, tmp_path, capsys, settings, message):
