@@ -15,7 +15,7 @@ import numpy as np
 from jsonargparse import auto_cli
 
 from src.checkpoints import network_from_checkpoint, trained_shape
-from src.data.checks import TrainingRecord
+from src.data.belongs import TrainingRecord
 from src.data.datamodule import DigitCSVDataModule
 from src.models.ensemble import Ensemble
 from src.tools.predictor import TorchPredictor

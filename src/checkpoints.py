@@ -19,6 +19,7 @@ from jsonargparse import ArgumentParser
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 from torch import nn
 
+from src.data.belongs import TrainingRecord
 from src.utils import UserInputError, atomic_write
 
 WORDS = ("best", "last")
@@ -66,8 +67,8 @@ def run_checkpoint(run: Path, spec: str = "best") -> tuple[Path, str, dict[str, 
         return best, f"best checkpoint by val/acc of the run {run}", None
     if spec == "best" and last.is_file():
         checkpoint = read_checkpoint(last, trained=True)
-        record = (checkpoint.get("DigitCSVDataModule") or {}).get("training_data") or {}
-        if record.get("split") == "all" or record.get("train_on_all"):  # today's record, or the previous version's
+        record = TrainingRecord.from_dict((checkpoint.get("DigitCSVDataModule") or {}).get("training_data"), str(last))
+        if record is not None and record.train_on_all:
             how = f"the run {run} had no held-out validation, so its last checkpoint stands for its best"
             return last, how, checkpoint
     if spec == "last" and last.is_file():

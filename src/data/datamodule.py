@@ -12,7 +12,7 @@ from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from src.data.checks import (
+from src.data.belongs import (
     EMBEDDED_FINGERPRINTS,
     PixelStats,
     TrainingRecord,
@@ -20,11 +20,10 @@ from src.data.checks import (
     check_image_shape,
     check_pixel_scale,
     check_same_training_data,
-    duplicate_groups,
     fingerprint,
 )
 from src.data.csv_reader import DigitCSVError, DigitTable, read_digit_csv, read_label_csv
-from src.data.holdout import Fraction, HoldOut
+from src.data.holdout import Fraction, HoldOut, duplicate_groups
 from src.utils import MissingLabelsError, UserInputError, notice
 
 TUTORIAL_SPLIT = Fraction(val_fraction=0.15, seed=0)  # a hold-out choice keeps no state: one instance serves all
@@ -144,7 +143,7 @@ class DigitCSVDataModule(pl.LightningDataModule):
         self.training_record = TrainingRecord(
             fingerprint=fingerprint(table.images, table.labels), rows=len(table.labels),
             image_size=tuple(hp.image_size), num_classes=hp.num_classes,
-            **self.holdout.record(), held_out_rows=None if val_idx is None else fingerprint(val_idx),
+            holdout=self.holdout, held_out_rows=None if val_idx is None else fingerprint(val_idx),
             pixel_mean=stats.mean, ink_fraction=stats.ink_fraction,
         )  # fmt: skip
 

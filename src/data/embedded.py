@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from src.data.checks import EMBEDDED_FINGERPRINTS, fingerprint
+from src.data.belongs import EMBEDDED_FINGERPRINTS, fingerprint
 from src.data.csv_reader import read_digit_csv, read_label_csv
 from src.utils import UserInputError, atomic_write, exit_on_user_error
 

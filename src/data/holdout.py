@@ -2,8 +2,8 @@
 
 Each choice is a small class with its own parameters: ``Fraction`` (the Keras tutorial's stratified share, the
 default), ``Folds`` (fold k of K), ``Bag`` (train on a drawn share, validate on the rest) and ``AllRows`` (nothing
-held out). Each draws its rows the same on every rank, keeps identical images on one side, checks its own settings
-(one ``error:`` line naming the setting) and says what the checkpoint's ``TrainingRecord`` keeps of it.
+held out). Each draws its rows the same on every rank, keeps identical images on one side and checks its own settings
+(one ``error:`` line naming the setting). A checkpoint's training record keeps the choice as its config.
 """
 
 from __future__ import annotations
@@ -16,31 +16,18 @@ import torch
 from src.utils import UserInputError
 
 Split = tuple[torch.Tensor, torch.Tensor | None]  # train and val row numbers (0-based); val None: nothing held out
-RECORD_KEYS = ("val_fraction", "split_seed", "folds", "fold", "bag_fraction", "bag_seed")
 
 
 class HoldOut:
     """A way to hold out rows of train.csv; the DataModule calls ``split`` once, in ``setup``.
 
-    It owns the rows it holds out and its settings' range checks; it does not read files or know the model.
+    It owns the rows it holds out and its settings' range checks; it does not read files or know the model. Its
+    parameters are its attributes, of the same names: its config, ``==`` and ``repr`` are read from them.
     """
-
-    kind = ""  # TrainingRecord.split
 
     def rows(self, labels: torch.Tensor, groups: np.ndarray) -> Split:
         """Train and val row numbers for ``labels`` ``[N]``; rows of one ``groups`` id (identical images) together."""
         raise NotImplementedError
-
-    def setting(self) -> str:
-        """The setting that sizes the split, as an error names it."""
-        raise NotImplementedError
-
-    def record(self) -> dict:
-        """What the checkpoint's ``TrainingRecord`` keeps of this choice: ``split`` and the settings that draw it."""
-        return {"split": self.kind, **dict.fromkeys(RECORD_KEYS), **self._recorded()}
-
-    def _recorded(self) -> dict:
-        return {}
 
     def split(self, path: Path, labels: torch.Tensor, groups: np.ndarray) -> Split:
         """``rows``, refused with one error where a side is empty: Lightning reports that only mid-run, if at all."""
@@ -48,16 +35,35 @@ class HoldOut:
         for side, chosen in (("training", train), ("validation", val)):
             if chosen is not None and not len(chosen):
                 raise UserInputError(
-                    f"{self.setting()} leaves no row of {path}'s {len(labels)} for {side} (each class is split on its "
-                    "own, rounded); choose a setting that leaves rows on both sides"
+                    f"data.holdout {self!r} leaves no row of {path}'s {len(labels)} for {side} (each class is split on "
+                    "its own, rounded); choose a setting that leaves rows on both sides"
                 )
         return train, val
+
+    def config(self) -> dict:
+        """This choice as ``data.holdout`` in a YAML config: plain values, so a checkpoint loads with weights_only."""
+        return {"class_path": f"{__name__}.{type(self).__name__}", "init_args": dict(vars(self))}
+
+    @staticmethod
+    def from_config(config: dict, source: str = "the checkpoint") -> HoldOut:
+        """The choice ``config`` names, built only from this module's classes: a checkpoint never picks code to run."""
+        try:
+            return CHOICES[config["class_path"]](**config["init_args"])
+        except (KeyError, TypeError):  # no such choice, or not its parameters
+            raise UserInputError(
+                f"{source} holds out rows by {config!r}, which is none of {', '.join(CHOICES)} with its parameters; "
+                "use a checkpoint trained by this version"
+            ) from None
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and vars(self) == vars(other)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{key}={value}' for key, value in vars(self).items())})"
 
 
 class Fraction(HoldOut):
     """Hold out ``val_fraction`` of every class, drawn by ``seed`` (the Keras tutorial holds out 0.15)."""
-
-    kind = "val_fraction"
 
     def __init__(self, val_fraction: float = 0.15, seed: int = 0):
         if not 0 < val_fraction < 1:
@@ -67,17 +73,9 @@ class Fraction(HoldOut):
     def rows(self, labels: torch.Tensor, groups: np.ndarray) -> Split:
         return stratified_split(labels, self.val_fraction, self.seed, groups)
 
-    def setting(self) -> str:
-        return f"data.holdout.val_fraction {self.val_fraction}"
-
-    def _recorded(self) -> dict:
-        return {"val_fraction": self.val_fraction, "split_seed": self.seed}
-
 
 class Folds(HoldOut):
     """Hold out fold ``fold`` (0-based) of ``folds`` stratified folds dealt by ``seed``; an image sits in one fold."""
-
-    kind = "fold"
 
     def __init__(self, folds: int, fold: int, seed: int = 0):
         if folds < 2 or not 0 <= fold < folds:
@@ -89,18 +87,10 @@ class Folds(HoldOut):
     def rows(self, labels: torch.Tensor, groups: np.ndarray) -> Split:
         return fold_split(labels, self.folds, self.fold, self.seed, groups)
 
-    def setting(self) -> str:
-        return f"data.holdout.folds {self.folds} (fold {self.fold})"
-
-    def _recorded(self) -> dict:
-        return {"folds": self.folds, "fold": self.fold, "split_seed": self.seed}
-
 
 class Bag(HoldOut):
     """Train on a stratified share ``fraction`` of the rows drawn by ``seed`` without replacement (the public
     notebook's 0.9); the rest is validation."""
-
-    kind = "bag"
 
     def __init__(self, fraction: float, seed: int = 0):
         if not 0 < fraction < 1:
@@ -110,23 +100,21 @@ class Bag(HoldOut):
     def rows(self, labels: torch.Tensor, groups: np.ndarray) -> Split:
         return stratified_split(labels, 1 - self.fraction, self.seed, groups)
 
-    def setting(self) -> str:
-        return f"data.holdout.fraction {self.fraction}"
-
-    def _recorded(self) -> dict:
-        return {"bag_fraction": self.fraction, "bag_seed": self.seed}
-
 
 class AllRows(HoldOut):
     """Train on every labelled row: nothing is held out, and the CLI turns the validation loop off."""
 
-    kind = "all"
-
     def rows(self, labels: torch.Tensor, groups: np.ndarray) -> Split:
         return torch.arange(len(labels)), None
 
-    def setting(self) -> str:
-        return "data.holdout AllRows"
+
+def duplicate_groups(images: torch.Tensor) -> np.ndarray:
+    """Group id per row ``[N]``: rows with identical pixels share an id (ids in order of first appearance)."""
+    rows = np.ascontiguousarray(images.reshape(len(images), -1).numpy())
+    as_bytes = rows.view(np.dtype((np.void, rows.shape[1]))).ravel()
+    _, first, inverse = np.unique(as_bytes, return_index=True, return_inverse=True)
+    order = np.argsort(np.argsort(first))  # renumber groups by first appearance
+    return order[inverse.ravel()]
 
 
 def stratified_split(
@@ -180,3 +168,4 @@ REPLACED_FLAGS = {  # the data flags that data.holdout replaces, and what to pas
     "--data.bag_fraction": BAG,
     "--data.bag_seed": BAG,
 }
+CHOICES = {f"{__name__}.{choice.__name__}": choice for choice in (Fraction, Folds, Bag, AllRows)}

@@ -17,7 +17,8 @@ from typing import Any
 import pytorch_lightning as pl
 
 from src.checkpoints import network_from_checkpoint, read_checkpoint, trained_shape
-from src.data.checks import TrainingRecord
+from src.data.belongs import TrainingRecord
+from src.data.holdout import AllRows
 from src.models.ensemble import Ensemble
 from src.utils import UserInputError
 
@@ -92,6 +93,6 @@ def _common_record(paths: list, members: list[dict]) -> TrainingRecord | None:
         return first
     # the union's pixel statistics: near each member's, whose training sets overlap
     return dataclasses.replace(
-        first, split="all", folds=None, fold=None, bag_fraction=None, bag_seed=None, held_out_rows=None,
+        first, holdout=AllRows(), held_out_rows=None,
         pixel_mean=fmean(r.pixel_mean for r in records), ink_fraction=fmean(r.ink_fraction for r in records),
     )  # fmt: skip

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from src.checkpoints import network_from_checkpoint, resolve, trained_shape
-from src.data.checks import PixelStats, TrainingRecord
+from src.data.belongs import PixelStats, TrainingRecord
 from src.models.classifier import check_tta_shift
 from src.tools.digits import MNIST_SIZE, checked_digits, in_chunks
 from src.tools.ensemble_checkpoint import ensemble_checkpoint

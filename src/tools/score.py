@@ -21,7 +21,7 @@ from jsonargparse import CLI
 from PIL import Image
 
 from src.callbacks.figures import confusion_figure
-from src.data.checks import fingerprint
+from src.data.belongs import fingerprint
 from src.data.csv_reader import read_digit_csv, read_label_csv
 from src.data.embedded import EMBEDDED_FINGERPRINTS
 from src.utils import UserInputError, atomic_write

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from src.cli import main
-from src.data.checks import fingerprint
+from src.data.belongs import fingerprint
 from src.data.csv_reader import read_digit_csv
 from src.data.datamodule import DigitCSVDataModule
 from src.data.embedded import EMBEDDED_FINGERPRINTS

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from src.data import embedded
-from src.data.checks import fingerprint
+from src.data.belongs import fingerprint
 from src.data.csv_reader import read_digit_csv
 from tests.synthetic import digit_csv_text, random_digits
 

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from src.data import embedded
-from src.data.checks import PixelStats
+from src.data.belongs import PixelStats
 from src.data.csv_reader import read_digit_csv
 from src.data.embedded import EmbeddedDataError, _ArraysOnlyUnpickler
 from src.tools.images.reading import MNIST_PIXELS

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from src.cli import main
-from src.data.checks import duplicate_groups, fingerprint
+from src.data.belongs import fingerprint
 from src.data.datamodule import DigitCSVDataModule
-from src.data.holdout import AllRows, Bag, Folds, Fraction, HoldOut, fold_split
+from src.data.holdout import AllRows, Bag, Folds, Fraction, HoldOut, duplicate_groups, fold_split
 from src.utils import UserInputError
 from tests.conftest import eval_args, fit_args
 from tests.learnable_digits import write_learnable_csvs
@@ -46,13 +46,13 @@ def test_each_holdout_holds_out_what_it_should(digits: DigitCSVs) -> None:
         module, rows = fitted(digits, holdout), held(digits, holdout)
         if n_val is None:  # nothing held out: every row trains, and no validation set exists
             assert rows is None and module.val_set is None and len(module.train_set) == 200
-            assert module.training_record.split == "all" and module.training_record.held_out_rows is None
+            assert module.training_record.train_on_all and module.training_record.held_out_rows is None
             continue
         assert len(rows) == pytest.approx(n_val, abs=10) and len(module.train_set) + len(rows) == 200
         assert torch.equal(module.val_set.images.flatten(1), images[rows]) and torch.equal(
             module.val_set.labels, labels[rows]
         )
-        assert module.training_record.split == holdout.kind
+        assert module.training_record.holdout == holdout
         assert module.training_record.held_out_rows == fingerprint(rows)
 
 
@@ -156,20 +156,17 @@ def test_a_fold_members_checkpoint_validates_only_on_its_own_fold(tmp_path: Path
     with pytest.raises(SystemExit):
         main(eval_args("validate", data, logs, *FOLD, "3", "--data.holdout.fold", "1", "--ckpt_path", last))
     err = capsys.readouterr().err
-    assert "error: the checkpoint was trained on" in err and "100 rows, fold 0 of 3, split_seed 0), but this run" in err
-    assert (
-        "(100 rows, fold 1 of 3, split_seed 0): data.holdout.fold is 0 in the checkpoint, 1 here; to validate use"
-        in err
-    )
+    assert "error: the checkpoint was trained on" in err and "data.holdout Folds(folds=3, fold=0, seed=0)), but" in err
+    assert "Folds(folds=3, fold=1, seed=0)): data.holdout.fold is 0 in the checkpoint, 1 here; to validate use" in err
     with pytest.raises(SystemExit):  # the seed that dealt the folds is named, and both sides differ in print
         main(eval_args("validate", data, logs, *fold[:6], "--data.holdout.seed", "1", "--ckpt_path", last))
     err = capsys.readouterr().err
-    assert "fold 0 of 3, split_seed 1): data.holdout.seed is 0 in the checkpoint, 1 here; to validate" in err
+    assert "fold=0, seed=1)): data.holdout.seed is 0 in the checkpoint, 1 here; to validate" in err
     with pytest.raises(SystemExit):  # nor on the val_fraction split
         main(eval_args("validate", data, logs, "--ckpt_path", last))
     err = capsys.readouterr().err
-    assert "fold 0 of 3, split_seed 0), but this run has" in err and "val_fraction 0.15, split_seed 0): the " in err
-    assert "the checkpoint held out a fold (Folds), this run a val_fraction split (Fraction); to validate" in err
+    assert "fold=0, seed=0)), but this run has" in err and "Fraction(val_fraction=0.15, seed=0)): data.holdout" in err
+    assert "data.holdout is Folds in the checkpoint, Fraction here; to validate" in err
 
 
 @pytest.mark.parametrize(
@@ -177,14 +174,17 @@ def test_a_fold_members_checkpoint_validates_only_on_its_own_fold(tmp_path: Path
     [
         (
             [*BAG, "0.9999"],
-            r"data.holdout.fraction 0.9999 leaves no row of .*train.csv's 200 for validation",
+            r"data.holdout Bag\(fraction=0.9999, seed=0\) leaves no row of .*train.csv's 200 for validation",
         ),
         (
             [*FOLD, "201", "--data.holdout.fold", "200"],
-            r"data.holdout.folds 201 \(fold 200\) leaves no row .* validation",
+            r"data.holdout Folds\(folds=201, fold=200, seed=0\) leaves no row .* validation",
         ),
-        ([*BAG, "0.001"], r"data.holdout.fraction 0.001 leaves no row of .*'s 200 for training"),
-        (["--data.holdout.val_fraction", "0.01"], r"data.holdout.val_fraction 0.01 leaves no row .* for validation"),
+        ([*BAG, "0.001"], r"data.holdout Bag\(fraction=0.001, seed=0\) leaves no row of .*'s 200 for training"),
+        (
+            ["--data.holdout.val_fraction", "0.01"],
+            r"data.holdout Fraction\(val_fraction=0.01, seed=0\) leaves no row .* for validation",
+        ),
     ],
 )
 def test_a_split_with_an_empty_side_is_one_error_line_before_training(digits, tmp_path, capsys, settings, message):

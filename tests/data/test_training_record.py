@@ -1,24 +1,23 @@
-"""A checkpoint's training record: what the model was trained on, split settings and held-out rows included. A record
-this version cannot read is refused, the previous version's is migrated, and none is never assumed: each guard
+"""A checkpoint's training record: what the model was trained on, the hold-out choice and held-out rows included. A
+record this version cannot read is refused, an earlier version's is converted, and none is never assumed: each guard
 against scoring training rows reads it."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
 import torch
 
 from src.cli import main
-from src.data.checks import TrainingRecord, check_same_training_data, duplicate_groups, fingerprint
+from src.data.belongs import TrainingRecord, check_same_training_data, fingerprint
 from src.data.datamodule import DigitCSVDataModule
-from src.data.holdout import AllRows, Bag, Folds, Fraction, HoldOut
+from src.data.holdout import AllRows, Bag, Folds, Fraction, HoldOut, duplicate_groups
 from src.utils import UserInputError
 from tests.conftest import eval_args
 from tests.synthetic import DigitCSVs, write_digit_csvs
 
-PREVIOUS = {  # a record as the previous version saved it
+FIRST = {  # a record as the first version saved it
     "fingerprint": "f" * 20, "rows": 200, "val_fraction": 0.15, "split_seed": 0, "train_on_all": False,
     "pixel_mean": 40.0, "ink_fraction": 0.1, "held_out": "fold 1 of 5",
 }  # fmt: skip
@@ -35,18 +34,27 @@ def record_of(digits: DigitCSVs, holdout: HoldOut) -> TrainingRecord:
     return module.training_record
 
 
+def flat(record: TrainingRecord, split: str, **settings) -> dict:
+    """``record`` as the previous version saved it: the hold-out choice as flat fields, the unused ones kept."""
+    state = {key: value for key, value in record.to_dict().items() if key != "holdout"}
+    unused = dict.fromkeys(("folds", "fold", "bag_fraction", "bag_seed"))
+    return {**state, **unused, "val_fraction": 0.15, "split_seed": 0, "split": split, **settings}
+
+
 def test_the_record_holds_the_split_with_what_draws_it_and_the_held_out_rows(digits: DigitCSVs) -> None:
     module = DigitCSVDataModule(data_dir=str(digits.folder), holdout=Folds(4, 1, seed=7))
     module.setup("fit")
     record = module.training_record
-    assert (record.split, record.folds, record.fold, record.split_seed) == ("fold", 4, 1, 7)
+    assert record.holdout == Folds(4, 1, seed=7)
+    saved = {"class_path": "src.data.holdout.Folds", "init_args": {"folds": 4, "fold": 1, "seed": 7}}
+    assert record.to_dict()["holdout"] == saved  # as data.holdout is written in YAML
     labels, images = torch.from_numpy(digits.train_labels), torch.from_numpy(digits.train_images)
     assert record.held_out_rows == fingerprint(Folds(4, 1, seed=7).rows(labels, duplicate_groups(images))[1])
     assert (record.image_size, record.num_classes) == ((28, 28), 10)
     assert TrainingRecord.from_dict(record.to_dict()) == record
     bag = record_of(digits, Bag(0.9, seed=3))
-    assert (bag.split, bag.bag_fraction, bag.bag_seed) == ("bag", 0.9, 3)  # the seed that drew it
-    assert record_of(digits, AllRows()).held_out_rows is None
+    assert bag.to_dict()["holdout"]["init_args"] == {"fraction": 0.9, "seed": 3}  # the seed that drew it
+    assert record_of(digits, AllRows()).held_out_rows is None and record_of(digits, AllRows()).train_on_all
 
 
 @pytest.mark.parametrize(
@@ -62,29 +70,53 @@ def test_a_record_with_unknown_or_missing_fields_is_refused_naming_them(digits: 
 
 
 @pytest.mark.parametrize(
-    ("held_out", "train_on_all", "split"),
-    [("fold 1 of 5", False, ("fold", 5, 1, None, None)), ("bag 0.9 seed 3", False, ("bag", None, None, 0.9, 3)),
-     (None, False, ("val_fraction", None, None, None, None)), (None, True, ("all", None, None, None, None))],
+    "holdout",
+    [{"class_path": "os.system", "init_args": {}}, {"class_path": "src.data.holdout.Folds", "init_args": {"k": 5}},
+     "src.data.holdout.Fraction"],
 )  # fmt: skip
-def test_the_previous_versions_record_is_migrated_without_held_out_rows(held_out, train_on_all, split) -> None:
-    record = TrainingRecord.from_dict({**PREVIOUS, "held_out": held_out, "train_on_all": train_on_all})
-    assert (record.split, record.folds, record.fold, record.bag_fraction, record.bag_seed) == split
+def test_a_record_holding_out_rows_by_anything_but_a_holdout_choice_is_refused(digits: DigitCSVs, holdout) -> None:
+    state = {**record_of(digits, Fraction()).to_dict(), "holdout": holdout}  # a checkpoint must never run code
+    with pytest.raises(UserInputError, match=r"holds out rows by .*, which is none of src.data.holdout.Fraction, "):
+        TrainingRecord.from_dict(state)
+
+
+@pytest.mark.parametrize(
+    ("held_out", "train_on_all", "holdout"),
+    [("fold 1 of 5", False, Folds(5, 1)), ("bag 0.9 seed 3", False, Bag(0.9, seed=3)), (None, False, Fraction(0.15)),
+     (None, True, AllRows())],
+)  # fmt: skip
+def test_the_previous_versions_record_is_migrated_without_held_out_rows(held_out, train_on_all, holdout) -> None:
+    record = TrainingRecord.from_dict({**FIRST, "held_out": held_out, "train_on_all": train_on_all})
+    assert record.holdout == holdout and record.train_on_all == train_on_all
     assert (record.held_out_rows, record.image_size, record.num_classes) == (None, None, None)
-    assert (record.fingerprint, record.rows, record.val_fraction, record.pixel_mean) == ("f" * 20, 200, 0.15, 40.0)
+    assert (record.fingerprint, record.rows, record.pixel_mean) == ("f" * 20, 200, 40.0)
+
+
+@pytest.mark.parametrize(
+    ("split", "settings", "holdout"),
+    [("fold", {"folds": 4, "fold": 1, "split_seed": 7}, Folds(4, 1, seed=7)),
+     ("bag", {"bag_fraction": 0.9, "bag_seed": 3}, Bag(0.9, seed=3)),
+     ("val_fraction", {"val_fraction": 0.2, "split_seed": 1}, Fraction(0.2, seed=1)), ("all", {}, AllRows())],
+)  # fmt: skip
+def test_a_record_with_flat_split_fields_is_converted_keeping_its_held_out_rows(digits, split, settings, holdout):
+    current = record_of(digits, holdout)
+    assert TrainingRecord.from_dict(flat(current, split, **settings)) == current
+    with pytest.raises(UserInputError, match="holds out 'halves', which no version of this template wrote"):
+        TrainingRecord.from_dict(flat(current, "halves"))
 
 
 def test_only_the_settings_that_draw_the_split_are_compared(digits: DigitCSVs) -> None:
     fold = record_of(digits, Folds(3, 0))
-    older = dataclasses.replace(fold, val_fraction=0.15)  # an older fold record kept the unused val_fraction
-    check_same_training_data(older, record_of(digits, Folds(3, 0)), "validate")  # val_fraction draws no fold
-    with pytest.raises(UserInputError, match=r"split_seed 1\): data.holdout.seed is 0 in the checkpoint, 1 here; to"):
+    older = flat(fold, "fold", folds=3, fold=0, val_fraction=0.3)  # an older fold record kept the unused val_fraction
+    check_same_training_data(TrainingRecord.from_dict(older), fold, "validate")  # val_fraction draws no fold
+    with pytest.raises(UserInputError, match=r"seed=1\)\): data.holdout.seed is 0 in the checkpoint, 1 here; to"):
         check_same_training_data(fold, record_of(digits, Folds(3, 0, seed=1)), "validate")
     bag = record_of(digits, Bag(0.9, seed=3))
-    older = dataclasses.replace(bag, split_seed=5)  # an older bag record kept the split_seed, which draws no bag
-    check_same_training_data(older, record_of(digits, Bag(0.9, seed=3)), "fit")
+    older = flat(bag, "bag", bag_fraction=0.9, bag_seed=3, split_seed=5)  # it kept the split_seed: it draws no bag
+    check_same_training_data(TrainingRecord.from_dict(older), record_of(digits, Bag(0.9, seed=3)), "fit")
     with pytest.raises(UserInputError, match=r"data.holdout.seed is 3 in the checkpoint, 5 here"):
         check_same_training_data(bag, record_of(digits, Bag(0.9, seed=5)), "fit")
-    with pytest.raises(UserInputError, match="the checkpoint held out a bag .*, this run a fold"):
+    with pytest.raises(UserInputError, match="data.holdout is Bag in the checkpoint, Folds here"):
         check_same_training_data(bag, fold, "fit")
 
 
@@ -113,8 +145,10 @@ def test_validate_refuses_an_unreadable_record_and_checks_a_migrated_one(tmp_pat
     unknown = with_record(trained_run.best, tmp_path / "unknown.ckpt", {**current, "augmented": True})
     error = refused(capsys, [*validate, "--ckpt_path", str(unknown)])
     assert error.startswith("error: the checkpoint holds a training record") and "unknown fields: augmented" in error
-    old = {key: current[key] for key in ("fingerprint", "rows", "val_fraction", "split_seed", "pixel_mean")}
-    old |= {"ink_fraction": current["ink_fraction"], "train_on_all": False, "held_out": None}
+    old = {key: current[key] for key in ("fingerprint", "rows", "pixel_mean", "ink_fraction")}
+    fraction = current["holdout"]["init_args"]  # the default Fraction, as the first version kept it
+    old |= {"val_fraction": fraction["val_fraction"], "split_seed": fraction["seed"], "train_on_all": False}
+    old |= {"held_out": None}
     migrated = with_record(trained_run.best, tmp_path / "previous.ckpt", old)
     assert 0 <= float(main([*validate, "--ckpt_path", str(migrated)]).trainer.callback_metrics["val/acc"]) <= 1
     error = refused(capsys, [*validate, "--data.holdout.seed", "1", "--ckpt_path", str(migrated)])

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from src.checkpoints import network_from_checkpoint
-from src.data.checks import TrainingRecord
+from src.data.belongs import TrainingRecord
+from src.data.holdout import Folds
 from src.models.classifier import DigitClassifier
 from src.models.ensemble import Ensemble
 from src.models.tutorial_cnn import TutorialCNN
@@ -19,9 +20,8 @@ from tests.encoded_digits import READER, TUTORIAL_CNN, EncodedDigitReader, save_
 
 SEED_ARGS = {"dropout": 0.3, "num_classes": 10}
 RECORD = TrainingRecord(
-    fingerprint="ab" * 10, rows=100, image_size=(28, 28), num_classes=10, split="fold", val_fraction=0.15,
-    split_seed=0, folds=2, fold=0, bag_fraction=None, bag_seed=None, held_out_rows="cd" * 10, pixel_mean=30.0,
-    ink_fraction=0.1,
+    fingerprint="ab" * 10, rows=100, image_size=(28, 28), num_classes=10, holdout=Folds(2, 0),
+    held_out_rows="cd" * 10, pixel_mean=30.0, ink_fraction=0.1,
 )  # fmt: skip
 
 
@@ -79,9 +79,9 @@ def test_the_record_is_the_members_or_their_union_and_one_train_csv_is_required(
         return ensemble_checkpoint(paths)["DigitCSVDataModule"]["training_data"]
 
     assert record_of(RECORD, RECORD) == RECORD.to_dict()  # seeds of one split
-    other_fold = dataclasses.replace(RECORD, fold=1, held_out_rows="ef" * 10, pixel_mean=32.0)
+    other_fold = dataclasses.replace(RECORD, holdout=Folds(2, 1), held_out_rows="ef" * 10, pixel_mean=32.0)
     union = TrainingRecord.from_dict(record_of(RECORD, other_fold))
-    assert union.split == "all" and union.train_on_all and union.held_out_rows is None  # validate refuses it
+    assert union.train_on_all and union.held_out_rows is None  # validate refuses it
     assert union.pixel_mean == 31.0 and union.fingerprint == RECORD.fingerprint
     with pytest.raises(UserInputError, match="an ensemble's members share one train.csv"):
         record_of(RECORD, dataclasses.replace(RECORD, fingerprint="ff" * 10))

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from src.data.checks import fingerprint
+from src.data.belongs import fingerprint
 from src.data.csv_reader import read_digit_csv
 from src.data.embedded import EMBEDDED_FINGERPRINTS
 from tests.conftest import tool

@@ -22,9 +22,9 @@ from torch import nn
 
 from src.checkpoints import network_from_checkpoint, read_checkpoint
 from src.cli import DEFAULT_CONFIG, DigitCLI
-from src.data.checks import TrainingRecord, duplicate_groups, fingerprint
+from src.data.belongs import TrainingRecord, fingerprint
 from src.data.datamodule import DigitCSVDataModule
-from src.data.holdout import AllRows, Bag, Folds, Fraction, HoldOut
+from src.data.holdout import HoldOut, duplicate_groups
 from src.models.classifier import DigitClassifier, ShiftAveraged
 from src.utils import UserInputError, atomic_write
 
@@ -91,13 +91,14 @@ def held_out_predictions(checkpoint: Path, source: TrainCSV, tta_shift: float = 
         )
     if fingerprint(rows) != record.held_out_rows:
         raise UserInputError(
-            f"{checkpoint} held out other rows than {record.describe_split()} draws from this train.csv now; its "
+            f"{checkpoint} held out other rows than {record.holdout} draws from this train.csv now; its "
             "out-of-fold rows cannot be rebuilt: retrain the member with this version"
         )
     probabilities = predicted(network, table.images[rows], tta_shift)
     return HeldOut(
-        rows.numpy(), table.labels[rows].numpy(), probabilities, record.fold, record.fingerprint, record.rows
-    )
+        rows.numpy(), table.labels[rows].numpy(), probabilities, getattr(record.holdout, "fold", None),
+        record.fingerprint, record.rows,
+    )  # fmt: skip
 
 
 def held_out_record(checkpoint: Path, metadata: dict) -> TrainingRecord:
@@ -108,7 +109,7 @@ def held_out_record(checkpoint: Path, metadata: dict) -> TrainingRecord:
         raise UserInputError(
             f"{checkpoint} holds no training record (not written by src.cli fit): its held-out rows are unknown"
         )
-    if record.split == "all":
+    if record.train_on_all:
         raise UserInputError(f"{checkpoint} trained on every row (AllRows): it held none out to predict")
     if record.held_out_rows is None:  # a record migrated from the previous version
         raise UserInputError(
@@ -120,13 +121,7 @@ def held_out_record(checkpoint: Path, metadata: dict) -> TrainingRecord:
 
 def holdout_of(record: TrainingRecord) -> HoldOut:
     """The hold-out choice a checkpoint's record was drawn with."""
-    if record.split == "fold":
-        return Folds(record.folds, record.fold, record.split_seed)
-    if record.split == "bag":
-        return Bag(record.bag_fraction, record.bag_seed)
-    if record.split == "all":
-        return AllRows()
-    return Fraction(record.val_fraction, record.split_seed)
+    return record.holdout
 
 
 @torch.inference_mode()

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
-from src.data.checks import PixelStats
+from src.data.belongs import PixelStats
 from src.tools.images.finder import find_digit
 from src.tools.images.marks import NoDigit
 from src.utils import UserInputError

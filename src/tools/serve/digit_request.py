@@ -16,7 +16,7 @@ import json
 import numpy as np
 import torch
 
-from src.data.checks import PixelStats
+from src.data.belongs import PixelStats
 from src.tools.images.reading import ImageInputError, decode_image, mnist_style
 
 MOSTLY_INK = 0.5  # a digit with more ink (>= 128) than background is the inverse of a train.csv row

@@ -14,7 +14,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from src.data.checks import PixelStats
+from src.data.belongs import PixelStats
 from src.tools.serve.digit_request import IMAGE_FIELD, RequestError, digit_from_image, digit_from_json
 
 DIGIT_KEY = "digit"  # what the inference worker receives: {"digit": base64 of 784 uint8}

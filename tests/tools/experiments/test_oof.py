@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from src.checkpoints import network_from_checkpoint
-from src.data.checks import duplicate_groups
+from src.data.holdout import duplicate_groups
 from src.tools.experiments.oof import (
     HeldOut,
     TrainCSV,
@@ -47,7 +47,7 @@ def test_a_member_predicts_the_rows_its_record_says_it_held_out(tmp_path, traine
 def previous_version_checkpoint(checkpoint: Path, target: Path) -> Path:
     saved = torch.load(checkpoint, weights_only=True)
     record = saved["DigitCSVDataModule"]["training_data"]
-    old = {key: record[key] for key in ("fingerprint", "rows", "val_fraction", "split_seed", "pixel_mean")}
+    old = {key: record[key] for key in ("fingerprint", "rows", "pixel_mean")} | {"val_fraction": 0.15, "split_seed": 0}
     saved["DigitCSVDataModule"]["training_data"] = {**old, "ink_fraction": 0.1, "train_on_all": False, "held_out": None}
     torch.save(saved, target)
     return target

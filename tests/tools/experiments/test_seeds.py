@@ -62,7 +62,8 @@ def test_a_killed_seeds_run_continues_where_it_stopped_and_scores_the_ensemble(t
     listed = [entry["checkpoint"] for entry in ensemble["ensemble"]["members"]]
     assert [Path(path).parent.parent for path in listed] == members  # one checkpoint per member, by seed
     assert ensemble["hyper_parameters"]["network"]["class_path"] == "src.models.ensemble.Ensemble"
-    assert ensemble["global_step"] > 0 and ensemble["DigitCSVDataModule"]["training_data"]["split"] == "val_fraction"
+    holdout = ensemble["DigitCSVDataModule"]["training_data"]["holdout"]
+    assert ensemble["global_step"] > 0 and holdout["class_path"] == "src.data.holdout.Fraction"
     for i, path in enumerate(listed):  # every member's weights, as its checkpoint holds them
         weights = torch.load(path, weights_only=True)["state_dict"]
         for key, value in weights.items():

@@ -52,9 +52,8 @@ def test_fold_members_score_out_of_fold_on_every_row_and_their_ensemble_tests_an
     """At 20x20 pixels and 3 classes: sizes and class counts are the checkpoint's, as every command reads them."""
     from src.checkpoints import network_from_checkpoint
     from src.cli import run
-    from src.data.checks import duplicate_groups
     from src.data.csv_reader import read_digit_csv
-    from src.data.holdout import fold_split
+    from src.data.holdout import duplicate_groups, fold_split
     from src.tools.experiments.oof import TrainCSV, fit_config, held_out_predictions
     from src.tools.experiments.seeds import seeds
 

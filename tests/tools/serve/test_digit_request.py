@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from src.data.checks import PixelStats
+from src.data.belongs import PixelStats
 from src.tools.images import reading as image_rules
 from src.tools.images.reading import decode_image, mnist_style
 from src.tools.serve.digit_request import RequestError, digit_from_image, digit_from_json

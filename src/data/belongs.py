@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from src.data.holdout import AllRows, Bag, Folds, Fraction, HoldOut
 from src.utils import UserInputError
 
 # Content fingerprints of the embedded MNIST split (src.data.embedded writes it; tests check these against the wheel).
@@ -25,10 +26,6 @@ EMBEDDED_FINGERPRINTS = {
 }
 INK = 128  # a pixel at least this bright counts as ink
 FAR = 3.0  # statistics more than this factor away from training's are refused
-KAGGLE_HOWTO = (
-    "to submit to Kaggle, train on Kaggle's own train.csv: put Kaggle's train.csv and test.csv in a folder "
-    "and run fit and predict with --data.data_dir <folder>"
-)
 
 
 def fingerprint(*arrays: torch.Tensor | np.ndarray) -> str:
@@ -43,15 +40,6 @@ def fingerprint(*arrays: torch.Tensor | np.ndarray) -> str:
         digest.update(str(values.dtype).encode() + str(values.shape).encode())
         digest.update(np.ascontiguousarray(values).tobytes())
     return digest.hexdigest()[:20]
-
-
-def duplicate_groups(images: torch.Tensor) -> np.ndarray:
-    """Group id per row ``[N]``: rows with identical pixels share an id (ids in order of first appearance)."""
-    rows = np.ascontiguousarray(images.reshape(len(images), -1).numpy())
-    as_bytes = rows.view(np.dtype((np.void, rows.shape[1]))).ravel()
-    _, first, inverse = np.unique(as_bytes, return_index=True, return_inverse=True)
-    order = np.argsort(np.argsort(first))  # renumber groups by first appearance
-    return order[inverse.ravel()]
 
 
 @dataclass(frozen=True)
@@ -75,28 +63,18 @@ class PixelStats:
 
 @dataclass(frozen=True)
 class TrainingRecord:
-    """What a model was trained on, as its checkpoint keeps it: train.csv's content fingerprint and shape, the split
-    with every setting that draws it, a fingerprint of the row numbers it held out, and the pixel statistics.
+    """What a model was trained on, as its checkpoint keeps it: train.csv's content fingerprint and shape, the
+    hold-out choice with every parameter that draws it, and the pixel statistics.
 
-    ``split`` is ``val_fraction`` (drawn by ``val_fraction`` and ``split_seed``), ``fold`` (``folds``, ``fold`` and
-    ``split_seed``), ``bag`` (``bag_fraction`` and ``bag_seed``, the seed that drew it) or ``all`` (nothing held out):
-    the DataModule's ``data.holdout`` choice fills them (``src.data.holdout``).
-    ``held_out_rows`` is ``fingerprint`` of the held-out row numbers (0-based, as a tensor): the rows an out-of-fold
-    score rebuilds must be these. It is None where nothing is held out, and in a record migrated from the previous
-    version, which kept neither it nor the image size and class count.
+    ``held_out_rows`` fingerprints the held-out row numbers: the rows an out-of-fold score rebuilds must be these. It is
+    None where nothing is held out, and in a first-version record, which kept no image size or class count either.
     """
 
     fingerprint: str
     rows: int
     image_size: tuple[int, int] | None
     num_classes: int | None
-    split: str
-    val_fraction: float
-    split_seed: int
-    folds: int | None
-    fold: int | None
-    bag_fraction: float | None
-    bag_seed: int | None
+    holdout: HoldOut
     held_out_rows: str | None
     pixel_mean: float
     ink_fraction: float
@@ -111,26 +89,24 @@ class TrainingRecord:
 
     @property
     def train_on_all(self) -> bool:
-        return self.split == "all"
+        return isinstance(self.holdout, AllRows)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "holdout": self.holdout.config()}
 
     @classmethod
     def from_dict(cls, state: dict | None, source: str = "the checkpoint") -> TrainingRecord | None:
-        """The record ``state`` holds; None only where there is none (a network saved without this DataModule).
-
-        A record of the previous version is migrated; any other shape is refused: taken for no record, it would
-        switch every check against the data off.
-        """
+        """The record ``state`` holds, an earlier version's converted; None only where there is none (a network saved
+        without this DataModule). Any other shape is refused: taken for no record, it would switch every check off."""
         if not state:
             return None
         keys, expected = set(state) if isinstance(state, dict) else set(), {field.name for field in fields(cls)}
+        if keys in (FLAT_RECORD, FIRST_RECORD, FIRST_RECORD - {"held_out"}):
+            state, keys = earlier(state, source), expected
         if keys == expected:
             size = state["image_size"]
-            return cls(**{**state, "image_size": None if size is None else tuple(size)})
-        if keys in (PREVIOUS_RECORD, PREVIOUS_RECORD - {"held_out"}):
-            return cls._migrated(state, source)
+            holdout = HoldOut.from_config(state["holdout"], source)
+            return cls(**{**state, "image_size": None if size is None else tuple(size), "holdout": holdout})
         named = [f"{what} fields: {', '.join(sorted(found))}" for what, found in
                  (("unknown", keys - expected), ("missing", expected - keys)) if found]  # fmt: skip
         raise UserInputError(
@@ -138,45 +114,22 @@ class TrainingRecord:
             "checked; use a checkpoint trained by this version"
         )
 
-    @classmethod
-    def _migrated(cls, state: dict, source: str) -> TrainingRecord:
-        """The previous version's record (``held_out``: "fold 2 of 5", "bag 0.9 seed 3" or None) in today's shape."""
-        held_out = state.get("held_out")
-        split = {"split": "all" if state["train_on_all"] else "val_fraction"}
-        if held_out is not None and (found := re.fullmatch(r"fold (\d+) of (\d+)", held_out)):
-            split = {"split": "fold", "fold": int(found[1]), "folds": int(found[2])}
-        elif held_out is not None and (found := re.fullmatch(r"bag (\S+) seed (-?\d+)", held_out)):
-            split = {"split": "bag", "bag_fraction": float(found[1]), "bag_seed": int(found[2])}
-        elif held_out is not None:
-            raise UserInputError(f"{source}: its training record holds out {held_out!r}, which is no fold or bag")
-        kept = {key: state[key] for key in ("fingerprint", "rows", "val_fraction", "split_seed")}
-        unknown = dict.fromkeys(("image_size", "num_classes", "folds", "fold", "bag_fraction", "bag_seed"))
-        pixels = {"pixel_mean": state["pixel_mean"], "ink_fraction": state["ink_fraction"]}
-        return cls(**{**kept, **unknown, **split, **pixels, "held_out_rows": None})
-
     def describe(self) -> str:
         source = "the embedded MNIST train.csv" if self.embedded else f"a train.csv with fingerprint {self.fingerprint}"
-        return f"{source} ({self.rows} rows, {self.describe_split()})"
-
-    def describe_split(self) -> str:
-        return {
-            "val_fraction": f"val_fraction {self.val_fraction}, split_seed {self.split_seed}",
-            "fold": f"fold {self.fold} of {self.folds}, split_seed {self.split_seed}",
-            "bag": f"bag {self.bag_fraction}, bag_seed {self.bag_seed}",
-            "all": "all rows",
-        }[self.split]
+        return f"{source} ({self.rows} rows, data.holdout {self.holdout})"
 
     def differences(self, other: TrainingRecord) -> list[str]:
-        """What ``other`` sets otherwise among the settings that draw this record's split (``val_fraction`` draws no
-        fold, ``split_seed`` no bag), or its data: empty when both hold out the same rows of the same train.csv."""
+        """The settings of the hold-out choice that ``other`` sets otherwise, or its data: empty when both hold out the
+        same rows of the same train.csv."""
         if (self.fingerprint, self.rows) != (other.fingerprint, other.rows):
             return [f"train.csv has fingerprint {self.fingerprint} in the checkpoint, {other.fingerprint} here"]
-        if self.split != other.split:
-            return [f"the checkpoint held out {SPLIT_SETTINGS[self.split]}, this run {SPLIT_SETTINGS[other.split]}"]
+        mine, theirs = self.holdout, other.holdout
+        if type(mine) is not type(theirs):
+            return [f"data.holdout is {type(mine).__name__} in the checkpoint, {type(theirs).__name__} here"]
         found = [
-            f"{SETTING[key]} is {getattr(self, key)} in the checkpoint, {getattr(other, key)} here"
-            for key in SPLIT_DRAWN_BY[self.split]
-            if getattr(self, key) != getattr(other, key)
+            f"data.holdout.{key} is {value} in the checkpoint, {vars(theirs)[key]} here"
+            for key, value in vars(mine).items()
+            if value != vars(theirs)[key]
         ]
         rows = (self.held_out_rows, other.held_out_rows)
         if not found and None not in rows and rows[0] != rows[1]:
@@ -184,29 +137,39 @@ class TrainingRecord:
         return found
 
 
-PREVIOUS_RECORD = {
+FLAT_RECORD = {  # the previous version's record: the hold-out choice as flat fields
+    "fingerprint", "rows", "image_size", "num_classes", "split", "val_fraction", "split_seed", "folds", "fold",
+    "bag_fraction", "bag_seed", "held_out_rows", "pixel_mean", "ink_fraction",
+}  # fmt: skip
+FIRST_RECORD = {
     "fingerprint", "rows", "val_fraction", "split_seed", "train_on_all", "pixel_mean", "ink_fraction", "held_out",
 }  # fmt: skip
-SPLIT_DRAWN_BY = {
-    "val_fraction": ("val_fraction", "split_seed"),
-    "fold": ("folds", "fold", "split_seed"),
-    "bag": ("bag_fraction", "bag_seed"),
-    "all": (),
-}
-SETTING = {  # the data.holdout setting each field records
-    "val_fraction": "data.holdout.val_fraction",
-    "split_seed": "data.holdout.seed",
-    "folds": "data.holdout.folds",
-    "fold": "data.holdout.fold",
-    "bag_fraction": "data.holdout.fraction",
-    "bag_seed": "data.holdout.seed",
-}
-SPLIT_SETTINGS = {
-    "val_fraction": "a val_fraction split (Fraction)",
-    "fold": "a fold (Folds)",
-    "bag": "a bag (Bag)",
-    "all": "nothing (AllRows)",
-}
+
+
+def earlier(state: dict, source: str) -> dict:
+    """An earlier version's record in today's shape: the flat fields (``split`` names the choice), or the first
+    version's ``held_out`` text ("fold 2 of 5", "bag 0.9 seed 3" or None beside ``train_on_all``)."""
+    state = {"split": "all" if state.get("train_on_all") else "val_fraction", **state}
+    held_out = state.get("held_out") or ""
+    if found := re.fullmatch(r"fold (\d+) of (\d+)", held_out):
+        state |= {"split": "fold", "fold": int(found[1]), "folds": int(found[2])}
+    elif found := re.fullmatch(r"bag (\S+) seed (-?\d+)", held_out):
+        state |= {"split": "bag", "bag_fraction": float(found[1]), "bag_seed": int(found[2])}
+    split, seed = state["split"], state["split_seed"]
+    if split == "fold":
+        holdout = Folds(state["folds"], state["fold"], seed)
+    elif split == "bag":
+        holdout = Bag(state["bag_fraction"], state["bag_seed"])
+    elif split == "all" and not held_out:
+        holdout = AllRows()
+    elif split == "val_fraction" and not held_out:
+        holdout = Fraction(state["val_fraction"], seed)
+    else:
+        raise UserInputError(
+            f"{source}: its training record holds out {held_out or split!r}, which no version of this template wrote"
+        )
+    kept = ("fingerprint", "rows", "image_size", "num_classes", "held_out_rows", "pixel_mean", "ink_fraction")
+    return {**{key: state.get(key) for key in kept}, "holdout": holdout.config()}
 
 
 def check_pixel_scale(path: Path, images: torch.Tensor, trained: PixelStats | None, allow: bool) -> None:
@@ -230,7 +193,7 @@ def check_pixel_scale(path: Path, images: torch.Tensor, trained: PixelStats | No
 def check_image_shape(record: TrainingRecord, image_size: tuple[int, int], num_classes: int) -> None:
     """Refuse data of another image size or class count than the weights were trained on: some networks' layers fit
     other sizes too, and would give confident answers about images they never saw the like of."""
-    if record.image_size is None:  # a record of the previous version, which kept neither
+    if record.image_size is None:  # a first-version record, which kept neither
         return
     trained, given = (tuple(record.image_size), record.num_classes), (tuple(image_size), num_classes)
     if trained != given:
@@ -252,7 +215,9 @@ def check_evaluation_set(path: Path, images_fingerprint: str, record: TrainingRe
         raise UserInputError(
             f"{path} is not the embedded held-out split, and the model was trained on the embedded MNIST "
             "train.csv: Kaggle's test.csv is MNIST too, so about 60 % of its images are among the ones this model "
-            f"trained on and its score would mean nothing; {KAGGLE_HOWTO}, or {override}"
+            "trained on and its score would mean nothing; to submit to Kaggle, train on Kaggle's own train.csv: put "
+            "Kaggle's train.csv and test.csv in a folder and run fit and predict with --data.data_dir <folder>, or "
+            f"{override}"
         )
     if not record.embedded and images_fingerprint == embedded_test:
         raise UserInputError(
