@@ -183,17 +183,25 @@ def _class_paths(value: Any) -> list[str]:
 
 
 def load_weights(module: nn.Module, checkpoint: dict[str, Any], path: str | Path) -> None:
-    """Load the checkpoint's weights into ``module`` (a network, given the ``network.`` weights, or a whole
-    LightningModule), or raise one error naming the first differences when they do not fit it exactly."""
+    """Load the checkpoint's weights into ``module``: a network, given the ``network.`` weights, or a whole
+    LightningModule."""
     weights = checkpoint["state_dict"]
     if not any(key.startswith("network.") for key in module.state_dict()):
         weights = {k.removeprefix("network."): v for k, v in weights.items() if k.startswith("network.")}
-    try:  # strict=False reports missing and unexpected keys; weights of another shape raise
-        result = module.load_state_dict(weights, strict=False)
-        differences = (("missing", result.missing_keys), ("unexpected", result.unexpected_keys))
-        problems = [f"{label} {', '.join(keys[:2])}" for label, keys in differences if keys]
-    except RuntimeError as err:
-        problems = [line.strip() for line in str(err).splitlines()[1:3]]
+    check_weights_fit(module, weights, checkpoint, path)
+    module.load_state_dict(weights)
+
+
+def check_weights_fit(module: nn.Module, weights: dict[str, Any], checkpoint: dict[str, Any], path: Any) -> None:
+    """Raise one error naming the first differences where ``weights`` do not fit ``module`` exactly (names, shapes):
+    torch's own error is a many-line traceback that does not say which checkpoint or network to use instead."""
+    expected = module.state_dict()
+    differences = (
+        ("missing", [key for key in expected if key not in weights]),
+        ("unexpected", [key for key in weights if key not in expected]),
+        ("other shapes for", [key for key in expected if key in weights and weights[key].shape != expected[key].shape]),
+    )
+    problems = [f"{label} {', '.join(keys[:2])}" for label, keys in differences if keys]
     if problems:
         saved = checkpoint.get("hyper_parameters", {}).get("network") or {}
         saved_as = f" (it was saved with {saved['class_path']})" if "class_path" in saved else ""

@@ -24,7 +24,6 @@ from src.callbacks.submission import SubmissionWriter
 from src.checkpoints import (
     AtomicCheckpointIO,
     check_network_classes,
-    load_weights,
     newest_run,
     read_checkpoint,
     resolve,
@@ -73,16 +72,26 @@ class DigitCLI(LightningCLI):
             parser.link_arguments(f"data.{key}", f"model.network.init_args.{key}")
 
     def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
-        argv = list(sys.argv[1:] if args is None else args)
-        if old := [flag for arg in argv if (flag := arg.split("=")[0]) in REPLACED_FLAGS]:
+        self.argv = list(sys.argv[1:] if args is None else args)
+        if old := [flag for arg in self.argv if (flag := arg.split("=")[0]) in REPLACED_FLAGS]:
             raise UserInputError(
                 f"{old[0]} is replaced by data.holdout, one choice of the rows held out: pass {REPLACED_FLAGS[old[0]]} "
                 "(src/data/holdout.py)"
             )
-        self.config, self.checkpoint, self.ckpt_path = parser.parse_args(argv), None, None
+        self.config = parser.parse_args(self.argv)
+
+    def _parse_ckpt_path(self) -> None:
+        """Which weights the command runs on, settled before anything is built: ``best``/``last`` resolved, the file
+        read once, its hparams applied and the ``--model.*`` flags typed on the command line applied over them.
+
+        Lightning's own step puts the checkpoint's hparams over the typed flags (Lightning issue #20801) and
+        ``torch.load``s any file."""
+        self.checkpoint = None
         subcommand = self.config.get("subcommand")
-        config = self.config[subcommand] if subcommand else None
-        network = config.model.get("network") if config is not None else None
+        if subcommand is None:
+            return
+        config = self.config[subcommand]
+        network = config.model.get("network")
         if network is not None and network.class_path == OLD_ENSEMBLE:
             raise UserInputError(
                 "model.network CheckpointEnsemble: an ensemble.yaml naming member checkpoints is replaced by one "
@@ -94,16 +103,8 @@ class DigitCLI(LightningCLI):
                 f"{subcommand} needs trained weights: pass --ckpt_path best (or last, or a .ckpt file, such as the "
                 "ensemble.ckpt `python -m src.tools seeds` writes)"
             )
-        if config is not None and config.get("ckpt_path"):
-            self._load_weights(parser, subcommand, argv)
-
-    def _load_weights(self, parser: LightningArgumentParser, subcommand: str, argv: list[str]) -> None:
-        """Resolve ``--ckpt_path``, read the file once, and apply its hparams under the typed ``--model.*`` flags.
-
-        The path is then hidden from LightningCLI's own hparams step, which would read the file again and put the
-        checkpoint's values over the typed ones (Lightning issue #20801, PR #21455), and restored before the run.
-        """
-        config = self.config[subcommand]
+        if not config.get("ckpt_path"):
+            return
         loggers = configured_loggers(config)
         folder = loggers[0].init_args if loggers else {}
         save_dir, name = folder.get("save_dir", "logs"), folder.get("name") or "lightning_logs"
@@ -121,31 +122,35 @@ class DigitCLI(LightningCLI):
                 f"{path} is an ensemble of trained members: test and predict it; fit trains one network, so resume a "
                 "member's last.ckpt instead"
             )
-        self.ckpt_path, config.ckpt_path = str(path), None
         notice(f"{'resuming from' if subcommand == 'fit' else 'weights from'} {path} ({how})")
-        hparams = {k: v for k, v in self.checkpoint.get("hyper_parameters", {}).items() if k not in ("_instantiator",)}
+        self._apply_hparams(subcommand, self.checkpoint.get("hyper_parameters", {}), path)
+        self.config[subcommand].ckpt_path = str(path)
+
+    def _apply_hparams(self, subcommand: str, saved: dict, path: Path) -> None:
+        """The checkpoint's model hparams, then the ``--model.*`` flags typed on the command line over them."""
+        hparams = {key: value for key, value in saved.items() if key != "_instantiator"}
         check_network_classes(hparams.get("network"), path)  # before jsonargparse builds what it names
         for key in LINKED:  # link targets: the data's settings decide them
             hparams.pop(key, None)
             hparams.get("network", {}).get("init_args", {}).pop(key, None)
-        self.config = parser.parse_object({subcommand: {"model": hparams}}, self.config)
+        self.config = self.parser.parse_object({subcommand: {"model": hparams}}, self.config)
         typed = [subcommand]
-        for i, arg in enumerate(argv):
+        for i, arg in enumerate(self.argv):
             if arg.startswith("--model."):
-                typed += [arg] if "=" in arg else argv[i : i + 2]
-        if len(typed) > 1:
-            saved = self.config[subcommand].model.clone()
-            self.config = parser.parse_args(typed, namespace=self.config)
-            model = self.config[subcommand].model
-            for key in (k for k in model.keys() if model.get(k) != saved.get(k)):  # noqa: SIM118 - flattened keys
-                notice(f"model.{key}: {model.get(key)} from the command line (the checkpoint has {saved.get(key)})")
+                typed += [arg] if "=" in arg else self.argv[i : i + 2]
+        if len(typed) == 1:
+            return
+        before = self.config[subcommand].model.clone()
+        self.config = self.parser.parse_args(typed, namespace=self.config)
+        model = self.config[subcommand].model
+        for key in (k for k in model.keys() if model.get(k) != before.get(k)):  # noqa: SIM118 - flattened keys
+            notice(f"model.{key}: {model.get(key)} from the command line (the checkpoint has {before.get(key)})")
 
     def before_fit(self) -> None:
         notice(f"callbacks: {callback_names(self.trainer.callbacks)}")
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand]
-        config.ckpt_path = self.ckpt_path or config.get("ckpt_path")
         if config.trainer.precision is None:
             accelerator = config.trainer.accelerator if isinstance(config.trainer.accelerator, str) else "auto"
             config.trainer.precision = fastest_precision(accelerator)
@@ -178,11 +183,9 @@ class DigitCLI(LightningCLI):
 
     def after_instantiate_classes(self) -> None:
         super().after_instantiate_classes()
-        if self.checkpoint is not None:
-            load_weights(self.model, self.checkpoint, self.ckpt_path)
-            if isinstance(self.trainer.strategy.checkpoint_io, AtomicCheckpointIO):
-                self.trainer.strategy.checkpoint_io.preload(self.ckpt_path, self.checkpoint)
-            self.checkpoint = None  # the Trainer owns it now
+        if self.checkpoint is not None and isinstance(self.trainer.strategy.checkpoint_io, AtomicCheckpointIO):
+            self.trainer.strategy.checkpoint_io.preload(self.config[self.subcommand].ckpt_path, self.checkpoint)
+        self.checkpoint = None  # the Trainer owns it now
 
 
 def recipe_of(argv: list[str]) -> str:

@@ -14,6 +14,7 @@ from torch import nn
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
+from src.checkpoints import check_weights_fit
 from src.models.tutorial_cnn import TutorialCNN
 from src.utils import UserInputError
 
@@ -139,6 +140,8 @@ class DigitClassifier(pl.LightningModule):
             checkpoint["val_acc_best"] = float(self.val_acc_best.max_value)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        # Lightning loads the weights right after this hook, strictly, with torch's many-line error where they differ.
+        check_weights_fit(self, checkpoint["state_dict"], checkpoint, self._trainer and self._trainer.ckpt_path)
         if "val_acc_best" in checkpoint:
             self.val_acc_best.reset()
             self.val_acc_best.update(torch.tensor(checkpoint["val_acc_best"]))
