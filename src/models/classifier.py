@@ -14,7 +14,6 @@ from torch import nn
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
-from src.checkpoints import check_weights_fit
 from src.models.tutorial_cnn import TutorialCNN
 from src.utils import UserInputError
 
@@ -184,6 +183,25 @@ class DigitClassifier(pl.LightningModule):
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             config["monitor"] = getattr(scheduler, "monitor", "val/acc")  # Lightning's ReduceLROnPlateau names one
         return {"optimizer": optimizer, "lr_scheduler": config}
+
+
+def check_weights_fit(module: nn.Module, weights: dict[str, torch.Tensor], checkpoint: dict, path: object) -> None:
+    """Raise one error naming the first differences where ``weights`` do not fit ``module`` exactly (names, shapes):
+    torch's own error is a many-line traceback that does not say which checkpoint or network to use instead."""
+    expected = module.state_dict()
+    differences = (
+        ("missing", [key for key in expected if key not in weights]),
+        ("unexpected", [key for key in weights if key not in expected]),
+        ("other shapes for", [key for key in expected if key in weights and weights[key].shape != expected[key].shape]),
+    )
+    problems = [f"{label} {', '.join(keys[:2])}" for label, keys in differences if keys]
+    if problems:
+        saved = checkpoint.get("hyper_parameters", {}).get("network") or {}
+        saved_as = f" (it was saved with {saved['class_path']})" if "class_path" in saved else ""
+        raise UserInputError(
+            f"checkpoint {path} holds another architecture than the configured model{saved_as}: {'; '.join(problems)}; "
+            "configure the network it was trained with, or pass a checkpoint of this one"
+        )
 
 
 MAX_SHIFT = 4.0  # pixels: the empty margin around an MNIST digit in its 28x28 field; more moves ink out of view

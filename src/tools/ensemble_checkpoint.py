@@ -16,9 +16,10 @@ from typing import Any
 
 import pytorch_lightning as pl
 
-from src.checkpoints import network_from_checkpoint, read_checkpoint, trained_shape
+from src.checkpoints import read_checkpoint
 from src.data.checks import TrainingRecord
 from src.models.ensemble import Ensemble
+from src.tools.networks import network_from_checkpoint, trained_shape
 from src.utils import UserInputError
 
 ENSEMBLE_CLASS_PATH = f"{Ensemble.__module__}.{Ensemble.__name__}"
