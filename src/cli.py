@@ -17,7 +17,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
-from src.callbacks.progress import LayerSummary, callback_names, progress_bar_for
+from src.callbacks.progress import callback_names, progress_bar_for
 from src.callbacks.run_lock import RunLock
 from src.callbacks.run_summary import RunSummary
 from src.callbacks.submission import SubmissionWriter
@@ -49,8 +49,7 @@ IGNORED_WARNINGS = (
     # The summary's size estimate assumes fp32 weights, which is what the weights are under bf16-mixed.
     "Precision bf16-mixed is not supported by the model summary",
 )
-# Info lines: an advert, and a remark that the CLI's own summary callback replaces Lightning's default one.
-IGNORED_INFO = ("💡 Tip:", "Trainer already configured with model summary callbacks")
+IGNORED_INFO = ("💡 Tip:",)  # an advert, logged as an info line
 
 
 class DigitCLI(LightningCLI):
@@ -253,7 +252,6 @@ def callbacks_of_every_run(argv: list[str]) -> list[pl.Callback]:
     return [
         RunLock(),  # one process trains a run folder at a time: a second fit of it is refused before it writes
         progress_bar_for(sys.stdout),  # Rich in a terminal; plain lines in a log file (seeds reads its fit.log)
-        LayerSummary(),  # the network's layers and FLOPs, without rows for the metric objects (they hold no weights)
         RunSummary(recipe=recipe_of(argv), command=" ".join(argv)),  # summary.json, which resumes and the tools read
     ]
 

@@ -1,5 +1,4 @@
-"""What a run prints: progress lines for logs that are not a terminal, a model summary of the layers only, and the
-callbacks a run runs."""
+"""What a run prints: progress lines for logs that are not a terminal, and the callbacks a run runs."""
 
 from __future__ import annotations
 
@@ -7,7 +6,7 @@ import sys
 import time
 
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import ProgressBar, RichModelSummary, RichProgressBar
+from pytorch_lightning.callbacks import ProgressBar, RichProgressBar
 
 
 class LogLineProgressBar(ProgressBar):
@@ -85,16 +84,6 @@ class LogLineProgressBar(ProgressBar):
         if self._enabled and trainer.is_global_zero:
             shown = " ".join(f"{k}={float(v):.6g}" for k, v in (metrics or {}).items() if k != "v_num")
             print(f"{what} {shown}".rstrip(), file=sys.stdout, flush=True)
-
-
-class LayerSummary(RichModelSummary):
-    """Lightning's model summary without the rows of parameterless children (the metric objects, which hold no
-    weights and do no compute), so the table shows the network; its FLOPs come from ``example_input_array``."""
-
-    @staticmethod
-    def summarize(summary_data: list[tuple[str, list[str]]], *args, **kwargs) -> None:
-        keep = [i for i, count in enumerate(dict(summary_data)["Params"]) if count.strip() != "0"]
-        RichModelSummary.summarize([(name, [col[i] for i in keep]) for name, col in summary_data], *args, **kwargs)
 
 
 def progress_bar_for(stream=sys.stdout) -> ProgressBar:
