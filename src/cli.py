@@ -7,17 +7,13 @@ python -m src.cli predict --ckpt_path best             # submissions/submission.
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import sys
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytorch_lightning as pl
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
-from src.callbacks.progress import callback_names, progress_bar_for
+from src.callbacks.progress import callback_names, progress_bar_for, quiet
 from src.callbacks.run_lock import RunLock
 from src.callbacks.run_summary import RunSummary
 from src.callbacks.submission import SubmissionWriter
@@ -40,27 +36,15 @@ DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "mnist.yaml"
 EVALUATIONS = ("validate", "test", "predict")
 LINKED = ("num_classes", "image_size")  # set once, in data.*; the model and its network follow
 OLD_ENSEMBLE = "src.models.ensemble.CheckpointEnsemble"  # an earlier version's ensemble.yaml names it
-# What Lightning says that a user of this CLI cannot act on, silenced for the command only (``quiet``):
-IGNORED_WARNINGS = (
-    # Lightning's own use of a torch check that torch deprecates.
-    r"`isinstance\(treespec, LeafSpec\)` is deprecated",
-    # Evaluations drop the training callbacks (below), and Lightning asks for them back to restore their state.
-    "Be aware that when using `ckpt_path`, callbacks used to create",
-    # The summary's size estimate assumes fp32 weights, which is what the weights are under bf16-mixed.
-    "Precision bf16-mixed is not supported by the model summary",
-)
-IGNORED_INFO = ("💡 Tip:",)  # an advert, logged as an info line
 
 
 class DigitCLI(LightningCLI):
     """LightningCLI with this project's rules; everything else is YAML.
 
-    - ``--ckpt_path best|last`` resolve in the newest run of the experiment for every subcommand; the checkpoint is
-      read once, its hparams applied, and ``--model.*`` flags typed on the command line win over them.
-    - ``validate``, ``test`` and ``predict`` run only on a trained checkpoint (an ensemble's too), whose training data
-      must belong with the data given (``src.data.checks``).
-    - ``test`` logs into the evaluated run's folder; ``validate`` prints; ``predict`` writes the submission
-      (``--submission.*``). None of them makes a new run folder. The precision default suits the accelerator used.
+    - Which weights a command runs on is settled in ``_parse_ckpt_path``, before anything is built.
+    - ``validate``, ``test`` and ``predict`` run only on trained weights, whose training data must belong with the
+      data given (``src.data.checks``); ``test`` logs into the run it scores, ``validate`` prints, ``predict`` writes
+      the submission (``--submission.*``): none makes a run folder. The default precision suits the accelerator.
     """
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -80,11 +64,9 @@ class DigitCLI(LightningCLI):
         self.config = parser.parse_args(self.argv)
 
     def _parse_ckpt_path(self) -> None:
-        """Which weights the command runs on, settled before anything is built: ``best``/``last`` resolved, the file
-        read once, its hparams applied and the ``--model.*`` flags typed on the command line applied over them.
-
-        Lightning's own step puts the checkpoint's hparams over the typed flags (Lightning issue #20801) and
-        ``torch.load``s any file."""
+        """``--ckpt_path best|last`` resolved in the newest run, the file read once and checked, its hparams applied
+        and the ``--model.*`` flags typed on the command line over them. Lightning's own step puts the hparams over
+        the typed flags (Lightning issue #20801) and ``torch.load``s any file."""
         self.checkpoint = None
         subcommand = self.config.get("subcommand")
         if subcommand is None:
@@ -247,31 +229,12 @@ def main(args: list[str] | None = None) -> DigitCLI:
 
 def callbacks_of_every_run(argv: list[str]) -> list[pl.Callback]:
     """The callbacks every command runs besides its recipe's ``trainer.callbacks`` (a recipe's list replaces the
-    default's, so these stay out of it), each for the reason beside it. With the recipe's list, ``submission:`` and
-    ``SaveConfigWhenFitStarts`` (which writes config.yaml) they are all a run runs; ``fit`` names them as it starts."""
+    default's, so these stay out of it), each for the reason beside it; ``fit`` names all it runs as it starts."""
     return [
         RunLock(),  # one process trains a run folder at a time: a second fit of it is refused before it writes
         progress_bar_for(sys.stdout),  # Rich in a terminal; plain lines in a log file (seeds reads its fit.log)
         RunSummary(recipe=recipe_of(argv), command=" ".join(argv)),  # summary.json, which resumes and the tools read
     ]
-
-
-@contextlib.contextmanager
-def quiet() -> Iterator[None]:
-    """Silence, for one command, the warnings and info lines of Lightning that a user of this CLI cannot act on."""
-    rank_zero = logging.getLogger("pytorch_lightning.utilities.rank_zero")
-    with warnings.catch_warnings():
-        for message in IGNORED_WARNINGS:
-            warnings.filterwarnings("ignore", message=message)
-        rank_zero.addFilter(_is_not_noise)
-        try:
-            yield
-        finally:
-            rank_zero.removeFilter(_is_not_noise)
-
-
-def _is_not_noise(record: logging.LogRecord) -> bool:
-    return not record.getMessage().startswith(IGNORED_INFO)
 
 
 if __name__ == "__main__":

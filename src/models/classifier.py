@@ -19,9 +19,10 @@ from src.utils import UserInputError
 
 
 class DigitClassifier(pl.LightningModule):
-    """Owns cross-entropy, the accuracy/loss/confusion metrics, what is logged, and the optimiser/scheduler. It does
-    not own layers (``network``, chosen in YAML by class path), data, or figures (callbacks draw them from
-    ``confusion`` and from what ``validation_step`` returns). Metrics are torchmetrics, so they are exact under DDP.
+    """Owns cross-entropy, the accuracy/loss/confusion metrics, what is logged, the optimiser/scheduler, and the check
+    that a checkpoint's weights fit its network. It does not own layers (``network``, chosen in YAML by class path),
+    data, or figures (callbacks draw them from ``confusion`` and from what ``validation_step`` returns). Metrics are
+    torchmetrics, so they are exact under DDP.
 
     Args:
         network: Any ``nn.Module`` mapping ``[B, 1, H, W]`` floats in [0, 1] to ``[B, num_classes]`` logits.
@@ -140,9 +141,8 @@ class DigitClassifier(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # torchmetrics keeps metric states out of state_dict; the best val/acc so far must survive a resume.
-        best = self.metrics["val_acc_best"]
-        if best.update_count:
-            checkpoint["val_acc_best"] = float(best.max_value)
+        if self.metrics["val_acc_best"].update_count:
+            checkpoint["val_acc_best"] = float(self.metrics["val_acc_best"].max_value)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         # Lightning loads the weights right after this hook, strictly, with torch's many-line error where they differ.
@@ -160,9 +160,8 @@ class DigitClassifier(pl.LightningModule):
         return ShiftAveraged(self, self.tta_shift, tuple(batch.shape[-2:]))(batch)
 
     def _check_cycle_length(self, schedulers: list[dict]) -> None:
-        """A resumed run restores its schedulers' state, so a one-cycle schedule (the scheduler whose state holds the
-        ``total_steps`` it spans) keeps the length it started with. Checked as the checkpoint is restored, before the
-        resumed run writes anything."""
+        """A resumed one-cycle schedule (a scheduler whose state holds the ``total_steps`` it spans) keeps the length it
+        started with: the Trainer must span as many steps, checked before the resumed run writes anything."""
         totals = [state["total_steps"] for state in schedulers if "total_steps" in state]
         if not totals:
             return
@@ -228,9 +227,8 @@ class ShiftAveraged(nn.Module):
     """Test-time augmentation, for ``predict`` and export alike: the softmax of ``network`` averaged over the image
     and its copies moved ``shift`` pixels right, left, down and up (``shift`` 0: the plain softmax).
 
-    Fixed views rather than random ones: one-pixel shifts raised every fast-recipe run on the held-out images, views
-    drawn from the training ranges lowered ensembles; and the result depends on no batch size, DDP split or RNG. The
-    views are a Python list fixed here, so ``torch.export`` records exactly the warps computed.
+    Fixed views, not random ones, so the result depends on no batch size, DDP split or RNG; they are a Python list
+    fixed here, so ``torch.export`` records exactly the warps computed.
     """
 
     def __init__(self, network: Callable[[torch.Tensor], torch.Tensor], shift: float = 0.0, image_size=(28, 28)):
