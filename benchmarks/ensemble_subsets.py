@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 from jsonargparse import auto_cli
 
-from src.checkpoints import network_from_checkpoint, trained_shape
 from src.data.belongs import TrainingRecord
 from src.data.datamodule import DigitCSVDataModule
 from src.models.ensemble import Ensemble
+from src.tools.networks import network_from_checkpoint, trained_shape
 from src.tools.predictor import TorchPredictor
 from src.utils import UserInputError
 

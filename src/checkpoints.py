@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from jsonargparse import ArgumentParser
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 from torch import nn
 
@@ -112,46 +111,11 @@ def read_checkpoint(path: str | Path, trained: bool = False) -> dict[str, Any]:
     return checkpoint
 
 
-def network_from_checkpoint(
-    path: str | Path, checkpoint: dict[str, Any] | None = None
-) -> tuple[nn.Module, dict[str, Any]]:
-    """The checkpoint's trained ``network`` in eval mode, rebuilt from the ``{class_path, init_args}`` the CLI saved in
-    its hparams (nested networks included: an ensemble's members), and its metadata (hparams, callback and DataModule
-    states: everything but weights and optimiser). ``checkpoint``: the file's content when read already (or built in
-    memory, as the tools' ``--ensemble`` builds one); ``path`` then names it in messages."""
-    checkpoint = read_checkpoint(path, trained=True) if checkpoint is None else checkpoint
-    saved = checkpoint.get("hyper_parameters", {}).get("network")
-    if not isinstance(saved, dict) or "class_path" not in saved:
-        raise UserInputError(f"checkpoint {path} does not say which network it holds; train it with src.cli fit")
-    check_network_classes(saved, path)
-    # jsonargparse, as the CLI does: Lightning's instantiate_class would hand nested {class_path, init_args} on unbuilt
-    parser = ArgumentParser(exit_on_error=False)
-    parser.add_argument("--network", type=nn.Module)
-    try:
-        network = parser.instantiate(parser.parse_object({"network": saved})).network
-    except Exception as err:  # an import or signature error (the class moved or changed), or a network's own refusal
-        if (refusal := user_error_cause(err)) is not None:
-            raise refusal from None
-        reason = " ".join(str(err).split())
-        raise UserInputError(f"checkpoint {path}: cannot rebuild network {saved['class_path']} ({reason})") from None
-    load_weights(network, checkpoint, path)
-    kept = ("state_dict", "optimizer_states", "lr_schedulers", "loops")
-    return network.eval(), {key: value for key, value in checkpoint.items() if key not in kept}
-
-
 def user_error_cause(err: BaseException) -> UserInputError | None:
     """The ``UserInputError`` a constructor raised, which jsonargparse wraps in a report of every type it tried."""
     while err is not None and not isinstance(err, UserInputError):
         err = err.__cause__
     return err
-
-
-def trained_shape(metadata: dict[str, Any]) -> tuple[int, tuple[int, int]]:
-    """``(num_classes, (height, width))`` a checkpoint's model was trained for, from its hparams (the CLI links them
-    from ``data.*``); 10 classes of 28x28 where a checkpoint records none, MNIST's sizes."""
-    hparams = metadata.get("hyper_parameters") or {}
-    height, width = hparams.get("image_size") or (28, 28)
-    return int(hparams.get("num_classes", 10)), (int(height), int(width))
 
 
 def check_network_classes(saved: Any, path: str | Path) -> None:
@@ -181,27 +145,6 @@ def _class_paths(value: Any) -> list[str]:
     if isinstance(value, (list, tuple)):
         return [path for item in value for path in _class_paths(item)]
     return []
-
-
-def load_weights(module: nn.Module, checkpoint: dict[str, Any], path: str | Path) -> None:
-    """Load the checkpoint's weights into ``module`` (a network, given the ``network.`` weights, or a whole
-    LightningModule), or raise one error naming the first differences when they do not fit it exactly."""
-    weights = checkpoint["state_dict"]
-    if not any(key.startswith("network.") for key in module.state_dict()):
-        weights = {k.removeprefix("network."): v for k, v in weights.items() if k.startswith("network.")}
-    try:  # strict=False reports missing and unexpected keys; weights of another shape raise
-        result = module.load_state_dict(weights, strict=False)
-        differences = (("missing", result.missing_keys), ("unexpected", result.unexpected_keys))
-        problems = [f"{label} {', '.join(keys[:2])}" for label, keys in differences if keys]
-    except RuntimeError as err:
-        problems = [line.strip() for line in str(err).splitlines()[1:3]]
-    if problems:
-        saved = checkpoint.get("hyper_parameters", {}).get("network") or {}
-        saved_as = f" (it was saved with {saved['class_path']})" if "class_path" in saved else ""
-        raise UserInputError(
-            f"checkpoint {path} holds another architecture than the configured model{saved_as}: {'; '.join(problems)}; "
-            "configure the network it was trained with, or pass a checkpoint of this one"
-        )
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

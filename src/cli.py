@@ -7,17 +7,13 @@ python -m src.cli predict --ckpt_path best             # submissions/submission.
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import sys
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytorch_lightning as pl
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
-from src.callbacks.progress import LayerSummary, callback_names, progress_bar_for
+from src.callbacks.progress import callback_names, progress_bar_for, quiet
 from src.callbacks.run_lock import RunLock
 from src.callbacks.run_summary import RunSummary
 from src.callbacks.save_config import SaveConfigWhenFitStarts
@@ -25,7 +21,6 @@ from src.callbacks.submission import SubmissionWriter
 from src.checkpoints import (
     AtomicCheckpointIO,
     check_network_classes,
-    load_weights,
     newest_run,
     read_checkpoint,
     resolve,
@@ -42,28 +37,15 @@ DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "mnist.yaml"
 EVALUATIONS = ("validate", "test", "predict")
 LINKED = ("num_classes", "image_size")  # set once, in data.*; the model and its network follow
 OLD_ENSEMBLE = "src.models.ensemble.CheckpointEnsemble"  # an earlier version's ensemble.yaml names it
-# What Lightning says that a user of this CLI cannot act on, silenced for the command only (``quiet``):
-IGNORED_WARNINGS = (
-    # Lightning's own use of a torch check that torch deprecates.
-    r"`isinstance\(treespec, LeafSpec\)` is deprecated",
-    # Evaluations drop the training callbacks (below), and Lightning asks for them back to restore their state.
-    "Be aware that when using `ckpt_path`, callbacks used to create",
-    # The summary's size estimate assumes fp32 weights, which is what the weights are under bf16-mixed.
-    "Precision bf16-mixed is not supported by the model summary",
-)
-# Info lines: an advert, and a remark that the CLI's own summary callback replaces Lightning's default one.
-IGNORED_INFO = ("💡 Tip:", "Trainer already configured with model summary callbacks")
 
 
 class DigitCLI(LightningCLI):
     """LightningCLI with this project's rules; everything else is YAML.
 
-    - ``--ckpt_path best|last`` resolve in the newest run of the experiment for every subcommand; the checkpoint is
-      read once, its hparams applied, and ``--model.*`` flags typed on the command line win over them.
-    - ``validate``, ``test`` and ``predict`` run only on a trained checkpoint (an ensemble's too), whose training data
-      must belong with the data given (``src.data.checks``).
-    - ``test`` logs into the evaluated run's folder; ``validate`` prints; ``predict`` writes the submission
-      (``--submission.*``). None of them makes a new run folder. The precision default suits the accelerator used.
+    - Which weights a command runs on is settled in ``_parse_ckpt_path``, before anything is built.
+    - ``validate``, ``test`` and ``predict`` run only on trained weights, whose training data must belong with the
+      data given (``src.data.belongs``); ``test`` logs into the run it scores, ``validate`` prints, ``predict`` writes
+      the submission (``--submission.*``): none makes a run folder. The default precision suits the accelerator.
     """
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -74,16 +56,24 @@ class DigitCLI(LightningCLI):
             parser.link_arguments(f"data.{key}", f"model.network.init_args.{key}")
 
     def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
-        argv = list(sys.argv[1:] if args is None else args)
-        if old := [flag for arg in argv if (flag := arg.split("=")[0]) in REPLACED_FLAGS]:
+        self.argv = list(sys.argv[1:] if args is None else args)
+        if old := [flag for arg in self.argv if (flag := arg.split("=")[0]) in REPLACED_FLAGS]:
             raise UserInputError(
                 f"{old[0]} is replaced by data.holdout, one choice of the rows held out: pass {REPLACED_FLAGS[old[0]]} "
                 "(src/data/holdout.py)"
             )
-        self.config, self.checkpoint, self.ckpt_path = parser.parse_args(argv), None, None
+        self.config = parser.parse_args(self.argv)
+
+    def _parse_ckpt_path(self) -> None:
+        """``--ckpt_path best|last`` resolved in the newest run, the file read once and checked, its hparams applied
+        and the ``--model.*`` flags typed on the command line over them. Lightning's own step puts the hparams over
+        the typed flags (Lightning issue #20801) and ``torch.load``s any file."""
+        self.checkpoint = None
         subcommand = self.config.get("subcommand")
-        config = self.config[subcommand] if subcommand else None
-        network = config.model.get("network") if config is not None else None
+        if subcommand is None:
+            return
+        config = self.config[subcommand]
+        network = config.model.get("network")
         if network is not None and network.class_path == OLD_ENSEMBLE:
             raise UserInputError(
                 "model.network CheckpointEnsemble: an ensemble.yaml naming member checkpoints is replaced by one "
@@ -95,16 +85,8 @@ class DigitCLI(LightningCLI):
                 f"{subcommand} needs trained weights: pass --ckpt_path best (or last, or a .ckpt file, such as the "
                 "ensemble.ckpt `python -m src.tools seeds` writes)"
             )
-        if config is not None and config.get("ckpt_path"):
-            self._load_weights(parser, subcommand, argv)
-
-    def _load_weights(self, parser: LightningArgumentParser, subcommand: str, argv: list[str]) -> None:
-        """Resolve ``--ckpt_path``, read the file once, and apply its hparams under the typed ``--model.*`` flags.
-
-        The path is then hidden from LightningCLI's own hparams step, which would read the file again and put the
-        checkpoint's values over the typed ones (Lightning issue #20801, PR #21455), and restored before the run.
-        """
-        config = self.config[subcommand]
+        if not config.get("ckpt_path"):
+            return
         loggers = configured_loggers(config)
         folder = loggers[0].init_args if loggers else {}
         save_dir, name = folder.get("save_dir", "logs"), folder.get("name") or "lightning_logs"
@@ -122,31 +104,35 @@ class DigitCLI(LightningCLI):
                 f"{path} is an ensemble of trained members: test and predict it; fit trains one network, so resume a "
                 "member's last.ckpt instead"
             )
-        self.ckpt_path, config.ckpt_path = str(path), None
         notice(f"{'resuming from' if subcommand == 'fit' else 'weights from'} {path} ({how})")
-        hparams = {k: v for k, v in self.checkpoint.get("hyper_parameters", {}).items() if k not in ("_instantiator",)}
+        self._apply_hparams(subcommand, self.checkpoint.get("hyper_parameters", {}), path)
+        self.config[subcommand].ckpt_path = str(path)
+
+    def _apply_hparams(self, subcommand: str, saved: dict, path: Path) -> None:
+        """The checkpoint's model hparams, then the ``--model.*`` flags typed on the command line over them."""
+        hparams = {key: value for key, value in saved.items() if key != "_instantiator"}
         check_network_classes(hparams.get("network"), path)  # before jsonargparse builds what it names
         for key in LINKED:  # link targets: the data's settings decide them
             hparams.pop(key, None)
             hparams.get("network", {}).get("init_args", {}).pop(key, None)
-        self.config = parser.parse_object({subcommand: {"model": hparams}}, self.config)
+        self.config = self.parser.parse_object({subcommand: {"model": hparams}}, self.config)
         typed = [subcommand]
-        for i, arg in enumerate(argv):
+        for i, arg in enumerate(self.argv):
             if arg.startswith("--model."):
-                typed += [arg] if "=" in arg else argv[i : i + 2]
-        if len(typed) > 1:
-            saved = self.config[subcommand].model.clone()
-            self.config = parser.parse_args(typed, namespace=self.config)
-            model = self.config[subcommand].model
-            for key in (k for k in model.keys() if model.get(k) != saved.get(k)):  # noqa: SIM118 - flattened keys
-                notice(f"model.{key}: {model.get(key)} from the command line (the checkpoint has {saved.get(key)})")
+                typed += [arg] if "=" in arg else self.argv[i : i + 2]
+        if len(typed) == 1:
+            return
+        before = self.config[subcommand].model.clone()
+        self.config = self.parser.parse_args(typed, namespace=self.config)
+        model = self.config[subcommand].model
+        for key in (k for k in model.keys() if model.get(k) != before.get(k)):  # noqa: SIM118 - flattened keys
+            notice(f"model.{key}: {model.get(key)} from the command line (the checkpoint has {before.get(key)})")
 
     def before_fit(self) -> None:
         notice(f"callbacks: {callback_names(self.trainer.callbacks)}")
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand]
-        config.ckpt_path = self.ckpt_path or config.get("ckpt_path")
         if config.trainer.precision is None:
             accelerator = config.trainer.accelerator if isinstance(config.trainer.accelerator, str) else "auto"
             config.trainer.precision = fastest_precision(accelerator)
@@ -179,11 +165,9 @@ class DigitCLI(LightningCLI):
 
     def after_instantiate_classes(self) -> None:
         super().after_instantiate_classes()
-        if self.checkpoint is not None:
-            load_weights(self.model, self.checkpoint, self.ckpt_path)
-            if isinstance(self.trainer.strategy.checkpoint_io, AtomicCheckpointIO):
-                self.trainer.strategy.checkpoint_io.preload(self.ckpt_path, self.checkpoint)
-            self.checkpoint = None  # the Trainer owns it now
+        if self.checkpoint is not None and isinstance(self.trainer.strategy.checkpoint_io, AtomicCheckpointIO):
+            self.trainer.strategy.checkpoint_io.preload(self.config[self.subcommand].ckpt_path, self.checkpoint)
+        self.checkpoint = None  # the Trainer owns it now
 
 
 def recipe_of(argv: list[str]) -> str:
@@ -235,32 +219,12 @@ def main(args: list[str] | None = None) -> DigitCLI:
 
 def callbacks_of_every_run(argv: list[str]) -> list[pl.Callback]:
     """The callbacks every command runs besides its recipe's ``trainer.callbacks`` (a recipe's list replaces the
-    default's, so these stay out of it), each for the reason beside it. With the recipe's list, ``submission:`` and
-    ``SaveConfigWhenFitStarts`` (which writes config.yaml) they are all a run runs; ``fit`` names them as it starts."""
+    default's, so these stay out of it), each for the reason beside it; ``fit`` names all it runs as it starts."""
     return [
         RunLock(),  # one process trains a run folder at a time: a second fit of it is refused before it writes
         progress_bar_for(sys.stdout),  # Rich in a terminal; plain lines in a log file (seeds reads its fit.log)
-        LayerSummary(),  # the network's layers and FLOPs, without rows for the metric objects (they hold no weights)
         RunSummary(recipe=recipe_of(argv), command=" ".join(argv)),  # summary.json, which resumes and the tools read
     ]
-
-
-@contextlib.contextmanager
-def quiet() -> Iterator[None]:
-    """Silence, for one command, the warnings and info lines of Lightning that a user of this CLI cannot act on."""
-    rank_zero = logging.getLogger("pytorch_lightning.utilities.rank_zero")
-    with warnings.catch_warnings():
-        for message in IGNORED_WARNINGS:
-            warnings.filterwarnings("ignore", message=message)
-        rank_zero.addFilter(_is_not_noise)
-        try:
-            yield
-        finally:
-            rank_zero.removeFilter(_is_not_noise)
-
-
-def _is_not_noise(record: logging.LogRecord) -> bool:
-    return not record.getMessage().startswith(IGNORED_INFO)
 
 
 if __name__ == "__main__":

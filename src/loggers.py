@@ -1,18 +1,16 @@
 """The run's loggers: which are configured (the first keeps the run folder), pointing them at an existing run (a
-resume, a test), and Lightning's loggers made to log into a run again: TensorBoard (``configs/mnist.yaml``) opens its
-event file only when it first writes, the CSVLogger (``configs/presets/csv.yaml``, docs/trackers.md) appends to a
-resumed run, and the learning rate is logged once per epoch across a resume."""
+resume, a test), and Lightning's made to log into a run again: TensorBoard (``configs/mnist.yaml``) opens its event
+file only when it first writes, and the learning rate is logged once per epoch across a resume. The CSV logger that
+appends to a resumed run is ``src/csv_logger.py``."""
 
 from __future__ import annotations
 
-import csv
 import pydoc
 from importlib.util import find_spec
 from pathlib import Path
 
 import pytorch_lightning as pl
 from pytorch_lightning import callbacks, loggers
-from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 from pytorch_lightning.loggers.logger import rank_zero_experiment
 
 from src.callbacks.run_summary import RunSummary
@@ -41,26 +39,6 @@ class _OpenedOnFirstUse:
 
     def __getattr__(self, name: str):
         return getattr(self._open_writer(), name)
-
-
-class CSVLogger(loggers.CSVLogger):
-    """Lightning's ``CSVLogger``, except that logging into an existing run (``fit --ckpt_path last``, ``test``)
-    appends to its ``metrics.csv``: Lightning's deletes the file, and with it the epochs before the resume."""
-
-    @property
-    @rank_zero_experiment
-    def experiment(self) -> ExperimentWriter:
-        if self._experiment is None:
-            self._fs.makedirs(self.root_dir, exist_ok=True)
-            self._experiment = _AppendingWriter(log_dir=self.log_dir)
-        return self._experiment
-
-
-class _AppendingWriter(ExperimentWriter):
-    def _check_log_dir_exists(self) -> None:  # Lightning's removes metrics.csv; this one continues its columns
-        if self._fs.isfile(self.metrics_file_path):
-            with self._fs.open(self.metrics_file_path, "r", newline="") as file:
-                self.metrics_keys = next(csv.reader(file), [])
 
 
 class LearningRateMonitor(callbacks.LearningRateMonitor):

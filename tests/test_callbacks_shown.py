@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pytorch_lightning.callbacks import ModelSummary
 
 from src.callbacks.progress import callback_names
 from src.callbacks.submission import SubmissionWriter
@@ -25,7 +26,8 @@ def unnamed_callbacks(cli) -> dict[type, int]:
     named.update(type(callback) for callback in callbacks_of_every_run([]))
     named.update([SubmissionWriter] if "submission" in saved else [])  # under its own key
     named.update([SaveConfigWhenFitStarts])  # LightningCLI's, which wrote that config.yaml
-    ran = Counter(type(callback) for callback in cli.trainer.callbacks)
+    named.update([ModelSummary] if saved["trainer"]["enable_model_summary"] is not False else [])  # Lightning's own
+    ran = Counter(ModelSummary if isinstance(c, ModelSummary) else type(c) for c in cli.trainer.callbacks)
     ran.subtract(named)
     return {kind: count for kind, count in ran.items() if count}
 

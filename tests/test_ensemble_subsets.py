@@ -30,7 +30,7 @@ def ensemble_file(path, checkpoints):
 
 def test_wrong_images_per_member_and_per_size_match_the_networks_own_predictions(trained_digits, tmp_path):
     from benchmarks.ensemble_subsets import ensemble_subsets
-    from src.checkpoints import network_from_checkpoint
+    from src.tools.networks import network_from_checkpoint
 
     images, labels = trained_digits.held_out_images[:300], trained_digits.held_out_labels[:300]
     data_dir = write_test_set(tmp_path / "data", images, labels)

@@ -1,13 +1,28 @@
-"""What a run prints: progress lines for logs that are not a terminal, a model summary of the layers only, and the
-callbacks a run runs."""
+"""What a run prints: progress lines for logs that are not a terminal, the callbacks a run runs, and none of the
+lines of Lightning that a user of the CLI cannot act on."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import sys
 import time
+import warnings
+from collections.abc import Iterator
 
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import ProgressBar, RichModelSummary, RichProgressBar
+from pytorch_lightning.callbacks import ProgressBar, RichProgressBar
+
+# What Lightning says that a user of the CLI cannot act on, silenced for the command only (``quiet``):
+IGNORED_WARNINGS = (
+    # Lightning's own use of a torch check that torch deprecates.
+    r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+    # Evaluations drop the training callbacks (src/cli.py), and Lightning asks for them back to restore their state.
+    "Be aware that when using `ckpt_path`, callbacks used to create",
+    # The summary's size estimate assumes fp32 weights, which is what the weights are under bf16-mixed.
+    "Precision bf16-mixed is not supported by the model summary",
+)
+IGNORED_INFO = ("💡 Tip:",)  # an advert, logged as an info line
 
 
 class LogLineProgressBar(ProgressBar):
@@ -87,16 +102,6 @@ class LogLineProgressBar(ProgressBar):
             print(f"{what} {shown}".rstrip(), file=sys.stdout, flush=True)
 
 
-class LayerSummary(RichModelSummary):
-    """Lightning's model summary without the rows of parameterless children (the metric objects, which hold no
-    weights and do no compute), so the table shows the network; its FLOPs come from ``example_input_array``."""
-
-    @staticmethod
-    def summarize(summary_data: list[tuple[str, list[str]]], *args, **kwargs) -> None:
-        keep = [i for i, count in enumerate(dict(summary_data)["Params"]) if count.strip() != "0"]
-        RichModelSummary.summarize([(name, [col[i] for i in keep]) for name, col in summary_data], *args, **kwargs)
-
-
 def progress_bar_for(stream=sys.stdout) -> ProgressBar:
     """RichProgressBar in an interactive terminal, plain log lines otherwise."""
     return RichProgressBar() if stream.isatty() else LogLineProgressBar()
@@ -110,3 +115,21 @@ def callback_names(callbacks: list[pl.Callback]) -> str:
         detail = getattr(callback, "filename", None) or getattr(callback, "monitor", None)
         names.append(f"{type(callback).__name__}({detail})" if detail else type(callback).__name__)
     return ", ".join(names)
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Silence, for one command, the warnings and info lines of Lightning that a user of this CLI cannot act on."""
+    rank_zero = logging.getLogger("pytorch_lightning.utilities.rank_zero")
+    with warnings.catch_warnings():
+        for message in IGNORED_WARNINGS:
+            warnings.filterwarnings("ignore", message=message)
+        rank_zero.addFilter(_is_not_noise)
+        try:
+            yield
+        finally:
+            rank_zero.removeFilter(_is_not_noise)
+
+
+def _is_not_noise(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith(IGNORED_INFO)

@@ -19,9 +19,10 @@ from src.utils import UserInputError
 
 
 class DigitClassifier(pl.LightningModule):
-    """Owns cross-entropy, the accuracy/loss/confusion metrics, what is logged, and the optimiser/scheduler. It does
-    not own layers (``network``, chosen in YAML by class path), data, or figures (callbacks draw them from
-    ``confusion`` and from what ``validation_step`` returns). Metrics are torchmetrics, so they are exact under DDP.
+    """Owns cross-entropy, the accuracy/loss/confusion metrics, what is logged, the optimiser/scheduler, and the check
+    that a checkpoint's weights fit its network. It does not own layers (``network``, chosen in YAML by class path),
+    data, or figures (callbacks draw them from ``confusion`` and from what ``validation_step`` returns). Metrics are
+    torchmetrics, so they are exact under DDP.
 
     Args:
         network: Any ``nn.Module`` mapping ``[B, 1, H, W]`` floats in [0, 1] to ``[B, num_classes]`` logits.
@@ -63,14 +64,19 @@ class DigitClassifier(pl.LightningModule):
         self.scheduler_factory = scheduler
         if channels_last:
             self.network.to(memory_format=torch.channels_last)
-        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
-        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
-        self.test_acc = MulticlassAccuracy(num_classes, average="micro")
-        self.val_loss = MeanMetric()  # weighted by batch size over all ranks
-        self.test_loss = MeanMetric()
-        self.val_confusion = MulticlassConfusionMatrix(num_classes)
-        self.test_confusion = MulticlassConfusionMatrix(num_classes)
-        self.val_acc_best = MaxMetric()
+        # One attribute, so that the model summary shows the metric objects (no weights) as one row beside the network.
+        self.metrics = nn.ModuleDict(
+            {
+                "train_acc": MulticlassAccuracy(num_classes, average="micro"),
+                "val_acc": MulticlassAccuracy(num_classes, average="micro"),
+                "test_acc": MulticlassAccuracy(num_classes, average="micro"),
+                "val_loss": MeanMetric(),  # weighted by batch size over all ranks
+                "test_loss": MeanMetric(),
+                "val_confusion": MulticlassConfusionMatrix(num_classes),
+                "test_confusion": MulticlassConfusionMatrix(num_classes),
+                "val_acc_best": MaxMetric(),
+            }
+        )
         self.confusion: dict[str, torch.Tensor] = {}  # last computed matrix per stage, for callbacks
         self.example_input_array = torch.zeros(1, 1, *image_size)  # the model summary counts FLOPs with it
 
@@ -94,21 +100,20 @@ class DigitClassifier(pl.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss, preds = self.model_step(batch)
-        self.train_acc(preds, batch[1])
+        self.metrics["train_acc"](preds, batch[1])
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
-        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
+        self.log("train/acc", self.metrics["train_acc"], on_step=False, on_epoch=True, prog_bar=True)
         return loss
 
     def on_train_epoch_start(self) -> None:
-        self.train_acc.reset()  # Lightning's epoch-level log resets it; this covers a resumed epoch
+        self.metrics["train_acc"].reset()  # Lightning's epoch-level log resets it; this covers a resumed epoch
 
     def evaluation_step(self, batch, stage: str) -> dict[str, torch.Tensor]:
         """``validation_step`` and ``test_step``: accuracy, loss and confusion matrix of ``stage``."""
         loss, preds = self.model_step(batch)
-        accuracy = getattr(self, f"{stage}_acc")
-        mean_loss = getattr(self, f"{stage}_loss")
+        accuracy, mean_loss = self.metrics[f"{stage}_acc"], self.metrics[f"{stage}_loss"]
         accuracy.update(preds, batch[1])
-        getattr(self, f"{stage}_confusion").update(preds, batch[1])
+        self.metrics[f"{stage}_confusion"].update(preds, batch[1])
         mean_loss.update(loss, weight=len(preds))
         self.log(f"{stage}/loss", mean_loss, on_epoch=True, prog_bar=stage == "val")
         self.log(f"{stage}/acc", accuracy, on_epoch=True, prog_bar=stage == "val")
@@ -123,25 +128,28 @@ class DigitClassifier(pl.LightningModule):
     def on_validation_epoch_end(self) -> None:
         self._keep_confusion("val")
         if self.trainer.state.fn == "fit" and not self.trainer.sanity_checking:
-            self.val_acc_best.update(self.val_acc.compute())
-            self.log("val/acc_best", self.val_acc_best.compute(), sync_dist=True)  # equal on all ranks already
+            best = self.metrics["val_acc_best"]
+            best.update(self.metrics["val_acc"].compute())
+            self.log("val/acc_best", best.compute(), sync_dist=True)  # equal on all ranks already
 
     def on_test_epoch_end(self) -> None:
         self._keep_confusion("test")
 
     def _keep_confusion(self, stage: str) -> None:
-        self.confusion[stage] = getattr(self, f"{stage}_confusion").compute()
-        getattr(self, f"{stage}_confusion").reset()
+        self.confusion[stage] = self.metrics[f"{stage}_confusion"].compute()
+        self.metrics[f"{stage}_confusion"].reset()
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # torchmetrics keeps metric states out of state_dict; the best val/acc so far must survive a resume.
-        if self.val_acc_best.update_count:
-            checkpoint["val_acc_best"] = float(self.val_acc_best.max_value)
+        if self.metrics["val_acc_best"].update_count:
+            checkpoint["val_acc_best"] = float(self.metrics["val_acc_best"].max_value)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        # Lightning loads the weights right after this hook, strictly, with torch's many-line error where they differ.
+        check_weights_fit(self, checkpoint["state_dict"], checkpoint, self._trainer and self._trainer.ckpt_path)
         if "val_acc_best" in checkpoint:
-            self.val_acc_best.reset()
-            self.val_acc_best.update(torch.tensor(checkpoint["val_acc_best"]))
+            self.metrics["val_acc_best"].reset()
+            self.metrics["val_acc_best"].update(torch.tensor(checkpoint["val_acc_best"]))
         # A resume's checkpoint is restored before the loops are (step 0); the learning-rate finder's later restores
         # of its own checkpoint, with its own step limit set, are not resumes.
         if self._trainer is not None and self.trainer.state.fn == "fit" and self.trainer.global_step == 0:
@@ -152,9 +160,8 @@ class DigitClassifier(pl.LightningModule):
         return ShiftAveraged(self, self.tta_shift, tuple(batch.shape[-2:]))(batch)
 
     def _check_cycle_length(self, schedulers: list[dict]) -> None:
-        """A resumed run restores its schedulers' state, so a one-cycle schedule (the scheduler whose state holds the
-        ``total_steps`` it spans) keeps the length it started with. Checked as the checkpoint is restored, before the
-        resumed run writes anything."""
+        """A resumed one-cycle schedule (a scheduler whose state holds the ``total_steps`` it spans) keeps the length it
+        started with: the Trainer must span as many steps, checked before the resumed run writes anything."""
         totals = [state["total_steps"] for state in schedulers if "total_steps" in state]
         if not totals:
             return
@@ -183,6 +190,25 @@ class DigitClassifier(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": config}
 
 
+def check_weights_fit(module: nn.Module, weights: dict[str, torch.Tensor], checkpoint: dict, path: object) -> None:
+    """Raise one error naming the first differences where ``weights`` do not fit ``module`` exactly (names, shapes):
+    torch's own error is a many-line traceback that does not say which checkpoint or network to use instead."""
+    expected = module.state_dict()
+    differences = (
+        ("missing", [key for key in expected if key not in weights]),
+        ("unexpected", [key for key in weights if key not in expected]),
+        ("other shapes for", [key for key in expected if key in weights and weights[key].shape != expected[key].shape]),
+    )
+    problems = [f"{label} {', '.join(keys[:2])}" for label, keys in differences if keys]
+    if problems:
+        saved = checkpoint.get("hyper_parameters", {}).get("network") or {}
+        saved_as = f" (it was saved with {saved['class_path']})" if "class_path" in saved else ""
+        raise UserInputError(
+            f"checkpoint {path} holds another architecture than the configured model{saved_as}: {'; '.join(problems)}; "
+            "configure the network it was trained with, or pass a checkpoint of this one"
+        )
+
+
 MAX_SHIFT = 4.0  # pixels: the empty margin around an MNIST digit in its 28x28 field; more moves ink out of view
 TTAShift = restricted_number_type("TTAShift", float, [(">=", 0), ("<=", MAX_SHIFT)])
 
@@ -201,9 +227,8 @@ class ShiftAveraged(nn.Module):
     """Test-time augmentation, for ``predict`` and export alike: the softmax of ``network`` averaged over the image
     and its copies moved ``shift`` pixels right, left, down and up (``shift`` 0: the plain softmax).
 
-    Fixed views rather than random ones: one-pixel shifts raised every fast-recipe run on the held-out images, views
-    drawn from the training ranges lowered ensembles; and the result depends on no batch size, DDP split or RNG. The
-    views are a Python list fixed here, so ``torch.export`` records exactly the warps computed.
+    Fixed views, not random ones, so the result depends on no batch size, DDP split or RNG; they are a Python list
+    fixed here, so ``torch.export`` records exactly the warps computed.
     """
 
     def __init__(self, network: Callable[[torch.Tensor], torch.Tensor], shift: float = 0.0, image_size=(28, 28)):

@@ -16,10 +16,11 @@ from typing import Any
 
 import pytorch_lightning as pl
 
-from src.checkpoints import network_from_checkpoint, read_checkpoint, trained_shape
+from src.checkpoints import read_checkpoint
 from src.data.belongs import TrainingRecord
 from src.data.holdout import AllRows
 from src.models.ensemble import Ensemble
+from src.tools.networks import network_from_checkpoint, trained_shape
 from src.utils import UserInputError
 
 ENSEMBLE_CLASS_PATH = f"{Ensemble.__module__}.{Ensemble.__name__}"

@@ -15,12 +15,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from src.checkpoints import network_from_checkpoint, resolve, trained_shape
+from src.checkpoints import resolve
 from src.data.belongs import PixelStats, TrainingRecord
 from src.models.classifier import check_tta_shift
 from src.tools.digits import MNIST_SIZE, checked_digits, in_chunks
 from src.tools.ensemble_checkpoint import ensemble_checkpoint
 from src.tools.exportable import ExportableDigitModel
+from src.tools.networks import network_from_checkpoint, trained_shape
 from src.tools.onnx_predictor import OnnxPredictor
 from src.utils import UserInputError, fastest_precision
 

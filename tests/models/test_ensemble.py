@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from src.checkpoints import network_from_checkpoint
 from src.data.belongs import TrainingRecord
 from src.data.holdout import Folds
 from src.models.classifier import DigitClassifier
 from src.models.ensemble import Ensemble
 from src.models.tutorial_cnn import TutorialCNN
 from src.tools.ensemble_checkpoint import ensemble_checkpoint
+from src.tools.networks import network_from_checkpoint
 from src.utils import UserInputError
 from tests.encoded_digits import READER, TUTORIAL_CNN, EncodedDigitReader, save_checkpoint
 

@@ -20,12 +20,13 @@ import torch
 from jsonargparse import Namespace
 from torch import nn
 
-from src.checkpoints import network_from_checkpoint, read_checkpoint
+from src.checkpoints import read_checkpoint
 from src.cli import DEFAULT_CONFIG, DigitCLI
 from src.data.belongs import TrainingRecord, fingerprint
 from src.data.datamodule import DigitCSVDataModule
 from src.data.holdout import HoldOut, duplicate_groups
 from src.models.classifier import DigitClassifier, ShiftAveraged
+from src.tools.networks import network_from_checkpoint
 from src.utils import UserInputError, atomic_write
 
 

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-from src.checkpoints import network_from_checkpoint
 from src.data.holdout import duplicate_groups
 from src.tools.experiments.oof import (
     HeldOut,
@@ -20,6 +19,7 @@ from src.tools.experiments.oof import (
     held_out_predictions,
     out_of_fold,
 )
+from src.tools.networks import network_from_checkpoint
 from src.utils import UserInputError
 from tests.conftest import fit_args
 

@@ -50,12 +50,12 @@ def write_small_csvs(folder: Path, n_train: int, n_test: int) -> Path:
 @pytest.mark.slow
 def test_fold_members_score_out_of_fold_on_every_row_and_their_ensemble_tests_and_predicts(tmp_path, capsys):
     """At 20x20 pixels and 3 classes: sizes and class counts are the checkpoint's, as every command reads them."""
-    from src.checkpoints import network_from_checkpoint
     from src.cli import run
     from src.data.csv_reader import read_digit_csv
     from src.data.holdout import duplicate_groups, fold_split
     from src.tools.experiments.oof import TrainCSV, fit_config, held_out_predictions
     from src.tools.experiments.seeds import seeds
+    from src.tools.networks import network_from_checkpoint
 
     data_dir = write_small_csvs(tmp_path / "data", n_train=90, n_test=20)
     fit = tiny_fit(data_dir, "--data.image_size", "[20,20]", "--data.num_classes", "3")
