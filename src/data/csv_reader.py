@@ -92,6 +92,7 @@ def _plain_text(path: Path, expected: str) -> tuple[bytes, list[bytes]]:
             raw = gzip.decompress(raw)
         except (OSError, EOFError, zlib.error) as err:
             raise DigitCSVError(path, f"corrupt gzip data ({err}); expected a complete .gz file") from None
+    raw = raw.rstrip(b"\r\n") + b"\n"  # trailing blank lines are not rows
     try:
         raw.decode("utf-8")
         at = raw.find(b"\x00")
@@ -103,7 +104,7 @@ def _plain_text(path: Path, expected: str) -> tuple[bytes, list[bytes]]:
         found = {0: "NUL byte", 13: "carriage return inside a line"}.get(raw[at], f"byte 0x{raw[at]:02x} is not UTF-8")
         line, column = raw.count(b"\n", 0, at) + 1, raw.count(b",", raw.rfind(b"\n", 0, at) + 1, at) + 1
         raise DigitCSVError(path, f"{found}; expected UTF-8 text with LF or CRLF line ends", line, f"{column}")
-    raw = raw.removeprefix(b"\xef\xbb\xbf").rstrip(b"\r\n") + b"\n"  # trailing blank lines are not rows
+    raw = raw.removeprefix(b"\xef\xbb\xbf")
     # Quotes around a whole field go; any quote left would make pandas and the line checks read the line apart.
     if b'"' in raw and b'"' in (raw := re.sub(rb'(?<![^,\n])"([^"\n]*)"(?![^,\r\n])', rb"\1", raw)):
         line = raw.count(b"\n", 0, raw.index(b'"')) + 1
