@@ -94,9 +94,10 @@ def _plain_text(path: Path, expected: str) -> tuple[bytes, list[bytes]]:
             raise DigitCSVError(path, f"corrupt gzip data ({err}); expected a complete .gz file") from None
     raw = raw.rstrip(b"\r\n") + b"\n"  # trailing blank lines are not rows
     try:
-        raw.decode("utf-8")
+        if not raw.isascii():  # checking for ASCII is many times faster than decoding
+            raw.decode("utf-8")
         at = raw.find(b"\x00")
-        if at < 0 and raw.count(b"\r") != raw.count(b"\r\n"):  # pandas would end a row at a lone CR
+        if at < 0 and b"\r" in raw and raw.count(b"\r") != raw.count(b"\r\n"):  # pandas ends a row at a lone CR
             at = re.search(rb"\r(?!\n)", raw).start()
     except UnicodeDecodeError as err:
         at = err.start
@@ -136,8 +137,7 @@ def _check_header(path: Path, header: list[str], require_label: bool, n: int, id
 
 
 def _check_rows(path: Path, lines: list[bytes], width: int, expected: str) -> None:
-    """Refuse a file of no data rows, or the first line whose field count is not the header's (pandas would pad it
-    or make it an index)."""
+    """Refuse no data rows, or the first line whose field count is not the header's (pandas would pad or index it)."""
     if len(lines) == 1:
         raise DigitCSVError(path, f"no data rows after the header; {expected}", line=2)
     commas = np.fromiter((line.count(b",") for line in lines), dtype=np.int64, count=len(lines))
