@@ -349,7 +349,9 @@ def seeds(
     scoring["members"] = {run: {"fit": fit_argv(record), "checkpoint": str(c)} for run, (record, c) in trained.items()}
     for member in work:  # which fold or bag each member held out
         scoring["members"][member.run_dir.name].update(member.held_out)
-    data_args = groups[0].fit  # the data the members share (leak and provenance checks apply to all of them)
+    # the data the members share (leak and provenance checks apply to all of them); the ensemble checkpoint names its
+    # own network, which a member's typed --model.* flags would replace
+    data_args = without_model_flags(groups[0].fit)
     ensemble_args = [*data_args, "--ckpt_path", str(ensemble), "--model.tta_shift", str(tta_shift)]
     if score:
         for member in work:
@@ -372,6 +374,19 @@ def seeds(
     scoring["total_wall_s"] = round(time.monotonic() - started)
     append_scoring(scores, scoring)
     return scoring
+
+
+def without_model_flags(fit: list[str]) -> list[str]:
+    """``fit`` arguments without the ``--model.*`` flags (``--model.k v`` or ``--model.k=v``)."""
+    kept, skip = [], False
+    for arg in fit:
+        if skip:
+            skip = False
+        elif arg.startswith("--model."):
+            skip = "=" not in arg
+        else:
+            kept.append(arg)
+    return kept
 
 
 def _invocation(call: dict) -> str:

@@ -216,3 +216,19 @@ def test_a_member_recorded_with_the_old_fold_flags_is_retrained_not_reused(tmp_p
     write_record(member.run_dir, record_of(["--data.folds", "2", "--data.fold", "0"], 0))
     with pytest.raises(UserInputError, match=r"--data.folds: 2 \(trained\) vs .*add --retrain true to retrain"):
         runs_to_retrain({member.run_dir: member.record}, retrain=False)
+
+
+@pytest.mark.slow
+def test_the_ensemble_of_members_trained_with_model_flags_is_scored_and_submitted_as_an_ensemble(tmp_path):
+    """A group's ``--model.*`` flags shape its members; the ensemble checkpoint's test and predict use its own network
+    (they were passed on, replaced the ensemble's network and the command stopped after training)."""
+    from src.tools.experiments.seeds import seeds
+
+    data_dir = write_small_csvs(tmp_path / "data", n_train=60, n_test=20)
+    fit = tiny_fit(data_dir, "--data.image_size", "[20,20]", "--data.num_classes", "3",
+                   "--model.network", "src.models.tutorial_cnn.TutorialCNN", "--model.network.init_args.dropout=0.2")  # fmt: skip
+    submission = tmp_path / "submission.csv"
+    scoring = seeds(seeds=[0], fit=fit, folds=2, name="flags", save_dir=tmp_path / "logs", submit=True,
+                    submission=submission)  # fmt: skip
+    assert 0 <= scoring["ensemble_test_acc"] <= 1 and scoring["out_of_fold"]["rows"] == 60
+    assert len(submission.read_text().splitlines()) == 21
