@@ -225,8 +225,8 @@ def test_the_ensemble_of_members_trained_with_model_flags_is_scored_and_submitte
     from src.tools.experiments.seeds import seeds
 
     data_dir = write_small_csvs(tmp_path / "data", n_train=60, n_test=20)
-    fit = tiny_fit(data_dir, "--data.image_size", "[20,20]", "--data.num_classes", "3",
-                   "--model.network", "src.models.tutorial_cnn.TutorialCNN", "--model.network.init_args.dropout=0.2")  # fmt: skip
+    network = ["--model.network", "src.models.tutorial_cnn.TutorialCNN", "--model.network.init_args.dropout=0.2"]
+    fit = tiny_fit(data_dir, "--data.image_size", "[20,20]", "--data.num_classes", "3", *network)
     submission = tmp_path / "submission.csv"
     scoring = seeds(seeds=[0], fit=fit, folds=2, name="flags", save_dir=tmp_path / "logs", submit=True,
                     submission=submission)  # fmt: skip
