@@ -42,7 +42,7 @@ def resolve(spec: str, save_dir: str | Path, name: str) -> tuple[Path, str, dict
     """``(file, how it was found, its content if read to find it)`` for ``best``/``last`` in the newest run of
     ``save_dir/name``; a path as it is.
 
-    A run trained on every row (its training record's split ``all``) has no held-out validation and so no
+    A run trained on every row (``AllRows`` in its training record) has no held-out validation and so no
     ``best.ckpt``: its ``last.ckpt`` stands in, and the note says so. Nothing found is a ``UserInputError`` saying
     where it looked.
     """

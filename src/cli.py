@@ -36,7 +36,7 @@ from src.utils import UserInputError, exit_on_user_error, fastest_precision, not
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "mnist.yaml"
 EVALUATIONS = ("validate", "test", "predict")
 LINKED = ("num_classes", "image_size")  # set once, in data.*; the model and its network follow
-OLD_ENSEMBLE = "src.models.ensemble.CheckpointEnsemble"  # an earlier version's ensemble.yaml names it
+OLD_ENSEMBLE = "src.models.ensemble.CheckpointEnsemble"  # named by an ensemble.yaml listing member checkpoints
 
 
 class DigitCLI(LightningCLI):
@@ -66,8 +66,8 @@ class DigitCLI(LightningCLI):
 
     def _parse_ckpt_path(self) -> None:
         """``--ckpt_path best|last`` resolved in the newest run, the file read once and checked, its hparams applied
-        and the ``--model.*`` flags typed on the command line over them. Lightning's own step puts the hparams over
-        the typed flags (Lightning issue #20801) and ``torch.load``s any file."""
+        and the ``--model.*`` flags typed on the command line over them. LightningCLI calls this right after
+        ``parse_arguments``; its own version puts the hparams over the typed flags and ``torch.load``s any file."""
         self.checkpoint = None
         subcommand = self.config.get("subcommand")
         if subcommand is None:
@@ -128,9 +128,6 @@ class DigitCLI(LightningCLI):
         for key in (k for k in model.keys() if model.get(k) != before.get(k)):  # noqa: SIM118 - flattened keys
             notice(f"model.{key}: {model.get(key)} from the command line (the checkpoint has {before.get(key)})")
 
-    def before_fit(self) -> None:
-        notice(f"callbacks: {callback_names(self.trainer.callbacks)}")
-
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand]
         if config.trainer.precision is None:
@@ -169,11 +166,8 @@ class DigitCLI(LightningCLI):
             self.trainer.strategy.checkpoint_io.preload(self.config[self.subcommand].ckpt_path, self.checkpoint)
         self.checkpoint = None  # the Trainer owns it now
 
-
-def recipe_of(argv: list[str]) -> str:
-    """The recipe a command line names: its ``--config`` files' stems (``fast``), or ``mnist`` (the default)."""
-    names = [Path(argv[i + 1]).stem for i, flag in enumerate(argv[:-1]) if flag in ("--config", "-c")]
-    return "+".join(name for name in names if name != "mnist") or "mnist"
+    def before_fit(self) -> None:
+        notice(f"callbacks: {callback_names(self.trainer.callbacks)}")
 
 
 def _check_validation_is_held_out(config) -> None:
@@ -193,6 +187,22 @@ def _check_validation_is_held_out(config) -> None:
             f"{', '.join(watching)} would select or stop on it; use a recipe without them (configs/fast.yaml) or pass "
             "--data.holdout Fraction"
         )
+
+
+def recipe_of(argv: list[str]) -> str:
+    """The recipe a command line names: its ``--config`` files' stems (``fast``), or ``mnist`` (the default)."""
+    names = [Path(argv[i + 1]).stem for i, flag in enumerate(argv[:-1]) if flag in ("--config", "-c")]
+    return "+".join(name for name in names if name != "mnist") or "mnist"
+
+
+def callbacks_of_every_run(argv: list[str]) -> list[pl.Callback]:
+    """The callbacks every command runs besides its recipe's ``trainer.callbacks`` (a recipe's list replaces the
+    default's, so these stay out of it), each for the reason beside it; ``fit`` names all it runs as it starts."""
+    return [
+        RunLock(),  # one process trains a run folder at a time: a second fit of it is refused before it writes
+        progress_bar_for(sys.stdout),  # Rich in a terminal; plain lines in a log file (seeds reads its fit.log)
+        RunSummary(recipe=recipe_of(argv), command=" ".join(argv)),  # summary.json, which resumes and the tools read
+    ]
 
 
 def run(args: list[str] | None = None, callbacks: list | None = None) -> DigitCLI:
@@ -215,16 +225,6 @@ def run(args: list[str] | None = None, callbacks: list | None = None) -> DigitCL
 def main(args: list[str] | None = None) -> DigitCLI:
     """Run the CLI; a user mistake ends with one message and exit code 2 (``DIGITS_DEBUG=1`` shows the traceback)."""
     return exit_on_user_error(lambda: run(args))
-
-
-def callbacks_of_every_run(argv: list[str]) -> list[pl.Callback]:
-    """The callbacks every command runs besides its recipe's ``trainer.callbacks`` (a recipe's list replaces the
-    default's, so these stay out of it), each for the reason beside it; ``fit`` names all it runs as it starts."""
-    return [
-        RunLock(),  # one process trains a run folder at a time: a second fit of it is refused before it writes
-        progress_bar_for(sys.stdout),  # Rich in a terminal; plain lines in a log file (seeds reads its fit.log)
-        RunSummary(recipe=recipe_of(argv), command=" ".join(argv)),  # summary.json, which resumes and the tools read
-    ]
 
 
 if __name__ == "__main__":

@@ -26,7 +26,8 @@ class RunSummary(pl.Callback):
       and under ``tests`` one held-out score per tested checkpoint file and TTA shift; rewritten atomically after
       every epoch, at the end of fit and after test (``test_acc`` and ``tested`` repeat the latest test), and under
       ``logger_runs`` the runs of the loggers after the first (an MLflow run id) for resume and test to log into;
-    - a flush of the loggers at every epoch end, so a killed run's curves hold every epoch its checkpoint holds.
+    - a flush of the loggers as each epoch starts (the epoch before is all logged by then) and when fit ends, so a
+      killed run's curves hold every epoch its checkpoint holds.
 
     Args:
         recipe: The recipe's name, for the runs table (``fast``; the CLI passes the ``--config`` stems).

@@ -19,7 +19,7 @@ class SaveConfigWhenFitStarts(SaveConfigCallback):
     """
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        pass
+        pass  # LightningCLI's callback writes config.yaml here; this one waits for on_fit_start
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().setup(trainer, pl_module, "fit")

@@ -101,8 +101,8 @@ class TrainingRecord:
         if not state:
             return None
         keys, expected = set(state) if isinstance(state, dict) else set(), {field.name for field in fields(cls)}
-        if keys in (FLAT_RECORD, FIRST_RECORD, FIRST_RECORD - {"held_out"}):
-            state, keys = earlier(state, source), expected
+        if keys in (FLAT_RECORD, FIRST_RECORD, FIRST_RECORD - {"held_out"}):  # the older shapes, after this class
+            state, keys = upgrade_record(state, source), expected
         if keys == expected:
             size = state["image_size"]
             holdout = HoldOut.from_config(state["holdout"], source)
@@ -137,17 +137,17 @@ class TrainingRecord:
         return found
 
 
-FLAT_RECORD = {  # the previous version's record: the hold-out choice as flat fields
+FLAT_RECORD = {  # the second shape of a record: the hold-out choice as flat fields
     "fingerprint", "rows", "image_size", "num_classes", "split", "val_fraction", "split_seed", "folds", "fold",
     "bag_fraction", "bag_seed", "held_out_rows", "pixel_mean", "ink_fraction",
 }  # fmt: skip
-FIRST_RECORD = {
+FIRST_RECORD = {  # the first shape: the hold-out choice as ``held_out`` text beside ``train_on_all``
     "fingerprint", "rows", "val_fraction", "split_seed", "train_on_all", "pixel_mean", "ink_fraction", "held_out",
 }  # fmt: skip
 
 
-def earlier(state: dict, source: str) -> dict:
-    """An earlier version's record in today's shape: the flat fields (``split`` names the choice), or the first
+def upgrade_record(state: dict, source: str) -> dict:
+    """An older record in ``TrainingRecord``'s shape: the flat fields (``split`` names the choice), or the first
     version's ``held_out`` text ("fold 2 of 5", "bag 0.9 seed 3" or None beside ``train_on_all``)."""
     state = {"split": "all" if state.get("train_on_all") else "val_fraction", **state}
     held_out = state.get("held_out") or ""

@@ -77,7 +77,7 @@ def read_digit_csv(
     if ids is not None and (repeats := np.flatnonzero(pd.Series(ids.numpy()).duplicated())).size:
         line, column = int(repeats[0]) + 2, f"{columns[0] + 1} ({id_column})"
         raise DigitCSVError(path, f"id {int(ids[repeats[0]])} is repeated; expected unique ids", line, column)
-    pixels = values.astype(np.uint8)[:, [header.index(name) for name in pixel_cols]]  # all in 0..255 now
+    pixels = values.astype(np.uint8)[:, [header.index(name) for name in pixel_cols]]  # all checked to be 0..255 above
     return DigitTable(torch.from_numpy(pixels).reshape(-1, 1, *image_size), labels, ids)
 
 

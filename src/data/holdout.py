@@ -46,7 +46,8 @@ class HoldOut:
 
     @staticmethod
     def from_config(config: dict, source: str = "the checkpoint") -> HoldOut:
-        """The choice ``config`` names, built only from this module's classes: a checkpoint never picks code to run."""
+        """The choice ``config`` names, built only from this module's classes (``CHOICES``, at the end of the file): a
+        checkpoint never picks code to run."""
         try:
             return CHOICES[config["class_path"]](**config["init_args"])
         except (KeyError, TypeError):  # no such choice, or not its parameters

@@ -1,19 +1,19 @@
-"""The LightningModule: loss, metrics, logging and optimisation around any image network; then test-time shifts."""
+"""The LightningModule: loss, metrics, logging and optimisation around any image network; then the check that a
+checkpoint's weights fit that network."""
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
 
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from jsonargparse.typing import restricted_number_type
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
+from src.models.tta import ShiftAveraged, TTAShift, check_tta_shift
 from src.models.tutorial_cnn import TutorialCNN
 from src.utils import UserInputError
 
@@ -91,7 +91,7 @@ class DigitClassifier(pl.LightningModule):
 
     def model_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         images, labels = batch
-        if self.tta_shift and not self.training:  # the log of averaged probabilities is a valid logit
+        if self.tta_shift and not self.training:  # predict_step averages probabilities; their log is a valid logit
             logits = self.predict_step(images).clamp_min(torch.finfo(torch.float32).tiny).log()
         else:
             logits = self(images)
@@ -139,6 +139,24 @@ class DigitClassifier(pl.LightningModule):
         self.confusion[stage] = self.metrics[f"{stage}_confusion"].compute()
         self.metrics[f"{stage}_confusion"].reset()
 
+    def predict_step(self, batch, batch_idx: int = 0) -> torch.Tensor:
+        """Class probabilities ``[B, num_classes]`` (float32), averaged over shifted copies if ``tta_shift``."""
+        return ShiftAveraged(self, self.tta_shift, tuple(batch.shape[-2:]))(batch)
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        keywords = getattr(self.scheduler_factory, "keywords", {})
+        overrides = {}
+        if "total_steps" in keywords and keywords["total_steps"] is None and not keywords.get("epochs"):
+            overrides["total_steps"] = int(self.trainer.estimated_stepping_batches)
+        scheduler = self.scheduler_factory(optimizer, **overrides)
+        config = {"scheduler": scheduler, "interval": self.hparams.scheduler_interval}
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            config["monitor"] = getattr(scheduler, "monitor", "val/acc")  # Lightning's ReduceLROnPlateau names one
+        return {"optimizer": optimizer, "lr_scheduler": config}
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # torchmetrics keeps metric states out of state_dict; the best val/acc so far must survive a resume.
         if self.metrics["val_acc_best"].update_count:
@@ -155,10 +173,6 @@ class DigitClassifier(pl.LightningModule):
         if self._trainer is not None and self.trainer.state.fn == "fit" and self.trainer.global_step == 0:
             self._check_cycle_length(checkpoint.get("lr_schedulers", []))
 
-    def predict_step(self, batch, batch_idx: int = 0) -> torch.Tensor:
-        """Class probabilities ``[B, num_classes]`` (float32), averaged over shifted copies if ``tta_shift``."""
-        return ShiftAveraged(self, self.tta_shift, tuple(batch.shape[-2:]))(batch)
-
     def _check_cycle_length(self, schedulers: list[dict]) -> None:
         """A resumed one-cycle schedule (a scheduler whose state holds the ``total_steps`` it spans) keeps the length it
         started with: the Trainer must span as many steps, checked before the resumed run writes anything."""
@@ -174,20 +188,6 @@ class DigitClassifier(pl.LightningModule):
                     f"{steps} ({self.trainer.max_epochs} epochs); a cycle cannot be stretched once begun: resume with "
                     f"--trainer.max_epochs {epochs}, or start a new run"
                 )
-
-    def configure_optimizers(self):
-        optimizer = self.optimizer_factory(self.parameters())
-        if self.scheduler_factory is None:
-            return optimizer
-        keywords = getattr(self.scheduler_factory, "keywords", {})
-        overrides = {}
-        if "total_steps" in keywords and keywords["total_steps"] is None and not keywords.get("epochs"):
-            overrides["total_steps"] = int(self.trainer.estimated_stepping_batches)
-        scheduler = self.scheduler_factory(optimizer, **overrides)
-        config = {"scheduler": scheduler, "interval": self.hparams.scheduler_interval}
-        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            config["monitor"] = getattr(scheduler, "monitor", "val/acc")  # Lightning's ReduceLROnPlateau names one
-        return {"optimizer": optimizer, "lr_scheduler": config}
 
 
 def check_weights_fit(module: nn.Module, weights: dict[str, torch.Tensor], checkpoint: dict, path: object) -> None:
@@ -207,44 +207,3 @@ def check_weights_fit(module: nn.Module, weights: dict[str, torch.Tensor], check
             f"checkpoint {path} holds another architecture than the configured model{saved_as}: {'; '.join(problems)}; "
             "configure the network it was trained with, or pass a checkpoint of this one"
         )
-
-
-MAX_SHIFT = 4.0  # pixels: the empty margin around an MNIST digit in its 28x28 field; more moves ink out of view
-TTAShift = restricted_number_type("TTAShift", float, [(">=", 0), ("<=", MAX_SHIFT)])
-
-
-def check_tta_shift(pixels: float) -> float:
-    """``pixels`` as a float, or a ``UserInputError`` outside 0..MAX_SHIFT: ``TTAShift``'s check, for Python callers."""
-    try:
-        return float(TTAShift(pixels))
-    except ValueError:
-        raise UserInputError(
-            f"tta_shift {float(pixels):g}; expected 0 (off) to {MAX_SHIFT:g} pixels, the margin around an MNIST digit"
-        ) from None
-
-
-class ShiftAveraged(nn.Module):
-    """Test-time augmentation, for ``predict`` and export alike: the softmax of ``network`` averaged over the image
-    and its copies moved ``shift`` pixels right, left, down and up (``shift`` 0: the plain softmax).
-
-    Fixed views, not random ones, so the result depends on no batch size, DDP split or RNG; they are a Python list
-    fixed here, so ``torch.export`` records exactly the warps computed.
-    """
-
-    def __init__(self, network: Callable[[torch.Tensor], torch.Tensor], shift: float = 0.0, image_size=(28, 28)):
-        super().__init__()
-        self.network = network
-        self.shift = check_tta_shift(shift)
-        height, width = image_size
-        dx, dy = 2 * self.shift / width, 2 * self.shift / height  # normalised coordinates span 2 units per side
-        # affine_grid maps output to input coordinates: moving the content by +d samples the input at -d
-        moves = [(-dx, 0.0), (dx, 0.0), (0.0, -dy), (0.0, dy)] if self.shift else []
-        self.views = [torch.tensor([[1.0, 0.0, x], [0.0, 1.0, y]]) for x, y in moves]
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        probabilities = self.network(images).float().softmax(dim=1)
-        for view in self.views:
-            grid = F.affine_grid(view.to(images).expand(images.shape[0], 2, 3), list(images.shape), align_corners=False)
-            moved = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-            probabilities = probabilities + self.network(moved).float().softmax(dim=1)
-        return probabilities / (len(self.views) + 1)

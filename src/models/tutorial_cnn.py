@@ -36,4 +36,4 @@ class TutorialCNN(nn.Sequential):
         )
         for module in self.modules():
             if isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d):
-                module.momentum, module.eps = 0.01, 1e-3
+                module.momentum, module.eps = 0.01, 1e-3  # torch's momentum is 1 - Keras' momentum

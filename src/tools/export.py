@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from jsonargparse import CLI
 
-from src.models.classifier import TTAShift
+from src.models.tta import TTAShift
 from src.tools.exportable import ExportableDigitModel, example_images
 from src.tools.onnx_predictor import INPUT_NAME, METADATA_KEY, OUTPUT_NAME, OnnxPredictor
 from src.tools.predictor import load_predictor, weights_from_flags

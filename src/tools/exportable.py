@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from src.models.classifier import ShiftAveraged
+from src.models.tta import ShiftAveraged
 from src.tools.digits import MNIST_SIZE
 
 

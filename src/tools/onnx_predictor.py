@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from src.data.belongs import PixelStats
-from src.models.classifier import MAX_SHIFT
+from src.models.tta import MAX_SHIFT
 from src.tools.digits import checked_digits, in_chunks
 from src.utils import UserInputError
 

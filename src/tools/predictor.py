@@ -17,7 +17,7 @@ import torch
 
 from src.checkpoints import resolve
 from src.data.belongs import PixelStats, TrainingRecord
-from src.models.classifier import check_tta_shift
+from src.models.tta import check_tta_shift
 from src.tools.digits import MNIST_SIZE, checked_digits, in_chunks
 from src.tools.ensemble_checkpoint import ensemble_checkpoint
 from src.tools.exportable import ExportableDigitModel

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from src.models.classifier import DigitClassifier, ShiftAveraged
+from src.models.classifier import DigitClassifier
+from src.models.tta import ShiftAveraged
 from src.models.tutorial_cnn import TutorialCNN
 
 

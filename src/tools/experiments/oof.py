@@ -25,7 +25,8 @@ from src.cli import DEFAULT_CONFIG, DigitCLI
 from src.data.belongs import TrainingRecord, fingerprint
 from src.data.datamodule import DigitCSVDataModule
 from src.data.holdout import HoldOut, duplicate_groups
-from src.models.classifier import DigitClassifier, ShiftAveraged
+from src.models.classifier import DigitClassifier
+from src.models.tta import ShiftAveraged
 from src.tools.networks import network_from_checkpoint
 from src.utils import UserInputError, atomic_write
 

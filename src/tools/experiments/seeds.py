@@ -45,7 +45,7 @@ from jsonargparse import Namespace
 from src.callbacks.run_summary import SUMMARY
 from src.checkpoints import run_checkpoint
 from src.cli import recipe_of, run
-from src.models.classifier import TTAShift, check_tta_shift
+from src.models.tta import TTAShift, check_tta_shift
 from src.tools.ensemble_checkpoint import ensemble_checkpoint
 from src.tools.experiments.member_record import (
     RECORD,

@@ -26,7 +26,7 @@ from jsonargparse import ArgumentParser
 from rich.console import Console
 from rich.table import Table
 
-from src.models.classifier import TTAShift
+from src.models.tta import TTAShift
 from src.tools.images.paths import expand_image_paths
 from src.tools.images.reading import ImageInputError, check_trained_on_mnist_style, mnist_style, read_image_file
 from src.tools.predictor import load_predictor, weights_from_flags

@@ -14,7 +14,7 @@ from typing import Literal
 import litserve as ls
 
 from src.data.belongs import PixelStats
-from src.models.classifier import TTAShift
+from src.models.tta import TTAShift
 from src.tools.images.reading import check_trained_on_mnist_style
 from src.tools.predictor import load_predictor
 from src.tools.serve.digit_api import DigitAPI
