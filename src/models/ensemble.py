@@ -70,8 +70,8 @@ class Ensemble(nn.Module):
 
 
 class CheckpointEnsemble(nn.Module):
-    """The network an ``ensemble.yaml`` of an earlier version names. It stays only so that such a config still parses
-    and the CLI can say how to rebuild it as one checkpoint; it builds nothing."""
+    """The network an ``ensemble.yaml`` listing member checkpoints names: it stays so that such a config parses and the
+    CLI can say how to rebuild it as one ``ensemble.ckpt``; it builds nothing."""
 
     def __init__(
         self, checkpoints: list[str], num_classes: int | None = None, image_size: tuple[int, int] | None = None
