@@ -174,4 +174,4 @@ def read_label_csv(path: Path | str, n_rows: int | None = None, num_classes: int
         raise DigitCSVError(path, problem, row + 2, "2 (Label)")
     if n_rows is not None and len(frame) != n_rows:
         raise DigitCSVError(path, f"found {len(frame)} rows; expected {n_rows}, one per image of the test set")
-    return labels.astype(np.int64).to_numpy()
+    return labels.astype(np.int64).to_numpy(copy=True)  # writable: pandas' copy-on-write view is read-only

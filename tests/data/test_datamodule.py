@@ -11,7 +11,7 @@ import torch
 
 from src.cli import main
 from src.data.augmentation import BatchRandomAffine
-from src.data.csv_reader import DigitCSVError
+from src.data.csv_reader import DigitCSVError, read_label_csv
 from src.data.datamodule import DigitCSVDataModule
 from src.data.holdout import AllRows, Fraction, stratified_split
 from src.utils import UserInputError
@@ -101,6 +101,8 @@ def test_test_stage_takes_labels_from_test_labels_csv(digits: DigitCSVs) -> None
     module.setup("test")
     assert torch.equal(module.test_set.images[:, 0], torch.from_numpy(digits.test_images))
     assert torch.equal(module.test_set.labels, torch.from_numpy(digits.test_labels))
+    # writable, so torch takes the labels without its "NumPy array is not writable" warning on every `test`
+    assert read_label_csv(digits.folder / "test_labels.csv").flags.writeable
 
 
 def test_test_stage_without_labels_says_to_use_predict(digits: DigitCSVs) -> None:
