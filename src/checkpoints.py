@@ -22,7 +22,7 @@ from src.data.belongs import TrainingRecord
 from src.utils import UserInputError, atomic_write
 
 WORDS = ("best", "last")
-# Networks by an old class path, and the class that replaces each: a checkpoint naming one is refused, naming it.
+# Networks by an earlier class path -> the class replacing each: named in the refusal, rewritten by src.tools.upgrade.
 REPLACED = {"src.models.seed_cnn.SeedCNN": "src.models.tutorial_cnn.TutorialCNN"}
 
 
@@ -66,7 +66,7 @@ def run_checkpoint(run: Path, spec: str = "best") -> tuple[Path, str, dict[str, 
         return best, f"best checkpoint by val/acc of the run {run}", None
     if spec == "best" and last.is_file():
         checkpoint = read_checkpoint(last, trained=True)
-        record = TrainingRecord.from_dict((checkpoint.get("DigitCSVDataModule") or {}).get("training_data"), str(last))
+        record = TrainingRecord.from_dict((checkpoint.get("DigitCSVDataModule") or {}).get("training_data"), last)
         if record is not None and record.train_on_all:
             how = f"the run {run} had no held-out validation, so its last checkpoint stands for its best"
             return last, how, checkpoint
@@ -75,9 +75,10 @@ def run_checkpoint(run: Path, spec: str = "best") -> tuple[Path, str, dict[str, 
     raise UserInputError(f"--ckpt_path {spec}: the run {run} has no checkpoints/{spec}.ckpt; pass a .ckpt file")
 
 
-def read_checkpoint(path: str | Path, trained: bool = False) -> dict[str, Any]:
-    """``torch.load(path, weights_only=True)`` with one clear error for missing, corrupt or unsafe files, networks by
-    an old class path (``REPLACED``), and, with ``trained``, weights that never took a training step."""
+def read_checkpoint(path: str | Path, trained: bool = False, upgrading: bool = False) -> dict[str, Any]:
+    """``torch.load(path, weights_only=True)`` with one clear error for missing, corrupt or unsafe files, with
+    ``trained`` for weights that never took a training step, and, unless ``upgrading`` (``python -m src.tools upgrade``
+    reads one to convert it), for a network by a class path an earlier version wrote (``REPLACED``)."""
     path = Path(path)
     if not path.is_file():
         raise UserInputError(f"checkpoint {path} not found; pass an existing .ckpt")
@@ -102,11 +103,11 @@ def read_checkpoint(path: str | Path, trained: bool = False) -> dict[str, Any]:
             "pass a checkpoint written by `python -m src.cli fit` after training"
         )
     network = checkpoint.get("hyper_parameters", {}).get("network")
-    if isinstance(network, dict) and network.get("class_path") in REPLACED:
+    class_paths = [network] if isinstance(network, str) else _class_paths(network)  # an ensemble's members too
+    if not upgrading and (old := [name for name in class_paths if isinstance(name, str) and name in REPLACED]):
         raise UserInputError(
-            f"checkpoint {path} names its network {network['class_path']}, which "
-            f"{REPLACED[network['class_path']]} replaces; set that class_path in the checkpoint's "
-            "hyper_parameters['network'], or train it again with `python -m src.cli fit`"
+            f"checkpoint {path} names its network {old[0]}, which {REPLACED[old[0]]} replaces; convert the "
+            f"checkpoint with `python -m src.tools upgrade {path}`"
         )
     return checkpoint
 

@@ -88,3 +88,4 @@ def test_a_checkpoint_naming_a_replaced_class_path_is_refused_in_one_line_naming
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: "), err
     assert "src.models.seed_cnn.SeedCNN" in err[0] and "src.models.tutorial_cnn.TutorialCNN replaces" in err[0]
+    assert err[0].endswith(f"convert the checkpoint with `python -m src.tools upgrade {old}`")  # what converts it

@@ -8,14 +8,13 @@ unseen, and pixels must be on the scale the model learnt (0 = background .. 255 
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from src.data.holdout import AllRows, Bag, Folds, Fraction, HoldOut
+from src.data.holdout import AllRows, HoldOut
 from src.utils import UserInputError
 
 # Content fingerprints of the embedded MNIST split (src.data.embedded writes it; tests check these against the wheel).
@@ -26,6 +25,7 @@ EMBEDDED_FINGERPRINTS = {
 }
 INK = 128  # a pixel at least this bright counts as ink
 FAR = 3.0  # statistics more than this factor away from training's are refused
+EARLIER_FIELDS = {"split", "train_on_all"}  # only an earlier version's record has them: src.tools.upgrade converts it
 
 
 def fingerprint(*arrays: torch.Tensor | np.ndarray) -> str:
@@ -67,7 +67,8 @@ class TrainingRecord:
     hold-out choice with every parameter that draws it, and the pixel statistics.
 
     ``held_out_rows`` fingerprints the held-out row numbers: the rows an out-of-fold score rebuilds must be these. It is
-    None where nothing is held out, and in a first-version record, which kept no image size or class count either.
+    None where nothing is held out, and in a record upgraded from the first version, which kept no image size or class
+    count either.
     """
 
     fingerprint: str
@@ -95,18 +96,23 @@ class TrainingRecord:
         return {**asdict(self), "holdout": self.holdout.config()}
 
     @classmethod
-    def from_dict(cls, state: dict | None, source: str = "the checkpoint") -> TrainingRecord | None:
-        """The record ``state`` holds, an earlier version's converted; None only where there is none (a network saved
-        without this DataModule). Any other shape is refused: taken for no record, it would switch every check off."""
+    def from_dict(cls, state: dict | None, checkpoint: str | Path | None = None) -> TrainingRecord | None:
+        """The record ``state`` (from ``checkpoint``) holds; None only where there is none (a network saved without
+        this DataModule). Any other shape is refused: taken for no record, it would switch every check off."""
         if not state:
             return None
+        source = "the checkpoint" if checkpoint is None else f"checkpoint {checkpoint}"
         keys, expected = set(state) if isinstance(state, dict) else set(), {field.name for field in fields(cls)}
-        if keys in (FLAT_RECORD, FIRST_RECORD, FIRST_RECORD - {"held_out"}):  # the older shapes, after this class
-            state, keys = upgrade_record(state, source), expected
         if keys == expected:
             size = state["image_size"]
             holdout = HoldOut.from_config(state["holdout"], source)
             return cls(**{**state, "image_size": None if size is None else tuple(size), "holdout": holdout})
+        if "holdout" not in keys and keys & EARLIER_FIELDS:
+            raise UserInputError(
+                f"{source} holds a training record an earlier version wrote (the hold-out choice as its "
+                f"{' and '.join(sorted(keys & EARLIER_FIELDS))} field, not data.holdout); convert the checkpoint with "
+                f"`python -m src.tools upgrade {checkpoint or '<checkpoint>'}`"
+            )
         named = [f"{what} fields: {', '.join(sorted(found))}" for what, found in
                  (("unknown", keys - expected), ("missing", expected - keys)) if found]  # fmt: skip
         raise UserInputError(
@@ -137,41 +143,6 @@ class TrainingRecord:
         return found
 
 
-FLAT_RECORD = {  # the second shape of a record: the hold-out choice as flat fields
-    "fingerprint", "rows", "image_size", "num_classes", "split", "val_fraction", "split_seed", "folds", "fold",
-    "bag_fraction", "bag_seed", "held_out_rows", "pixel_mean", "ink_fraction",
-}  # fmt: skip
-FIRST_RECORD = {  # the first shape: the hold-out choice as ``held_out`` text beside ``train_on_all``
-    "fingerprint", "rows", "val_fraction", "split_seed", "train_on_all", "pixel_mean", "ink_fraction", "held_out",
-}  # fmt: skip
-
-
-def upgrade_record(state: dict, source: str) -> dict:
-    """An older record in ``TrainingRecord``'s shape: the flat fields (``split`` names the choice), or the first
-    version's ``held_out`` text ("fold 2 of 5", "bag 0.9 seed 3" or None beside ``train_on_all``)."""
-    state = {"split": "all" if state.get("train_on_all") else "val_fraction", **state}
-    held_out = state.get("held_out") or ""
-    if found := re.fullmatch(r"fold (\d+) of (\d+)", held_out):
-        state |= {"split": "fold", "fold": int(found[1]), "folds": int(found[2])}
-    elif found := re.fullmatch(r"bag (\S+) seed (-?\d+)", held_out):
-        state |= {"split": "bag", "bag_fraction": float(found[1]), "bag_seed": int(found[2])}
-    split, seed = state["split"], state["split_seed"]
-    if split == "fold":
-        holdout = Folds(state["folds"], state["fold"], seed)
-    elif split == "bag":
-        holdout = Bag(state["bag_fraction"], state["bag_seed"])
-    elif split == "all" and not held_out:
-        holdout = AllRows()
-    elif split == "val_fraction" and not held_out:
-        holdout = Fraction(state["val_fraction"], seed)
-    else:
-        raise UserInputError(
-            f"{source}: its training record holds out {held_out or split!r}, which no version of this template wrote"
-        )
-    kept = ("fingerprint", "rows", "image_size", "num_classes", "held_out_rows", "pixel_mean", "ink_fraction")
-    return {**{key: state.get(key) for key in kept}, "holdout": holdout.config()}
-
-
 def check_pixel_scale(path: Path, images: torch.Tensor, trained: PixelStats | None, allow: bool) -> None:
     """Refuse images whose pixels never exceed 1, or whose ink statistics are far from the training data's."""
     if allow or not len(images):
@@ -193,7 +164,7 @@ def check_pixel_scale(path: Path, images: torch.Tensor, trained: PixelStats | No
 def check_image_shape(record: TrainingRecord, image_size: tuple[int, int], num_classes: int) -> None:
     """Refuse data of another image size or class count than the weights were trained on: some networks' layers fit
     other sizes too, and would give confident answers about images they never saw the like of."""
-    if record.image_size is None:  # a first-version record, which kept neither
+    if record.image_size is None:  # a record upgraded from the first version, which kept neither
         return
     trained, given = (tuple(record.image_size), record.num_classes), (tuple(image_size), num_classes)
     if trained != given:

@@ -196,7 +196,8 @@ class DigitCSVDataModule(pl.LightningDataModule):
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Lightning calls this with a checkpoint's state after ``setup``: check the data against its record."""
-        self.check_weights_belong(TrainingRecord.from_dict(state_dict.get("training_data")), self.trainer.state.fn)
+        record = TrainingRecord.from_dict(state_dict.get("training_data"), self.trainer.ckpt_path)
+        self.check_weights_belong(record, self.trainer.state.fn)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, self.hparams.batch_size, shuffle=True)

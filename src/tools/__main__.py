@@ -7,6 +7,7 @@
     sweep    an Optuna study over any config keys, each trial a real fit                           [sweep]
     runs     every run under logs/ in one table: what differs, epochs, time, scores
     score    a submission against known labels: accuracy, per class, confusion matrix
+    upgrade  a checkpoint an earlier version wrote -> a new file in today's formats
 
 A tool needs the extra in brackets: ``pip install -e '.[serve]'`` (``make test`` installs them all). A mistake in a
 command ends with one ``error:`` line and exit code 2 (``DIGITS_DEBUG=1`` shows the traceback).
@@ -27,6 +28,7 @@ COMMANDS = {  # command -> (module with a command(args) function, the extra it n
     "sweep": ("src.tools.experiments.sweep", "sweep"),
     "runs": ("src.tools.experiments.runs_table", None),
     "score": ("src.tools.score", None),
+    "upgrade": ("src.tools.upgrade", None),
 }
 
 

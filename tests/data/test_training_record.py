@@ -1,6 +1,7 @@
 """A checkpoint's training record: what the model was trained on, the hold-out choice and held-out rows included. A
-record this version cannot read is refused, an earlier version's is converted, and none is never assumed: each guard
-against scoring training rows reads it."""
+record this version cannot read is refused, an earlier version's in one line naming ``python -m src.tools upgrade``
+(``tests/tools/test_upgrade.py`` converts them), and none is never assumed: each guard against scoring training rows
+reads it."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from src.utils import UserInputError
 from tests.conftest import eval_args
 from tests.synthetic import DigitCSVs, write_digit_csvs
 
-FIRST = {  # a record as the first version saved it
+FIRST = {  # a record as the first version saved it (its hold-out choice in held_out and train_on_all)
     "fingerprint": "f" * 20, "rows": 200, "val_fraction": 0.15, "split_seed": 0, "train_on_all": False,
     "pixel_mean": 40.0, "ink_fraction": 0.1, "held_out": "fold 1 of 5",
 }  # fmt: skip
@@ -81,39 +82,28 @@ def test_a_record_holding_out_rows_by_anything_but_a_holdout_choice_is_refused(d
 
 
 @pytest.mark.parametrize(
-    ("held_out", "train_on_all", "holdout"),
-    [("fold 1 of 5", False, Folds(5, 1)), ("bag 0.9 seed 3", False, Bag(0.9, seed=3)), (None, False, Fraction(0.15)),
-     (None, True, AllRows())],
+    ("shape", "fields"),
+    [("first", "train_on_all"), ("first_without_held_out", "train_on_all"), ("flat", "split")],
 )  # fmt: skip
-def test_the_previous_versions_record_is_migrated_without_held_out_rows(held_out, train_on_all, holdout) -> None:
-    record = TrainingRecord.from_dict({**FIRST, "held_out": held_out, "train_on_all": train_on_all})
-    assert record.holdout == holdout and record.train_on_all == train_on_all
-    assert (record.held_out_rows, record.image_size, record.num_classes) == (None, None, None)
-    assert (record.fingerprint, record.rows, record.pixel_mean) == ("f" * 20, 200, 40.0)
-
-
-@pytest.mark.parametrize(
-    ("split", "settings", "holdout"),
-    [("fold", {"folds": 4, "fold": 1, "split_seed": 7}, Folds(4, 1, seed=7)),
-     ("bag", {"bag_fraction": 0.9, "bag_seed": 3}, Bag(0.9, seed=3)),
-     ("val_fraction", {"val_fraction": 0.2, "split_seed": 1}, Fraction(0.2, seed=1)), ("all", {}, AllRows())],
-)  # fmt: skip
-def test_a_record_with_flat_split_fields_is_converted_keeping_its_held_out_rows(digits, split, settings, holdout):
-    current = record_of(digits, holdout)
-    assert TrainingRecord.from_dict(flat(current, split, **settings)) == current
-    with pytest.raises(UserInputError, match="holds out 'halves', which no version of this template wrote"):
-        TrainingRecord.from_dict(flat(current, "halves"))
+def test_a_record_an_earlier_version_wrote_is_refused_in_one_line_naming_the_upgrade_command(digits, shape, fields):
+    state = {"first": FIRST, "first_without_held_out": {k: v for k, v in FIRST.items() if k != "held_out"},
+             "flat": flat(record_of(digits, Folds(4, 1)), "fold", folds=4, fold=1)}[shape]  # fmt: skip
+    with pytest.raises(UserInputError) as refused_with:
+        TrainingRecord.from_dict(state, Path("runs/best.ckpt"))
+    message = str(refused_with.value)
+    assert "\n" not in message and message.startswith("checkpoint runs/best.ckpt holds a training record an earlier")
+    assert message.endswith("convert the checkpoint with `python -m src.tools upgrade runs/best.ckpt`")
+    assert f"(the hold-out choice as its {fields} field, not data.holdout)" in message
+    with pytest.raises(UserInputError, match=r"`python -m src.tools upgrade <checkpoint>`$"):
+        TrainingRecord.from_dict(state)  # where the file is unknown, the command says where it goes
 
 
 def test_only_the_settings_that_draw_the_split_are_compared(digits: DigitCSVs) -> None:
     fold = record_of(digits, Folds(3, 0))
-    older = flat(fold, "fold", folds=3, fold=0, val_fraction=0.3)  # an older fold record kept the unused val_fraction
-    check_same_training_data(TrainingRecord.from_dict(older), fold, "validate")  # val_fraction draws no fold
     with pytest.raises(UserInputError, match=r"seed=1\)\): data.holdout.seed is 0 in the checkpoint, 1 here; to"):
         check_same_training_data(fold, record_of(digits, Folds(3, 0, seed=1)), "validate")
     bag = record_of(digits, Bag(0.9, seed=3))
-    older = flat(bag, "bag", bag_fraction=0.9, bag_seed=3, split_seed=5)  # it kept the split_seed: it draws no bag
-    check_same_training_data(TrainingRecord.from_dict(older), record_of(digits, Bag(0.9, seed=3)), "fit")
+    check_same_training_data(bag, record_of(digits, Bag(0.9, seed=3)), "fit")
     with pytest.raises(UserInputError, match=r"data.holdout.seed is 3 in the checkpoint, 5 here"):
         check_same_training_data(bag, record_of(digits, Bag(0.9, seed=5)), "fit")
     with pytest.raises(UserInputError, match="data.holdout is Bag in the checkpoint, Folds here"):
@@ -139,19 +129,24 @@ def refused(capsys, args: list[str]) -> str:
     return stderr.strip().splitlines()[-1]
 
 
-def test_validate_refuses_an_unreadable_record_and_checks_a_migrated_one(tmp_path, capsys, trained_run) -> None:
+def first_version_record(current: dict) -> dict:
+    """Today's record ``current`` of the default hold-out (``Fraction``) as the first version kept it."""
+    fraction = current["holdout"]["init_args"]
+    old = {key: current[key] for key in ("fingerprint", "rows", "pixel_mean", "ink_fraction")}
+    old |= {"val_fraction": fraction["val_fraction"], "split_seed": fraction["seed"], "train_on_all": False}
+    return old | {"held_out": None}
+
+
+def test_validate_refuses_an_unreadable_or_earlier_record_in_one_line(tmp_path, capsys, trained_run) -> None:
     current = torch.load(trained_run.best, weights_only=True)["DigitCSVDataModule"]["training_data"]
     validate = eval_args("validate", trained_run.data_dir, trained_run.logs)
     unknown = with_record(trained_run.best, tmp_path / "unknown.ckpt", {**current, "augmented": True})
     error = refused(capsys, [*validate, "--ckpt_path", str(unknown)])
-    assert error.startswith("error: the checkpoint holds a training record") and "unknown fields: augmented" in error
-    old = {key: current[key] for key in ("fingerprint", "rows", "pixel_mean", "ink_fraction")}
-    fraction = current["holdout"]["init_args"]  # the default Fraction, as the first version kept it
-    old |= {"val_fraction": fraction["val_fraction"], "split_seed": fraction["seed"], "train_on_all": False}
-    old |= {"held_out": None}
-    migrated = with_record(trained_run.best, tmp_path / "previous.ckpt", old)
-    assert 0 <= float(main([*validate, "--ckpt_path", str(migrated)]).trainer.callback_metrics["val/acc"]) <= 1
-    error = refused(capsys, [*validate, "--data.holdout.seed", "1", "--ckpt_path", str(migrated)])
-    assert "data.holdout.seed is 0 in the checkpoint, 1 here" in error  # the migrated record still guards
+    assert error.startswith(f"error: checkpoint {unknown} holds a training record this version cannot read")
+    assert "unknown fields: augmented" in error
+    earlier = with_record(trained_run.best, tmp_path / "previous.ckpt", first_version_record(current))
+    error = refused(capsys, [*validate, "--ckpt_path", str(earlier)])
+    assert error.startswith(f"error: checkpoint {earlier} holds a training record an earlier version wrote")
+    assert error.endswith(f"convert the checkpoint with `python -m src.tools upgrade {earlier}`")
     no_record = with_record(trained_run.best, tmp_path / "none.ckpt", None)  # a network saved some other way
     assert main([*validate, "--data.holdout.seed", "1", "--ckpt_path", str(no_record)]).trainer.callback_metrics

@@ -106,14 +106,14 @@ def held_out_predictions(checkpoint: Path, source: TrainCSV, tta_shift: float = 
 def held_out_record(checkpoint: Path, metadata: dict) -> TrainingRecord:
     """The checkpoint's training record, refused unless it says which rows the member held out."""
     state = metadata.get("DigitCSVDataModule") or {}
-    record = TrainingRecord.from_dict(state.get("training_data"), f"checkpoint {checkpoint}")
+    record = TrainingRecord.from_dict(state.get("training_data"), checkpoint)
     if record is None:
         raise UserInputError(
             f"{checkpoint} holds no training record (not written by src.cli fit): its held-out rows are unknown"
         )
     if record.train_on_all:
         raise UserInputError(f"{checkpoint} trained on every row (AllRows): it held none out to predict")
-    if record.held_out_rows is None:  # a record migrated from the previous version
+    if record.held_out_rows is None:  # a record upgraded from the first version
         raise UserInputError(
             f"{checkpoint}: its training record predates held-out row fingerprints, so the rows it held out cannot be "
             "checked; retrain the member (move its run folder aside and run seeds again)"

@@ -3,6 +3,7 @@ member's own network at its own size, and refuses, before any training, what wou
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from src.tools.experiments.oof import (
 )
 from src.tools.networks import network_from_checkpoint
 from src.utils import UserInputError
-from tests.conftest import fit_args
+from tests.conftest import fit_args, tool
 
 
 def test_a_member_predicts_the_rows_its_record_says_it_held_out(tmp_path, trained_run) -> None:
@@ -58,10 +59,15 @@ def test_what_would_stop_the_score_after_training_is_refused_before_it(tmp_path,
 
     source = TrainCSV.of(fit_config(fit_args(trained_run.data_dir, tmp_path / "logs")[1:]).data)
     old = previous_version_checkpoint(trained_run.best, tmp_path / "old.ckpt")
-    with pytest.raises(UserInputError, match="predates held-out row fingerprints.*retrain the member"):
+    with pytest.raises(
+        UserInputError, match=re.escape(f"convert the checkpoint with `python -m src.tools upgrade {old}`")
+    ):
         check_scorable([source], [old])
+    upgraded = tool("upgrade")([str(old)])  # its record as today's, which keeps no fingerprint of the held-out rows
+    with pytest.raises(UserInputError, match="predates held-out row fingerprints.*retrain the member"):
+        check_scorable([source], [upgraded])
     with pytest.raises(UserInputError, match="predates held-out row fingerprints"):
-        held_out_predictions(old, source)
+        held_out_predictions(upgraded, source)
     other = shutil.copytree(trained_run.data_dir, tmp_path / "other")
     groups = [
         Members(["--data.data_dir", str(folder)], [0], tag)
