@@ -90,13 +90,13 @@ class DigitCLI(LightningCLI):
         loggers = configured_loggers(config)
         folder = loggers[0].init_args if loggers else {}
         save_dir, name = folder.get("save_dir", "logs"), folder.get("name") or "lightning_logs"
-        if subcommand == "fit" and config.ckpt_path == "last":
+        resuming = subcommand == "fit" and config.ckpt_path == "last"
+        if resuming:
             run = newest_run(save_dir, name)
             if run is None or not (run / "checkpoints" / "last.ckpt").is_file():
                 notice(f"no last.ckpt under {Path(save_dir, name)}: starting a new run")
                 config.ckpt_path = None
                 return
-            log_into(loggers, run, config)  # keep logging into the resumed run
         path, how, checkpoint = resolve(config.ckpt_path, save_dir, name)
         self.checkpoint = checkpoint or read_checkpoint(path, trained=subcommand in EVALUATIONS)
         if subcommand == "fit" and "ensemble" in self.checkpoint:  # it holds no optimiser state, nor one run to resume
@@ -104,6 +104,8 @@ class DigitCLI(LightningCLI):
                 f"{path} is an ensemble of trained members: test and predict it; fit trains one network, so resume a "
                 "member's last.ckpt instead"
             )
+        if resuming:
+            log_into(loggers, run, config, self.checkpoint)  # keep logging into the resumed run
         notice(f"{'resuming from' if subcommand == 'fit' else 'weights from'} {path} ({how})")
         self._apply_hparams(subcommand, self.checkpoint.get("hyper_parameters", {}), path)
         self.config[subcommand].ckpt_path = str(path)
@@ -150,7 +152,7 @@ class DigitCLI(LightningCLI):
             if self.subcommand == "test" and loggers:
                 notice("metrics are printed, not logged: the weights are not one run's checkpoint")
         else:
-            log_into(loggers, run, config)
+            log_into(loggers, run, config, self.checkpoint)  # the runs its checkpoint records
 
     def instantiate_classes(self) -> None:
         try:
@@ -201,7 +203,7 @@ def callbacks_of_every_run(argv: list[str]) -> list[pl.Callback]:
     return [
         RunLock(),  # one process trains a run folder at a time: a second fit of it is refused before it writes
         progress_bar_for(sys.stdout),  # Rich in a terminal; plain lines in a log file (seeds reads its fit.log)
-        RunSummary(recipe=recipe_of(argv), command=" ".join(argv)),  # summary.json, which resumes and the tools read
+        RunSummary(recipe=recipe_of(argv), command=" ".join(argv)),  # summary.json, which the tools read
     ]
 
 

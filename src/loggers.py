@@ -1,7 +1,7 @@
 """The run's loggers: which are configured (the first keeps the run folder), pointing them at an existing run (a
-resume, a test), and Lightning's made to log into a run again: TensorBoard (``configs/mnist.yaml``) opens its event
-file only when it first writes, and the learning rate is logged once per epoch across a resume. The CSV logger that
-appends to a resumed run is ``src/csv_logger.py``."""
+resume, a test; the runs of the loggers after the first are read from its checkpoint), and Lightning's made to log
+into a run again: TensorBoard (``configs/mnist.yaml``) opens its event file only when it first writes, and the learning
+rate is logged once per epoch across a resume. The CSV logger that appends to a resumed run is ``src/csv_logger.py``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import pytorch_lightning as pl
 from pytorch_lightning import callbacks, loggers
 from pytorch_lightning.loggers.logger import rank_zero_experiment
 
-from src.callbacks.run_summary import RunSummary
 from src.utils import UserInputError, notice
 
 
@@ -77,14 +76,15 @@ def configured_loggers(config) -> list:
     return found
 
 
-def log_into(configured: list, run: Path, config) -> None:
-    """Point the loggers at an existing run: the first at its folder, the others at their runs it recorded (an MLflow
-    run id), leaving out those it recorded none of. Its hyperparameters are logged already (MLflow refuses changes)."""
+def log_into(configured: list, run: Path, config, checkpoint: dict) -> None:
+    """Point the loggers at an existing run: the first at its folder, the others at the runs the checkpoint resumed or
+    tested records under ``logger_runs`` (an MLflow run id; ``src.callbacks.save_config`` writes it), leaving out those
+    it records none of. Its hyperparameters are logged already (MLflow refuses changes)."""
     folder = configured[0].init_args
     folder.save_dir, folder.name, folder.version = str(run.parent.parent), run.parent.name, run.name
     config.trainer.logger = [configured[0]]
     config.trainer.enable_autolog_hparams = False
-    recorded = RunSummary.logged_runs(run)
+    recorded = checkpoint.get("logger_runs", {})
     for logger in configured[1:]:
         kind = logger.class_path.rsplit(".", 1)[-1]
         key = "version" if "version" in logger.init_args else "run_id"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 import yaml
 from pytorch_lightning import Callback
 
@@ -43,6 +44,12 @@ def presets(tmp_path: Path, *names: str) -> list[str]:
     return args
 
 
+def logger_runs(run_dir: Path) -> dict[str, dict]:
+    """``checkpoint["logger_runs"]`` of each checkpoint of the run, read as the CLI reads them: weights only."""
+    checkpoints = (run_dir / "checkpoints").iterdir()
+    return {path.name: torch.load(path, weights_only=True)["logger_runs"] for path in checkpoints}
+
+
 def test_tensorboard_and_mlflow_resume_and_test_into_the_same_mlflow_run(tmp_path):
     from mlflow.tracking import MlflowClient
 
@@ -50,10 +57,12 @@ def test_tensorboard_and_mlflow_resume_and_test_into_the_same_mlflow_run(tmp_pat
     config = presets(tmp_path, "mlflow")
     first = run("fit", data_dir, config, "--trainer.max_epochs", "1")
     run_dir = Path(first.trainer.log_dir)
-    run_id = json.loads((run_dir / "summary.json").read_text())["logger_runs"]["MLFlowLogger"]
-    assert run_id == first.trainer.loggers[1].run_id
+    run_id = first.trainer.loggers[1].run_id
+    assert logger_runs(run_dir) == {"best.ckpt": {"MLFlowLogger": run_id}, "last.ckpt": {"MLFlowLogger": run_id}}
     resumed = run("fit", data_dir, config, "--trainer.max_epochs", "2", "--ckpt_path", "last")
     assert resumed.trainer.loggers[1].run_id == run_id and Path(resumed.trainer.log_dir) == run_dir
+    assert logger_runs(run_dir)["last.ckpt"] == {"MLFlowLogger": run_id}  # the resume's checkpoint keeps it
+    assert "logger_runs" not in json.loads((run_dir / "summary.json").read_text())  # the checkpoint is its one record
     # eval_batch_size is a logged hyperparameter: MLflow refuses to change it, so test must not log them again
     tested = run("test", data_dir, config, "--ckpt_path", "best", "--data.eval_batch_size", "7")
     assert tested.trainer.loggers[1].run_id == run_id
@@ -91,7 +100,7 @@ def test_the_csv_logger_keeps_a_resumed_runs_metrics_and_mlflow_stays_out_of_run
     resumed = run("fit", data_dir, config, "--trainer.max_epochs", "2", "--ckpt_path", "last")
     tested = run("test", data_dir, config, "--ckpt_path", "last")
     kept = [type(logger).__name__ for cli in (resumed, tested) for logger in cli.trainer.loggers]
-    assert kept == ["CSVLogger", "CSVLogger"]
+    assert kept == ["CSVLogger", "CSVLogger"] and logger_runs(run_dir) == {"best.ckpt": {}, "last.ckpt": {}}
     assert capsys.readouterr().err.count(f"MLFlowLogger: the run {run_dir} recorded no run of it to log into") == 2
     assert not (tmp_path / "mlflow.db").exists()
     assert Path(tested.trainer.log_dir) == run_dir and sorted(p.name for p in run_dir.parent.iterdir()) == ["version_0"]

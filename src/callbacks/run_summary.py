@@ -24,10 +24,13 @@ class RunSummary(pl.Callback):
       hyperparameters for TensorBoard's HParams tab;
     - ``summary.json``: recipe, command, seed, epochs, wall time summed over resumes, best val/acc, finished or not,
       and under ``tests`` one held-out score per tested checkpoint file and TTA shift; rewritten atomically after
-      every epoch, at the end of fit and after test (``test_acc`` and ``tested`` repeat the latest test), and under
-      ``logger_runs`` the runs of the loggers after the first (an MLflow run id) for resume and test to log into;
-    - a flush of the loggers as each epoch starts (the epoch before is all logged by then) and when fit ends, so a
-      killed run's curves hold every epoch its checkpoint holds.
+      every epoch, at the end of fit and after test (``test_acc`` and ``tested`` repeat the latest test).
+
+    What Lightning keeps is not kept again: it saves every logger after each metric it logs (an epoch's ``hp/*`` with
+    the model's epoch ``train/*``, logged right after them) and when a command ends or fails, so a killed run's curves
+    hold every epoch its checkpoint holds; a score's ``global_step`` is the checkpoint's own. The wall time summed over
+    resumes is this callback's: Lightning adds its ``Timer`` only under ``trainer.max_time`` (a second ``Timer`` makes
+    the Trainer ignore that limit), and that counts from the training loop's start, after the sanity check.
 
     Args:
         recipe: The recipe's name, for the runs table (``fast``; the CLI passes the ``--config`` stems).
@@ -45,11 +48,13 @@ class RunSummary(pl.Callback):
         return self.wall_time_before + time.monotonic() - self._started
 
     def state_dict(self) -> dict:
-        return {"wall_time_s": self.wall_time_s(), "global_step": self._fit_step}
+        return {"wall_time_s": self.wall_time_s()}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.wall_time_before = float(state_dict.get("wall_time_s", 0.0))
-        self._fit_step = int(state_dict.get("global_step", 0))
+
+    def on_load_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
+        self._fit_step = int(checkpoint.get("global_step", 0))  # Lightning's record, in every stage (test's too)
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._started = time.monotonic()
@@ -62,11 +67,8 @@ class RunSummary(pl.Callback):
         if not self._rewriting:
             self._rewriting = True
             self._edit(trainer, self._forget_rewritten_scores)
-        for logger in trainer.loggers:  # the previous epoch's scalars are all logged by now
-            logger.save()
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._fit_step = trainer.global_step
         metrics = {"hp/wall_time_s": self.wall_time_s()}
         if "val/acc_best" in trainer.callback_metrics:
             metrics["hp/val_acc_best"] = float(trainer.callback_metrics["val/acc_best"])
@@ -75,8 +77,6 @@ class RunSummary(pl.Callback):
         self._write(trainer, finished=False)
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        for logger in trainer.loggers:
-            logger.save()
         self._write(trainer, finished=True)
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -86,9 +86,8 @@ class RunSummary(pl.Callback):
         tta_shift = float(getattr(pl_module, "tta_shift", 0))
         for logger in trainer.loggers:
             logger.log_metrics({"hp/test_acc": accuracy}, step=max(self._fit_step, 1))
-            logger.save()
         score = {"checkpoint": trainer.ckpt_path, "tta_shift": tta_shift, "test_acc": accuracy}
-        score["global_step"] = self._fit_step  # the checkpoint's, restored with this callback's state
+        score["global_step"] = self._fit_step  # the checkpoint's
         limit = trainer.limit_test_batches  # a score of part of the test set says so; 1 is one batch, 1.0 all
         if not (isinstance(limit, float) and limit == 1.0):
             score["limit_test_batches"] = limit
@@ -98,11 +97,6 @@ class RunSummary(pl.Callback):
             summary.update(test_acc=accuracy, tested=trainer.ckpt_path, tested_tta_shift=tta_shift)
 
         self._edit(trainer, add)
-
-    @staticmethod
-    def logged_runs(run: Path) -> dict[str, str]:
-        """The runs of a run folder's loggers after the first, by class: ``{"MLFlowLogger": run id}``."""
-        return json.loads(Path(run, SUMMARY).read_text()).get("logger_runs", {}) if Path(run, SUMMARY).is_file() else {}
 
     def _write(self, trainer: pl.Trainer, finished: bool) -> None:
         best = trainer.callback_metrics.get("val/acc_best")
@@ -115,8 +109,7 @@ class RunSummary(pl.Callback):
             "val_acc_best": None if best is None else float(best),
             "finished": finished,
         }
-        runs = {type(logger).__name__: logger.version for logger in trainer.loggers[1:]}  # resume and test log into
-        self._edit(trainer, lambda s: s.update(fields, logger_runs={**s.get("logger_runs", {}), **runs}))
+        self._edit(trainer, lambda summary: summary.update(fields))
 
     def _edit(self, trainer: pl.Trainer, change) -> None:
         """Apply ``change`` to the run's ``summary.json`` (rank zero of a logged run only), atomically."""

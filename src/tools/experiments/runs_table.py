@@ -10,9 +10,10 @@ A run's row shows its best checkpoint's score when ``test`` scored it, else last
 the plain model's (``tta`` 0) before a TTA one: runs compare like for like, as ``--ckpt_path best`` scores them.
 ``--every_test true`` lists one row per score instead (every checkpoint and shift a run was tested with).
 
-A run's settings are the config its newest checkpoint holds (``last.ckpt``, else ``best.ckpt``): what its weights
-were trained with, which a later command cannot rewrite as it can ``config.yaml``. A run folder whose checkpoints
-hold no config (killed before its first checkpoint, or written before checkpoints kept one) is left out, saying so.
+A run's settings and the runs of its other loggers are what its newest checkpoint holds (``last.ckpt``, else
+``best.ckpt``): what its weights were trained with, which a later command cannot rewrite as it can ``config.yaml``. A
+run folder whose checkpoints hold no config (killed before its first checkpoint, or written before checkpoints kept
+one) is left out, saying so.
 """
 
 from __future__ import annotations
@@ -88,10 +89,11 @@ def collect(save_dir: Path, every_test: bool = False) -> pd.DataFrame:
     rows = []
     for run in run_folders(save_dir):
         try:
-            config = trained_config(run)
+            checkpoint = newest_checkpoint(run)
         except UserInputError as err:
             notice(f"left out {run}: {err}")
             continue
+        config = checkpoint["config"]
         summary = json.loads((run / SUMMARY).read_text()) if (run / SUMMARY).is_file() else {}
         checkpoints = {word: run / "checkpoints" / f"{word}.ckpt" for word in ("best", "last")}
         checkpoints = {
@@ -115,7 +117,7 @@ def collect(save_dir: Path, every_test: bool = False) -> pd.DataFrame:
                     "tta": score["tta_shift"] if score else None,
                     "best_checkpoint": checkpoints["best"],
                     "last_checkpoint": checkpoints["last"],
-                    "logger_runs": " ".join(f"{k}={v}" for k, v in summary.get("logger_runs", {}).items()),
+                    "logger_runs": " ".join(f"{k}={v}" for k, v in checkpoint.get("logger_runs", {}).items()),
                 }
             )
     frame = pd.DataFrame(rows)
@@ -134,12 +136,17 @@ def run_folders(save_dir: Path) -> list[Path]:
 
 def trained_config(run: Path) -> dict:
     """The config a run was trained with, from its newest checkpoint: ``last.ckpt``, else ``best.ckpt``."""
+    return newest_checkpoint(run)["config"]
+
+
+def newest_checkpoint(run: Path) -> dict:
+    """A run's ``last.ckpt``, else its ``best.ckpt``, read; refused unless it holds the config it was trained with."""
     for path in (run / "checkpoints" / "last.ckpt", run / "checkpoints" / "best.ckpt"):
         if path.is_file():
-            config = read_checkpoint(path).get("config")
-            if config is None:
+            checkpoint = read_checkpoint(path)
+            if checkpoint.get("config") is None:
                 raise UserInputError(f"{path.name} holds no config (written before checkpoints kept one)")
-            return config
+            return checkpoint
     raise UserInputError("no checkpoints/last.ckpt or best.ckpt holds the config it was trained with")
 
 
