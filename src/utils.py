@@ -72,12 +72,6 @@ def atomic_write(path: Path | str, mode: str = "w", **open_kwargs) -> Iterator[I
         raise
 
 
-def cpu_has_native_bf16() -> bool:
-    """True on CPUs with AVX512-BF16 or AMX, where bf16 matmuls and convolutions run in hardware."""
-    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # absent from older torch: assume emulated
-    return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
-
-
 def fastest_precision(accelerator: str = "auto") -> str:
     """The fastest precision that trains these CNNs correctly, as a Trainer ``precision`` value.
 
@@ -88,3 +82,9 @@ def fastest_precision(accelerator: str = "auto") -> str:
     if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
         return "bf16-mixed" if torch.cuda.is_bf16_supported(including_emulation=False) else "16-mixed"
     return "bf16-mixed" if cpu_has_native_bf16() else "32-true"
+
+
+def cpu_has_native_bf16() -> bool:
+    """True on CPUs with AVX512-BF16 or AMX, where bf16 matmuls and convolutions run in hardware."""
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # absent from older torch: assume emulated
+    return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
