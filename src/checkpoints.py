@@ -112,13 +112,6 @@ def read_checkpoint(path: str | Path, trained: bool = False, upgrading: bool = F
     return checkpoint
 
 
-def user_error_cause(err: BaseException) -> UserInputError | None:
-    """The ``UserInputError`` a constructor raised, which jsonargparse wraps in a report of every type it tried."""
-    while err is not None and not isinstance(err, UserInputError):
-        err = err.__cause__
-    return err
-
-
 def check_network_classes(saved: Any, path: str | Path) -> None:
     """Refuse a checkpoint's ``network`` unless every class path in it, nested ones in its ``init_args`` included,
     names a ``torch.nn.Module`` subclass: checked before anything is built, since a downloaded file could otherwise

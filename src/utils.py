@@ -1,4 +1,4 @@
-"""What every command shares: the user-error type and its one-line exit, notices, atomic writes, precision."""
+"""What every command shares: user errors and their one-line exit, notices, atomic writes, precision."""
 
 from __future__ import annotations
 
@@ -35,6 +35,13 @@ def exit_on_user_error(command: Callable[[], T], also: tuple[type[BaseException]
             raise
         print("error: " + " ".join(str(err).split()), file=sys.stderr)  # jsonargparse spreads a reason over lines
         sys.exit(2)
+
+
+def user_error_cause(err: BaseException) -> UserInputError | None:
+    """The ``UserInputError`` a constructor raised, which jsonargparse wraps in a report of every type it tried."""
+    while err is not None and not isinstance(err, UserInputError):
+        err = err.__cause__
+    return err
 
 
 @rank_zero_only
