@@ -73,7 +73,7 @@ class DigitCSVDataModule(pl.LightningDataModule):
         super().__init__()
         if num_classes < 2 or min(image_size) < 1:  # plain types: the CLI links them into the model's config
             raise UserInputError(f"data.num_classes {num_classes} and image_size {image_size}; expected >= 2 and >= 1")
-        self.save_hyperparameters(ignore=["augmentation", "holdout"])  # the run's config.yaml holds them: no hparams
+        self.save_hyperparameters(ignore=["augmentation", "holdout"])  # objects: hparams stay plain for weights_only
         self.data_dir, self.augmentation, self.holdout = Path(data_dir), augmentation, holdout
         if not self.data_dir.is_dir():
             raise UserInputError(
