@@ -86,7 +86,7 @@ class DigitClassifier(pl.LightningModule):
         return self.network(images)
 
     def setup(self, stage: str) -> None:
-        if self.hparams.get("compile") and stage == "fit":
+        if self.hparams.compile and stage == "fit":
             self.network.compile()  # nn.Module.compile, not torch.compile(...): no ``_orig_mod.`` in the keys
 
     def model_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
