@@ -147,7 +147,7 @@ class DigitClassifier(pl.LightningModule):
         optimizer = self.optimizer_factory(self.parameters())
         if self.scheduler_factory is None:
             return optimizer
-        keywords = getattr(self.scheduler_factory, "keywords", {})
+        keywords = getattr(self.scheduler_factory, "keywords", {})  # a jsonargparse partial holds every argument
         overrides = {}
         if "total_steps" in keywords and keywords["total_steps"] is None and not keywords.get("epochs"):
             overrides["total_steps"] = int(self.trainer.estimated_stepping_batches)
