@@ -21,7 +21,6 @@ from torch import nn
 from src.data.belongs import TrainingRecord
 from src.utils import UserInputError, atomic_write
 
-WORDS = ("best", "last")
 # Networks by an earlier class path -> the class replacing each: named in the refusal, rewritten by src.tools.upgrade.
 REPLACED = {"src.models.seed_cnn.SeedCNN": "src.models.tutorial_cnn.TutorialCNN"}
 
@@ -46,7 +45,7 @@ def resolve(spec: str, save_dir: str | Path, name: str) -> tuple[Path, str, dict
     ``best.ckpt``: its ``last.ckpt`` stands in, and the note says so. Nothing found is a ``UserInputError`` saying
     where it looked.
     """
-    if spec not in WORDS:
+    if spec not in ("best", "last"):
         return Path(spec), "given", None
     run = newest_run(save_dir, name)
     if run is None:
@@ -110,13 +109,6 @@ def read_checkpoint(path: str | Path, trained: bool = False, upgrading: bool = F
             f"checkpoint with `python -m src.tools upgrade {path}`"
         )
     return checkpoint
-
-
-def user_error_cause(err: BaseException) -> UserInputError | None:
-    """The ``UserInputError`` a constructor raised, which jsonargparse wraps in a report of every type it tried."""
-    while err is not None and not isinstance(err, UserInputError):
-        err = err.__cause__
-    return err
 
 
 def check_network_classes(saved: Any, path: str | Path) -> None:

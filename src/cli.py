@@ -25,13 +25,12 @@ from src.checkpoints import (
     read_checkpoint,
     resolve,
     run_of,
-    user_error_cause,
 )
 from src.data.datamodule import DigitCSVDataModule
 from src.data.holdout import REPLACED_FLAGS, AllRows
 from src.loggers import configured_loggers, log_into
 from src.models.classifier import DigitClassifier
-from src.utils import UserInputError, exit_on_user_error, fastest_precision, notice
+from src.utils import UserInputError, exit_on_user_error, fastest_precision, notice, user_error_cause
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "mnist.yaml"
 EVALUATIONS = ("validate", "test", "predict")

@@ -1,7 +1,7 @@
-"""The run's loggers: which are configured (the first keeps the run folder), pointing them at an existing run (a
-resume, a test; the runs of the loggers after the first are read from its checkpoint), and Lightning's made to log
-into a run again: TensorBoard (``configs/mnist.yaml``) opens its event file only when it first writes, and the learning
-rate is logged once per epoch across a resume. The CSV logger that appends to a resumed run is ``src/csv_logger.py``."""
+"""Loggers that can log into a run again, and pointing them at one. ``TensorBoardLogger`` opens its event file only
+when it first writes; ``LearningRateMonitor`` logs each epoch's rate once across a resume. ``configured_loggers`` checks
+that the first keeps the run folder; ``log_into`` points them at an existing run (a resume, a test), the others at the
+runs its checkpoint records. ``src/csv_logger.py`` is the CSV logger that appends to a resumed run."""
 
 from __future__ import annotations
 

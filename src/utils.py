@@ -1,4 +1,4 @@
-"""What every command shares: the user-error type and its one-line exit, notices, atomic writes, precision."""
+"""What every command shares: user errors and their one-line exit, notices, atomic writes, precision."""
 
 from __future__ import annotations
 
@@ -37,6 +37,13 @@ def exit_on_user_error(command: Callable[[], T], also: tuple[type[BaseException]
         sys.exit(2)
 
 
+def user_error_cause(err: BaseException) -> UserInputError | None:
+    """The ``UserInputError`` a constructor raised, which jsonargparse wraps in a report of every type it tried."""
+    while err is not None and not isinstance(err, UserInputError):
+        err = err.__cause__
+    return err
+
+
 @rank_zero_only
 def notice(message: str) -> None:
     """Tell the user something on stderr, once (rank 0 under DDP): what a command chose or found."""
@@ -72,12 +79,6 @@ def atomic_write(path: Path | str, mode: str = "w", **open_kwargs) -> Iterator[I
         raise
 
 
-def cpu_has_native_bf16() -> bool:
-    """True on CPUs with AVX512-BF16 or AMX, where bf16 matmuls and convolutions run in hardware."""
-    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # absent from older torch: assume emulated
-    return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
-
-
 def fastest_precision(accelerator: str = "auto") -> str:
     """The fastest precision that trains these CNNs correctly, as a Trainer ``precision`` value.
 
@@ -88,3 +89,9 @@ def fastest_precision(accelerator: str = "auto") -> str:
     if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
         return "bf16-mixed" if torch.cuda.is_bf16_supported(including_emulation=False) else "16-mixed"
     return "bf16-mixed" if cpu_has_native_bf16() else "32-true"
+
+
+def cpu_has_native_bf16() -> bool:
+    """True on CPUs with AVX512-BF16 or AMX, where bf16 matmuls and convolutions run in hardware."""
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # absent from older torch: assume emulated
+    return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)

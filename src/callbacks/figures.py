@@ -43,12 +43,8 @@ class ValidationFigures(pl.Callback):
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero:
             return
-        self._log(
-            trainer,
-            "val/confusion_matrix",
-            confusion_figure(pl_module.confusion["val"], "validation"),
-            trainer.current_epoch,
-        )
+        confusion = confusion_figure(pl_module.confusion["val"], "validation")
+        self._log(trainer, "val/confusion_matrix", confusion, trainer.current_epoch)
         if any(len(images) for images, _, _ in self._wrong):
             images, true, pred = (torch.cat(parts) for parts in zip(*self._wrong, strict=True))
             self._log(trainer, "val/misclassified", misclassified_figure(images, true, pred), trainer.current_epoch)

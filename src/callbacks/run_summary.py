@@ -26,11 +26,11 @@ class RunSummary(pl.Callback):
       and under ``tests`` one held-out score per tested checkpoint file and TTA shift; rewritten atomically after
       every epoch, at the end of fit and after test (``test_acc`` and ``tested`` repeat the latest test).
 
-    What Lightning keeps is not kept again: it saves every logger after each metric it logs (an epoch's ``hp/*`` with
-    the model's epoch ``train/*``, logged right after them) and when a command ends or fails, so a killed run's curves
-    hold every epoch its checkpoint holds; a score's ``global_step`` is the checkpoint's own. The wall time summed over
-    resumes is this callback's: Lightning adds its ``Timer`` only under ``trainer.max_time`` (a second ``Timer`` makes
-    the Trainer ignore that limit), and that counts from the training loop's start, after the sanity check.
+    It flushes no logger: Lightning saves each one after every metric it logs and when a command ends or fails, so a
+    killed run's curves hold every epoch its checkpoint holds (an epoch's ``hp/*`` are logged right after its
+    ``train/*``). A score's ``global_step`` is its checkpoint's own. It times the run itself, not with Lightning's
+    ``Timer``: Lightning adds one only under ``trainer.max_time`` (a second one makes the Trainer ignore that limit),
+    and it starts after the sanity check.
 
     Args:
         recipe: The recipe's name, for the runs table (``fast``; the CLI passes the ``--config`` stems).

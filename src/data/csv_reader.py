@@ -17,6 +17,8 @@ import torch
 
 from src.utils import UserInputError
 
+LABEL_HEADER = "ImageId,Label"
+
 
 class DigitCSVError(UserInputError, ValueError):
     """A CSV the project cannot use; its message says where and what was expected."""
@@ -56,7 +58,7 @@ def read_digit_csv(
     frame = pd.read_csv(
         io.BytesIO(raw), skip_blank_lines=False, keep_default_na=False, na_values=[""], low_memory=False
     )
-    highs = {id_column: np.iinfo(np.int64).max, "label": num_classes - 1}  # an id_column 'label' stays a label
+    highs = {id_column: np.iinfo(np.int64).max, "label": num_classes - 1}  # "label" last: it wins if id_column is too
     high = np.array([highs.get(name, 255) for name in header])
     if all(dtype.kind in "iu" for dtype in frame.dtypes):
         values = frame.to_numpy(np.int64)
@@ -147,9 +149,6 @@ def _check_rows(path: Path, lines: list[bytes], width: int, expected: str) -> No
             raise DigitCSVError(path, f"empty line; expected {width} comma-separated fields like the header", line)
         column = f"{min(fields, width) + 1}"
         raise DigitCSVError(path, f"row has {fields} fields; expected {width} like the header", line, column)
-
-
-LABEL_HEADER = "ImageId,Label"
 
 
 def read_label_csv(path: Path | str, n_rows: int | None = None, num_classes: int = 10) -> np.ndarray:

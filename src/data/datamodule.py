@@ -29,27 +29,6 @@ from src.utils import MissingLabelsError, UserInputError, notice
 TUTORIAL_SPLIT = Fraction(val_fraction=0.15, seed=0)  # a hold-out choice keeps no state: one instance serves all
 
 
-class InMemoryDigits(Dataset):
-    """uint8 images (and labels) in memory, fetched a whole batch per index (``__getitems__``): one tensor index per
-    batch instead of one Python call per image. Items are ``(images, labels)``, or ``images`` without labels; ``ids``
-    (the test file's id column, or None) name the rows in a submission."""
-
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None = None, ids: torch.Tensor | None = None):
-        self.images, self.labels, self.ids = images, labels, ids
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitems__(self, indices: list[int]):
-        index = torch.as_tensor(indices)
-        return self.images[index] if self.labels is None else (self.images[index], self.labels[index])
-
-
-def already_batched(batch):
-    """The DataLoader's collate_fn for ``InMemoryDigits``, whose ``__getitems__`` returns the batch itself."""
-    return batch
-
-
 class DigitCSVDataModule(pl.LightningDataModule):
     """Owns the CSV files, the loaders, the training augmentation, and the checks that the data belongs with the
     weights (a ``TrainingRecord``, saved in every checkpoint); which rows it holds out is its ``holdout``'s choice.
@@ -94,7 +73,7 @@ class DigitCSVDataModule(pl.LightningDataModule):
         super().__init__()
         if num_classes < 2 or min(image_size) < 1:  # plain types: the CLI links them into the model's config
             raise UserInputError(f"data.num_classes {num_classes} and image_size {image_size}; expected >= 2 and >= 1")
-        self.save_hyperparameters(ignore=["augmentation", "holdout"])  # the run's config.yaml holds them: no hparams
+        self.save_hyperparameters(ignore=["augmentation", "holdout"])  # objects: hparams stay plain for weights_only
         self.data_dir, self.augmentation, self.holdout = Path(data_dir), augmentation, holdout
         if not self.data_dir.is_dir():
             raise UserInputError(
@@ -232,3 +211,24 @@ class DigitCSVDataModule(pl.LightningDataModule):
         if self.augmentation is not None and self.trainer is not None and self.trainer.training:
             images = self.augmentation(images)
         return images, labels
+
+
+class InMemoryDigits(Dataset):
+    """uint8 images (and labels) in memory, fetched a whole batch per index (``__getitems__``): one tensor index per
+    batch instead of one Python call per image. Items are ``(images, labels)``, or ``images`` without labels; ``ids``
+    (the test file's id column, or None) name the rows in a submission."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None = None, ids: torch.Tensor | None = None):
+        self.images, self.labels, self.ids = images, labels, ids
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitems__(self, indices: list[int]):
+        index = torch.as_tensor(indices)
+        return self.images[index] if self.labels is None else (self.images[index], self.labels[index])
+
+
+def already_batched(batch):
+    """The DataLoader's collate_fn for ``InMemoryDigits``, whose ``__getitems__`` returns the batch itself."""
+    return batch

@@ -86,7 +86,7 @@ class DigitClassifier(pl.LightningModule):
         return self.network(images)
 
     def setup(self, stage: str) -> None:
-        if self.hparams.get("compile") and stage == "fit":
+        if self.hparams.compile and stage == "fit":
             self.network.compile()  # nn.Module.compile, not torch.compile(...): no ``_orig_mod.`` in the keys
 
     def model_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -147,7 +147,7 @@ class DigitClassifier(pl.LightningModule):
         optimizer = self.optimizer_factory(self.parameters())
         if self.scheduler_factory is None:
             return optimizer
-        keywords = getattr(self.scheduler_factory, "keywords", {})
+        keywords = getattr(self.scheduler_factory, "keywords", {})  # a jsonargparse partial holds every argument
         overrides = {}
         if "total_steps" in keywords and keywords["total_steps"] is None and not keywords.get("epochs"):
             overrides["total_steps"] = int(self.trainer.estimated_stepping_batches)

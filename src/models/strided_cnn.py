@@ -5,17 +5,6 @@ from __future__ import annotations
 from torch import nn
 
 
-def conv_relu_bn(
-    in_channels: int, out_channels: int, kernel: int | tuple[int, int], stride: int = 1, padding: int = 0
-) -> list[nn.Module]:
-    """Conv -> ReLU -> BatchNorm, the Keras ``Conv2D(activation='relu')`` + ``BatchNormalization()`` order."""
-    return [
-        nn.Conv2d(in_channels, out_channels, kernel, stride, padding),
-        nn.ReLU(inplace=True),
-        nn.BatchNorm2d(out_channels),
-    ]
-
-
 class StridedCNN(nn.Sequential):
     """Layers only: 1xHxW images in [0, 1] -> ``num_classes`` logits. The single CNN of Chris Deotte's Kaggle study
     "How to choose CNN Architecture MNIST" (about 0.9963 alone, 0.99757 as an ensemble of 15):
@@ -49,3 +38,14 @@ class StridedCNN(nn.Sequential):
             nn.Dropout(dropout),
             nn.Linear(w3, num_classes),
         )
+
+
+def conv_relu_bn(
+    in_channels: int, out_channels: int, kernel: int | tuple[int, int], stride: int = 1, padding: int = 0
+) -> list[nn.Module]:
+    """Conv -> ReLU -> BatchNorm, the Keras ``Conv2D(activation='relu')`` + ``BatchNormalization()`` order."""
+    return [
+        nn.Conv2d(in_channels, out_channels, kernel, stride, padding),
+        nn.ReLU(inplace=True),
+        nn.BatchNorm2d(out_channels),
+    ]

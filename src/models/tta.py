@@ -15,16 +15,6 @@ MAX_SHIFT = 4.0  # pixels: the empty margin around an MNIST digit in its 28x28 f
 TTAShift = restricted_number_type("TTAShift", float, [(">=", 0), ("<=", MAX_SHIFT)])  # the CLI's type for tta_shift
 
 
-def check_tta_shift(pixels: float) -> float:
-    """``pixels`` as a float, or a ``UserInputError`` outside 0..MAX_SHIFT: ``TTAShift``'s check, for Python callers."""
-    try:
-        return float(TTAShift(pixels))
-    except ValueError:
-        raise UserInputError(
-            f"tta_shift {float(pixels):g}; expected 0 (off) to {MAX_SHIFT:g} pixels, the margin around an MNIST digit"
-        ) from None
-
-
 class ShiftAveraged(nn.Module):
     """Test-time augmentation, for ``predict`` and export alike: the softmax of ``network`` averaged over the image
     and its copies moved ``shift`` pixels right, left, down and up (``shift`` 0: the plain softmax).
@@ -50,3 +40,13 @@ class ShiftAveraged(nn.Module):
             moved = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
             probabilities = probabilities + self.network(moved).float().softmax(dim=1)
         return probabilities / (len(self.views) + 1)
+
+
+def check_tta_shift(pixels: float) -> float:
+    """``pixels`` as a float, or a ``UserInputError`` outside 0..MAX_SHIFT: ``TTAShift``'s check, for Python callers."""
+    try:
+        return float(TTAShift(pixels))
+    except ValueError:
+        raise UserInputError(
+            f"tta_shift {float(pixels):g}; expected 0 (off) to {MAX_SHIFT:g} pixels, the margin around an MNIST digit"
+        ) from None

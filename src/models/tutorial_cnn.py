@@ -5,14 +5,6 @@ from __future__ import annotations
 from torch import nn
 
 
-def conv_block(in_channels: int, out_channels: int, batch_norm: bool) -> list[nn.Module]:
-    """Conv(3x3, same) [-BatchNorm] -ReLU -MaxPool(2): one stage of the tutorial's network."""
-    layers: list[nn.Module] = [nn.Conv2d(in_channels, out_channels, kernel_size=3, padding="same")]
-    if batch_norm:
-        layers.append(nn.BatchNorm2d(out_channels))
-    return [*layers, nn.ReLU(inplace=True), nn.MaxPool2d(2)]
-
-
 class TutorialCNN(nn.Sequential):
     """Layers only: 1xHxW images in [0, 1] -> ``num_classes`` logits. Loss, metrics and training live elsewhere.
 
@@ -37,3 +29,11 @@ class TutorialCNN(nn.Sequential):
         for module in self.modules():
             if isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d):
                 module.momentum, module.eps = 0.01, 1e-3  # torch's momentum is 1 - Keras' momentum
+
+
+def conv_block(in_channels: int, out_channels: int, batch_norm: bool) -> list[nn.Module]:
+    """Conv(3x3, same) [-BatchNorm] -ReLU -MaxPool(2): one stage of the tutorial's network."""
+    layers: list[nn.Module] = [nn.Conv2d(in_channels, out_channels, kernel_size=3, padding="same")]
+    if batch_norm:
+        layers.append(nn.BatchNorm2d(out_channels))
+    return [*layers, nn.ReLU(inplace=True), nn.MaxPool2d(2)]

@@ -9,9 +9,9 @@ from typing import Any
 from jsonargparse import ArgumentParser
 from torch import nn
 
-from src.checkpoints import check_network_classes, read_checkpoint, user_error_cause
+from src.checkpoints import check_network_classes, read_checkpoint
 from src.models.classifier import check_weights_fit
-from src.utils import UserInputError
+from src.utils import UserInputError, user_error_cause
 
 
 def network_from_checkpoint(
