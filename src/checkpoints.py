@@ -62,7 +62,7 @@ def run_checkpoint(run: Path, spec: str = "best") -> tuple[Path, str, dict[str, 
     read, so the file is read once."""
     best, last = run / "checkpoints" / "best.ckpt", run / "checkpoints" / "last.ckpt"
     if spec == "best" and best.is_file():
-        return best, f"best checkpoint by val/acc of the run {run}", None
+        return best, f"best checkpoint of the run {run}", None
     if spec == "best" and last.is_file():
         checkpoint = read_checkpoint(last, trained=True)
         record = TrainingRecord.from_dict((checkpoint.get("DigitCSVDataModule") or {}).get("training_data"), last)

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytorch_lightning as pl
+from jsonargparse import Namespace
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 from src.callbacks.progress import callback_names, progress_bar_for, quiet
@@ -131,6 +132,7 @@ class DigitCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand]
+        _add_atomic_checkpoint_io(config)
         if config.trainer.precision is None:
             accelerator = config.trainer.accelerator if isinstance(config.trainer.accelerator, str) else "auto"
             config.trainer.precision = fastest_precision(accelerator)
@@ -163,12 +165,22 @@ class DigitCLI(LightningCLI):
 
     def after_instantiate_classes(self) -> None:
         super().after_instantiate_classes()
-        if self.checkpoint is not None and isinstance(self.trainer.strategy.checkpoint_io, AtomicCheckpointIO):
+        if self.checkpoint is not None:
             self.trainer.strategy.checkpoint_io.preload(self.config[self.subcommand].ckpt_path, self.checkpoint)
         self.checkpoint = None  # the Trainer owns it now
 
     def before_fit(self) -> None:
         notice(f"callbacks: {callback_names(self.trainer.callbacks)}")
+
+
+def _add_atomic_checkpoint_io(config) -> None:
+    """Every command saves checkpoints atomically and reads them with weights_only (``AtomicCheckpointIO``), whatever
+    ``trainer.plugins`` a recipe lists; config.yaml shows it."""
+    plugins = config.trainer.plugins or []
+    plugins = plugins if isinstance(plugins, list) else [plugins]
+    name = f"{AtomicCheckpointIO.__module__}.{AtomicCheckpointIO.__name__}"
+    if not any(getattr(plugin, "class_path", None) == name for plugin in plugins):
+        config.trainer.plugins = [*plugins, Namespace(class_path=name)]
 
 
 def _check_validation_is_held_out(config) -> None:

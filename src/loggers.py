@@ -1,7 +1,7 @@
 """Loggers that can log into a run again, and pointing them at one. ``TensorBoardLogger`` opens its event file only
-when it first writes; ``LearningRateMonitor`` logs each epoch's rate once across a resume. ``configured_loggers`` checks
-that the first keeps the run folder; ``log_into`` points them at an existing run (a resume, a test), the others at the
-runs its checkpoint records. ``src/csv_logger.py`` is the CSV logger that appends to a resumed run."""
+when it first writes. ``configured_loggers`` checks that the first keeps the run folder; ``log_into`` points them at an
+existing run (a resume, a test), the others at the runs its checkpoint records. ``src/csv_logger.py`` is the CSV
+logger that appends to a resumed run."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import pydoc
 from importlib.util import find_spec
 from pathlib import Path
 
-import pytorch_lightning as pl
-from pytorch_lightning import callbacks, loggers
+from pytorch_lightning import loggers
 from pytorch_lightning.loggers.logger import rank_zero_experiment
 
 from src.utils import UserInputError, notice
@@ -38,27 +37,6 @@ class _OpenedOnFirstUse:
 
     def __getattr__(self, name: str):
         return getattr(self._open_writer(), name)
-
-
-class LearningRateMonitor(callbacks.LearningRateMonitor):
-    """Lightning's ``LearningRateMonitor(logging_interval="epoch")``, except that the rate an epoch trains with is
-    logged when the epoch ends, at its last step (beside its ``train/*`` metrics), instead of when it starts: a run
-    killed mid-epoch has then logged nothing of that epoch, and its resume, which trains the epoch again, logs no step
-    twice. (Logging the next epoch's rate at an epoch's end would miss ReduceLROnPlateau, which steps after it.)"""
-
-    def __init__(self, log_momentum: bool = False, log_weight_decay: bool = False) -> None:
-        super().__init__(logging_interval="epoch", log_momentum=log_momentum, log_weight_decay=log_weight_decay)
-        self._rates: dict[str, float] = {}
-
-    def on_train_epoch_start(self, trainer: pl.Trainer, *args, **kwargs) -> None:
-        self._rates = self._extract_stats(trainer, "any")
-
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not self._rates:
-            return
-        step = trainer.fit_loop.epoch_loop._batches_that_stepped - 1  # the step Lightning logs epoch metrics at
-        for logger in trainer.loggers:
-            logger.log_metrics(self._rates, step=step)
 
 
 def configured_loggers(config) -> list:

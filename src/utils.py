@@ -26,7 +26,8 @@ class MissingLabelsError(UserInputError):
 
 
 def exit_on_user_error(command: Callable[[], T], also: tuple[type[BaseException], ...] = ()) -> T:
-    """Run a command; a ``UserInputError``, an argument jsonargparse refused (``exit_on_error=False``) or one of
+    """Run a command; a ``UserInputError``, an argument a tool's jsonargparse parser refused (the tools parse with
+    ``exit_on_error=False``) or one of
     ``also`` ends it with one ``error:`` line and exit code 2. ``DIGITS_DEBUG=1`` re-raises, to show the traceback."""
     try:
         return command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -89,3 +90,23 @@ def test_a_checkpoint_naming_a_replaced_class_path_is_refused_in_one_line_naming
     assert len(err) == 1 and err[0].startswith("error: "), err
     assert "src.models.seed_cnn.SeedCNN" in err[0] and "src.models.tutorial_cnn.TutorialCNN replaces" in err[0]
     assert err[0].endswith(f"convert the checkpoint with `python -m src.tools upgrade {old}`")  # what converts it
+
+
+def test_a_recipe_listing_its_own_plugins_still_writes_checkpoints_atomically(tmp_path, monkeypatch):
+    from src.cli import main
+    from tests.conftest import fit_args
+    from tests.learnable_digits import write_learnable_csvs
+
+    saved, save = [], AtomicCheckpointIO.save_checkpoint
+
+    def spy(self, checkpoint, path, storage_options=None):
+        saved.append(Path(path).name)
+        save(self, checkpoint, path, storage_options)
+
+    monkeypatch.setattr(AtomicCheckpointIO, "save_checkpoint", spy)
+    data_dir = write_learnable_csvs(tmp_path / "data", n_train=40, n_test=10)
+    plugin = "lightning_fabric.plugins.environments.LightningEnvironment"  # a recipe's list replaces the default's
+    cli = main(fit_args(data_dir, tmp_path / "logs", "--trainer.max_epochs", "1", "--trainer.plugins", plugin))
+    assert isinstance(cli.trainer.strategy.checkpoint_io, AtomicCheckpointIO) and "last.ckpt" in saved
+    config = (Path(cli.trainer.log_dir) / "config.yaml").read_text()
+    assert plugin in config and "src.checkpoints.AtomicCheckpointIO" in config  # config.yaml shows what ran

@@ -55,7 +55,7 @@ def test_tensorboard_has_the_scalars_figures_and_pngs(trained_run):
     events = EventAccumulator(str(run_dir), size_guidance={"images": 0, "scalars": 0})
     events.Reload()
     scalars = set(events.Tags()["scalars"])
-    expected = {"train/loss", "train/acc", "val/loss", "val/acc", "val/acc_best", "lr-Adam", "hp/val_acc_best"}
+    expected = {"train/loss", "train/acc", "val/loss", "val/acc", "val/acc_best", "train/lr", "hp/val_acc_best"}
     assert expected <= scalars
     assert [e.step for e in events.Scalars("val/acc")] == sorted({e.step for e in events.Scalars("val/acc")})
     assert len(events.Scalars("val/acc")) == 3

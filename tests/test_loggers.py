@@ -129,7 +129,7 @@ def test_a_csv_run_resumed_mid_epoch_logs_no_step_twice_and_a_refused_resume_wri
     resumed = main([*args, "--trainer.max_epochs", "2", "--ckpt_path", "last"])
     run_dir = Path(resumed.trainer.log_dir)
     metrics = pd.read_csv(run_dir / "metrics.csv")
-    assert metrics["lr-Adam"].dropna().size == 2 and metrics["val/acc"].dropna().size == 2  # both epochs, once
+    assert metrics["train/lr"].dropna().size == 2 and metrics["val/acc"].dropna().size == 2  # both epochs, once
     for key in metrics.columns.drop(["step", "epoch"]):  # Lightning writes the epoch beside every logged key
         assert not metrics.loc[metrics[key].notna(), "step"].duplicated().any(), key
 

@@ -28,8 +28,8 @@ class SubmissionWriter(BasePredictionWriter):
 
     Args:
         output: Path of the submission CSV.
-        probabilities_output: Optional second CSV ``ImageId,p0..p9`` with the class probabilities (to ensemble or
-            calibrate later); None writes none.
+        probabilities_output: Optional second CSV of the class probabilities, the id column then ``p0``, ``p1``, ...
+            (to ensemble or calibrate later); None writes none.
         decimals: Decimals of the probabilities in ``probabilities_output``.
         header: The id and label column names, as the competition's sample submission has them (``[id, label]``).
     """

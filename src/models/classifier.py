@@ -54,7 +54,8 @@ class DigitClassifier(pl.LightningModule):
     ):
         super().__init__()
         # Through the CLI these are the parsed YAML (class paths and plain values), so checkpoints load with
-        # weights_only=True and rebuild the same network. tta_shift is a predict-time choice, not the model's.
+        # weights_only=True and rebuild the same network. tta_shift is how a command evaluates (validate, test,
+        # predict, and fit's val/acc), not part of the trained model, so a checkpoint does not keep it.
         with warnings.catch_warnings():  # a network passed as an object (not by the CLI) travels with the weights
             warnings.filterwarnings("ignore", message="Attribute 'network' is an instance of `nn.Module`")
             self.save_hyperparameters(ignore=["tta_shift"])
@@ -107,6 +108,11 @@ class DigitClassifier(pl.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         self.metrics["train_acc"].reset()  # Lightning's epoch-level log resets it; this covers a resumed epoch
+
+    def on_train_epoch_end(self) -> None:
+        # The rate this epoch trained with: Lightning steps epoch schedulers after this hook and logs this beside
+        # train/*, at the epoch's last step, so a run killed mid-epoch logs it once, when its resume ends the epoch.
+        self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"])
 
     def evaluation_step(self, batch, stage: str) -> dict[str, torch.Tensor]:
         """``validation_step`` and ``test_step``: accuracy, loss and confusion matrix of ``stage``."""
