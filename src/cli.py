@@ -44,8 +44,9 @@ class DigitCLI(LightningCLI):
 
     - Which weights a command runs on is settled in ``_parse_ckpt_path``, before anything is built.
     - ``validate``, ``test`` and ``predict`` run only on trained weights, whose training data must belong with the
-      data given (``src.data.belongs``); ``test`` logs into the run it scores, ``validate`` prints, ``predict`` writes
-      the submission (``--submission.*``): none makes a run folder. The default precision suits the accelerator.
+      data given (``src.data.belongs``, checked as Lightning restores the checkpoint into the DataModule:
+      ``DigitCSVDataModule.load_state_dict``); ``test`` logs into the run it scores, ``validate`` prints, ``predict``
+      writes the submission (``--submission.*``): none makes a run folder. The default precision suits the accelerator.
     """
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
