@@ -1,4 +1,5 @@
 """``python -m benchmarks.ensemble_subsets --ensemble logs/ensemble/ensemble.ckpt``: what each member and TTA buy.
+``--join '[other.ckpt, ...]'`` adds the members of other ensembles or runs.
 
 Every member of an ensemble checkpoint (what ``python -m src.tools seeds`` writes) predicts the labelled test set once
 per TTA shift; the table gives each member's wrong images, then for every ensemble size k the mean, min and max wrong
@@ -24,28 +25,37 @@ from src.utils import UserInputError
 
 def ensemble_subsets(
     ensemble: Path = Path("logs/ensemble/ensemble.ckpt"),
+    join: list[Path] | None = None,
     data_dir: Path = Path("data/digit-recognizer"),
     tta_shifts: tuple[float, ...] = (0.0, 1.0),
     subsets: int = 30,
     seed: int = 0,
 ) -> dict:
-    """Print and return wrong images per member and per ensemble size, for each TTA shift."""
+    """Print and return wrong images per member and per ensemble size, for each TTA shift. ``join``: more checkpoints
+    (ensembles or single members, of other runs) whose members join the ensemble's, checked against the data alike."""
     network, metadata = network_from_checkpoint(ensemble)
     if not isinstance(network, Ensemble):
         raise UserInputError(f"{ensemble} holds one network; pass the ensemble.ckpt `python -m src.tools seeds` writes")
-    record = TrainingRecord.from_dict((metadata.get("DigitCSVDataModule") or {}).get("training_data"))
     data = DigitCSVDataModule(data_dir=data_dir)
     data.setup("test")
-    data.check_weights_belong(record, "test")  # the checks `test` makes of the ensemble
+    members, runs, records = [], [], []
+    for path, (net, meta) in [(ensemble, (network, metadata))] + [(p, network_from_checkpoint(p)) for p in join or []]:
+        record = TrainingRecord.from_dict((meta.get("DigitCSVDataModule") or {}).get("training_data"))
+        data.check_weights_belong(record, "test")  # the checks `test` makes of each checkpoint
+        if trained_shape(meta) != trained_shape(metadata):
+            raise UserInputError(f"{path} was trained on another image size or class count than {ensemble}")
+        records.append(record)
+        if isinstance(net, Ensemble):
+            members += list(net.members)
+            runs += [e.get("run") or Path(e["checkpoint"]).parent.parent.name for e in meta["ensemble"]["members"]]
+        else:
+            members.append(net)
+            runs.append(f"{Path(path).parent.parent.parent.name}/{Path(path).parent.parent.name}")
     images = data.test_set.images.reshape(-1, 28, 28).numpy().astype(np.uint8)
     labels = data.test_set.labels.numpy()
-    members = list(network.members)
-    runs = [
-        entry.get("run") or Path(entry["checkpoint"]).parent.parent.name for entry in metadata["ensemble"]["members"]
-    ]
     names = [f"{i}: {run}" for i, run in enumerate(runs)]  # a run may repeat
     classes, size = trained_shape(metadata)
-    pixels = None if record is None else record.pixels
+    pixels = None if records[0] is None else records[0].pixels
     result, rng = {"members": names, "test_rows": len(labels)}, np.random.default_rng(seed)
     for shift in tta_shifts:
         predictors = [

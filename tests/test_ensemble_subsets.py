@@ -60,3 +60,24 @@ def test_labels_that_are_not_this_test_sets_are_refused_before_any_score(trained
     ensemble = ensemble_file(tmp_path / "ensemble.ckpt", [trained_digits.checkpoint])
     with pytest.raises(UserInputError, match="test_labels.csv"):
         ensemble_subsets(ensemble=ensemble, data_dir=data_dir, tta_shifts=(0.0,))
+
+
+def test_joined_checkpoints_add_their_members_each_checked_against_the_data(trained_digits, tmp_path):
+    from benchmarks.ensemble_subsets import ensemble_subsets
+
+    images, labels = trained_digits.held_out_images[:300], trained_digits.held_out_labels[:300]
+    data_dir = write_test_set(tmp_path / "data", images, labels)
+    ensemble = ensemble_file(tmp_path / "ensemble.ckpt", [trained_digits.checkpoint] * 2)
+    alone = ensemble_subsets(ensemble=ensemble, data_dir=data_dir, tta_shifts=(0.0,), subsets=5)["tta_0"]
+    joined = ensemble_subsets(
+        ensemble=ensemble, join=[ensemble, trained_digits.checkpoint], data_dir=data_dir, tta_shifts=(0.0,), subsets=5
+    )
+    counts = joined["tta_0"]
+    assert len(joined["members"]) == 5 and set(counts["by_size"]) == {1, 2, 3, 4, 5}
+    assert set(counts["per_member"].values()) == set(alone["per_member"].values())  # the same network five times
+
+    other = torch.load(trained_digits.checkpoint, weights_only=True)  # a member trained on much darker images
+    other["DigitCSVDataModule"]["training_data"]["pixel_mean"] /= 10
+    torch.save(other, tmp_path / "other.ckpt")
+    with pytest.raises(UserInputError, match="far from the training data"):  # checked as `test` checks it
+        ensemble_subsets(ensemble=ensemble, join=[tmp_path / "other.ckpt"], data_dir=data_dir, tta_shifts=(0.0,))
