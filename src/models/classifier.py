@@ -136,7 +136,7 @@ class DigitClassifier(pl.LightningModule):
         if self.trainer.state.fn == "fit" and not self.trainer.sanity_checking:
             best = self.metrics["val_acc_best"]
             best.update(self.metrics["val_acc"].compute())
-            self.log("val/acc_best", best.compute(), sync_dist=True)  # equal on all ranks already
+            self.log("val/acc_best", best.compute(), sync_dist=True)  # equal on every rank; sync_dist: no warning
 
     def on_test_epoch_end(self) -> None:
         self._keep_confusion("test")
