@@ -7,12 +7,14 @@ python -m src.cli predict --ckpt_path best             # submissions/submission.
 
 from __future__ import annotations
 
+import pydoc
 import sys
 from pathlib import Path
 
 import pytorch_lightning as pl
 from jsonargparse import Namespace
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+from pytorch_lightning.plugins.io import CheckpointIO
 
 from src.callbacks.progress import callback_names, progress_bar_for, quiet
 from src.callbacks.run_lock import RunLock
@@ -176,12 +178,15 @@ class DigitCLI(LightningCLI):
 
 def _add_atomic_checkpoint_io(config) -> None:
     """Every command saves checkpoints atomically and reads them with weights_only (``AtomicCheckpointIO``), whatever
-    ``trainer.plugins`` a recipe lists; config.yaml shows it."""
+    ``trainer.plugins`` a recipe lists; config.yaml shows it. Another checkpoint IO is refused (Lightning takes one)."""
     plugins = config.trainer.plugins or []
     plugins = plugins if isinstance(plugins, list) else [plugins]
-    name = f"{AtomicCheckpointIO.__module__}.{AtomicCheckpointIO.__name__}"
-    if not any(getattr(plugin, "class_path", None) == name for plugin in plugins):
-        config.trainer.plugins = [*plugins, Namespace(class_path=name)]
+    found = [pydoc.locate(getattr(plugin, "class_path", "")) for plugin in plugins]
+    ios = [io for io in found if isinstance(io, type) and issubclass(io, CheckpointIO)]
+    if other := [io.__name__ for io in ios if not issubclass(io, AtomicCheckpointIO)]:
+        raise UserInputError(f"trainer.plugins: remove {other[0]}; every command checkpoints via AtomicCheckpointIO")
+    if not ios:
+        config.trainer.plugins = [*plugins, Namespace(class_path=f"{AtomicCheckpointIO.__module__}.AtomicCheckpointIO")]
 
 
 def _check_validation_is_held_out(config) -> None:

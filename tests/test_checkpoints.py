@@ -92,7 +92,7 @@ def test_a_checkpoint_naming_a_replaced_class_path_is_refused_in_one_line_naming
     assert err[0].endswith(f"convert the checkpoint with `python -m src.tools upgrade {old}`")  # what converts it
 
 
-def test_a_recipe_listing_its_own_plugins_still_writes_checkpoints_atomically(tmp_path, monkeypatch):
+def test_a_recipe_listing_its_own_plugins_still_writes_checkpoints_atomically(tmp_path, monkeypatch, capsys):
     from src.cli import main
     from tests.conftest import fit_args
     from tests.learnable_digits import write_learnable_csvs
@@ -110,3 +110,9 @@ def test_a_recipe_listing_its_own_plugins_still_writes_checkpoints_atomically(tm
     assert isinstance(cli.trainer.strategy.checkpoint_io, AtomicCheckpointIO) and "last.ckpt" in saved
     config = (Path(cli.trainer.log_dir) / "config.yaml").read_text()
     assert plugin in config and "src.checkpoints.AtomicCheckpointIO" in config  # config.yaml shows what ran
+
+    other_io = ["--trainer.plugins", "lightning_fabric.plugins.io.TorchCheckpointIO"]  # would write non-atomically
+    with pytest.raises(SystemExit) as refused:
+        main(fit_args(data_dir, tmp_path / "other", "--trainer.max_epochs", "1", *other_io))
+    assert refused.value.code == 2 and not (tmp_path / "other").exists()
+    assert "trainer.plugins: remove TorchCheckpointIO;" in capsys.readouterr().err

@@ -112,7 +112,7 @@ class DigitClassifier(pl.LightningModule):
     def on_train_epoch_end(self) -> None:
         # The rate this epoch trained with: Lightning steps epoch schedulers after this hook and logs this beside
         # train/*, at the epoch's last step, so a run killed mid-epoch logs it once, when its resume ends the epoch.
-        self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"])
+        self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], sync_dist=True)  # as val/acc_best
 
     def evaluation_step(self, batch, stage: str) -> dict[str, torch.Tensor]:
         """``validation_step`` and ``test_step``: accuracy, loss and confusion matrix of ``stage``."""
