@@ -19,16 +19,44 @@ from pytorch_lightning.plugins.io import TorchCheckpointIO
 from torch import nn
 
 from src.data.belongs import TrainingRecord
-from src.utils import UserInputError, atomic_write
+from src.utils import UserInputError, atomic_write, notice
 
 # Networks by an earlier class path -> the class replacing each: named in the refusal, rewritten by src.tools.upgrade.
 REPLACED = {"src.models.seed_cnn.SeedCNN": "src.models.tutorial_cnn.TutorialCNN"}
+EVALUATIONS = ("validate", "test", "predict")  # the commands that only run trained weights
 
 
 def newest_run(save_dir: str | Path, name: str) -> Path | None:
     """The run folder holding the most recently written checkpoint of the experiment, or None."""
     newest = max(Path(save_dir, name).glob("*/checkpoints/*.ckpt"), key=lambda p: p.stat().st_mtime, default=None)
     return None if newest is None else newest.parent.parent
+
+
+def weights_for(command: str, spec: str | None, save_dir: str | Path, name: str) -> tuple[Path, str, dict] | None:
+    """The checkpoint a command runs on, as ``(file, how it was found, its content)``, read once and checked; None for
+    a ``fit`` that starts a new run (no ``--ckpt_path``, or ``last`` where no run has one yet). ``validate``, ``test``
+    and ``predict`` need trained weights; ``fit`` resumes one run, so not an ensemble."""
+    evaluating = command in EVALUATIONS
+    if evaluating and not spec:
+        raise UserInputError(
+            f"{command} needs trained weights: pass --ckpt_path best (or last, or a .ckpt file, such as the "
+            "ensemble.ckpt `python -m src.tools seeds` writes)"
+        )
+    if not spec:
+        return None
+    if command == "fit" and spec == "last":
+        run = newest_run(save_dir, name)
+        if run is None or not (run / "checkpoints" / "last.ckpt").is_file():
+            notice(f"no last.ckpt under {Path(save_dir, name)}: starting a new run")
+            return None
+    path, how, checkpoint = resolve(spec, save_dir, name)
+    checkpoint = checkpoint or read_checkpoint(path, trained=evaluating)
+    if command == "fit" and "ensemble" in checkpoint:  # it holds no optimiser state, nor one run to resume
+        raise UserInputError(
+            f"{path} is an ensemble of trained members: test and predict it; fit trains one network, so resume a "
+            "member's last.ckpt instead"
+        )
+    return path, how, checkpoint
 
 
 def run_of(checkpoint: str | Path) -> Path | None:

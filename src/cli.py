@@ -21,14 +21,7 @@ from src.callbacks.run_lock import RunLock
 from src.callbacks.run_summary import RunSummary
 from src.callbacks.save_config import SaveConfigWhenFitStarts
 from src.callbacks.submission import SubmissionWriter
-from src.checkpoints import (
-    AtomicCheckpointIO,
-    check_network_classes,
-    newest_run,
-    read_checkpoint,
-    resolve,
-    run_of,
-)
+from src.checkpoints import EVALUATIONS, AtomicCheckpointIO, check_network_classes, run_of, weights_for
 from src.data.datamodule import DigitCSVDataModule
 from src.data.holdout import REPLACED_FLAGS, AllRows
 from src.loggers import configured_loggers, log_into
@@ -36,7 +29,6 @@ from src.models.classifier import DigitClassifier
 from src.utils import UserInputError, exit_on_user_error, fastest_precision, notice, user_error_cause
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "mnist.yaml"
-EVALUATIONS = ("validate", "test", "predict")
 LINKED = ("num_classes", "image_size")  # set once, in data.*; the model and its network follow
 OLD_ENSEMBLE = "src.models.ensemble.CheckpointEnsemble"  # named by an ensemble.yaml listing member checkpoints
 
@@ -68,9 +60,10 @@ class DigitCLI(LightningCLI):
         self.config = parser.parse_args(self.argv)
 
     def _parse_ckpt_path(self) -> None:
-        """``--ckpt_path best|last`` resolved in the newest run, the file read once and checked, its hparams applied
-        and the ``--model.*`` flags typed on the command line over them. LightningCLI calls this right after
-        ``parse_arguments``; its own version puts the hparams over the typed flags and ``torch.load``s any file."""
+        """The weights a command runs on (``src.checkpoints.weights_for``: ``best|last`` in the newest run, the file
+        read once and checked), its hparams applied and the ``--model.*`` flags typed on the command line over them.
+        LightningCLI calls this right after ``parse_arguments``; its own version puts the hparams over the typed flags
+        and ``torch.load``s any file."""
         self.checkpoint = None
         subcommand = self.config.get("subcommand")
         if subcommand is None:
@@ -83,32 +76,16 @@ class DigitCLI(LightningCLI):
                 "ensemble.ckpt; rebuild it by rerunning the `python -m src.tools seeds` command in the config's first "
                 "line (its members are reused), then pass --ckpt_path <that folder>/ensemble.ckpt"
             )
-        if subcommand in EVALUATIONS and not config.get("ckpt_path"):
-            raise UserInputError(
-                f"{subcommand} needs trained weights: pass --ckpt_path best (or last, or a .ckpt file, such as the "
-                "ensemble.ckpt `python -m src.tools seeds` writes)"
-            )
-        if not config.get("ckpt_path"):
-            return
         loggers = configured_loggers(config)
         folder = loggers[0].init_args if loggers else {}
         save_dir, name = folder.get("save_dir", "logs"), folder.get("name") or "lightning_logs"
-        resuming = subcommand == "fit" and config.ckpt_path == "last"
-        if resuming:
-            run = newest_run(save_dir, name)
-            if run is None or not (run / "checkpoints" / "last.ckpt").is_file():
-                notice(f"no last.ckpt under {Path(save_dir, name)}: starting a new run")
-                config.ckpt_path = None
-                return
-        path, how, checkpoint = resolve(config.ckpt_path, save_dir, name)
-        self.checkpoint = checkpoint or read_checkpoint(path, trained=subcommand in EVALUATIONS)
-        if subcommand == "fit" and "ensemble" in self.checkpoint:  # it holds no optimiser state, nor one run to resume
-            raise UserInputError(
-                f"{path} is an ensemble of trained members: test and predict it; fit trains one network, so resume a "
-                "member's last.ckpt instead"
-            )
-        if resuming:
-            log_into(loggers, run, config, self.checkpoint)  # keep logging into the resumed run
+        found = weights_for(subcommand, config.get("ckpt_path"), save_dir, name)
+        if found is None:
+            config.ckpt_path = None
+            return
+        path, how, self.checkpoint = found
+        if subcommand == "fit" and config.ckpt_path == "last":  # a resume logs on into the run it resumes
+            log_into(loggers, path.parent.parent, config, self.checkpoint)
         notice(f"{'resuming from' if subcommand == 'fit' else 'weights from'} {path} ({how})")
         self._apply_hparams(subcommand, self.checkpoint.get("hyper_parameters", {}), path)
         self.config[subcommand].ckpt_path = str(path)
