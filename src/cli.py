@@ -36,7 +36,7 @@ OLD_ENSEMBLE = "src.models.ensemble.CheckpointEnsemble"  # named by an ensemble.
 class DigitCLI(LightningCLI):
     """LightningCLI with this project's rules; everything else is YAML.
 
-    - Which weights a command runs on is settled in ``_parse_ckpt_path``, before anything is built.
+    - Which weights a command runs on is settled before anything is built (``src.checkpoints.weights_for``).
     - ``validate``, ``test`` and ``predict`` run only on trained weights, whose training data must belong with the
       data given (``src.data.belongs``, checked as Lightning restores the checkpoint into the DataModule:
       ``DigitCSVDataModule.load_state_dict``); ``test`` logs into the run it scores, ``validate`` prints, ``predict``

@@ -15,9 +15,9 @@ class ElasticAffine(BatchRandomAffine):
     instead of Simard's full-size noise and Gaussian blur, with the same effect of neighbouring pixels moving together.
 
     Args:
+        rotation, zoom, shift_x, shift_y: ``BatchRandomAffine``'s.
         elastic: Standard deviation of each lattice point's displacement, in pixels; 0 for none.
         grid: Lattice points per side (fewer is smoother).
-        **affine: ``rotation``, ``zoom``, ``shift_x``, ``shift_y`` of ``BatchRandomAffine``.
     """
 
     def __init__(
